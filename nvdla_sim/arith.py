@@ -1,0 +1,75 @@
+"""NVDLA's integer primitives, vectorized over int64 numpy arrays.
+
+These are the only places that round, truncate or saturate; every unit builds
+on them.  Semantics follow NVDLA's C model (``cmod/hls/include/nvdla_int.h``
+with ``ac_fixed`` in ``AC_RND_INF, AC_SAT`` mode): shifts round to nearest
+with ties away from zero, then saturate to the stage width.  All callers keep
+intermediate values below 2**62 so int64 never overflows; each states its
+bound.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+ArrayLike = np.ndarray | int
+
+
+def as_i64(x: ArrayLike) -> np.ndarray:
+    return np.asarray(x, dtype=np.int64)
+
+
+def sx(value: ArrayLike, bits: int) -> np.ndarray:
+    """Sign-extend the low ``bits`` bits (two's complement)."""
+    v = as_i64(value) & ((1 << bits) - 1)
+    return v - ((v >> (bits - 1)) << bits)
+
+
+def sx_int(value: int, bits: int) -> int:
+    """Scalar :func:`sx` for register fields."""
+    value &= (1 << bits) - 1
+    return value - (1 << bits) if value >> (bits - 1) else value
+
+
+def sat(value: ArrayLike, bits: int) -> np.ndarray:
+    """Clamp to the signed ``bits``-bit range."""
+    lim = 1 << (bits - 1)
+    return np.clip(as_i64(value), -lim, lim - 1)
+
+
+def saturates(value: ArrayLike, bits: int) -> np.ndarray:
+    """Which elements :func:`sat` would change."""
+    lim = 1 << (bits - 1)
+    v = as_i64(value)
+    return (v < -lim) | (v > lim - 1)
+
+
+def rnd_shr(value: ArrayLike, shift: ArrayLike) -> np.ndarray:
+    """``value / 2**shift`` rounded to nearest, ties away from zero (shift >= 0).
+
+    Needs ``|value| + 2**(shift-1) < 2**63``.
+    """
+    v = as_i64(value)
+    s = as_i64(shift)
+    if np.any(s < 0):
+        raise ValueError("rnd_shr needs a non-negative shift")
+    half = np.where(s > 0, np.left_shift(1, np.maximum(s - 1, 0)), 0)
+    mag = (np.abs(v) + half) >> s
+    return np.where(v < 0, -mag, mag)
+
+
+def shl_sat(value: ArrayLike, shift: ArrayLike, bits: int) -> np.ndarray:
+    """``sat_bits(value << shift)`` (cmod ``IntShiftLeft``); shift < 63 - bit length."""
+    return sat(as_i64(value) << as_i64(shift), bits)
+
+
+def signed_shift(value: ArrayLike, shift: ArrayLike) -> np.ndarray:
+    """Right shift with rounding for shift >= 0, plain left shift for shift < 0."""
+    v = as_i64(value)
+    s = as_i64(shift)
+    return np.where(s >= 0, rnd_shr(v, np.maximum(s, 0)), v << np.maximum(-s, 0))
+
+
+def wrap(value: ArrayLike, bits: int) -> np.ndarray:
+    """Keep the low ``bits`` bits as a signed number (assignment to a narrower type)."""
+    return sx(value, bits)

@@ -1,0 +1,45 @@
+"""Entry point: builds the parser from each command module and dispatches.
+
+User mistakes (:class:`nvdla_sim.errors.NvdlaError`) print one line on stderr
+and exit with status 2; no traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+from nvdla_sim import __version__
+from nvdla_sim.cli import trace_cmd
+from nvdla_sim.errors import NvdlaError
+
+COMMANDS = (trace_cmd,)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="nvdla-fi",
+        description="Bit-exact NVDLA datapath simulation and fault-injection campaigns.")
+    parser.add_argument("--version", action="version", version=f"nvdla-fi {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    for module in COMMANDS:
+        module.register(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args.run(args) or 0)
+    except NvdlaError as exc:
+        print(f"nvdla-fi: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("nvdla-fi: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

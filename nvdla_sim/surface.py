@@ -1,0 +1,124 @@
+"""NVDLA surface layouts in memory: feature cubes, conv weights, SDP operands.
+
+All packing and unpacking is vectorized (strided views or one fancy index);
+cubes are numpy arrays indexed ``[channel, y, x]``.  Layouts follow NVDLA's
+``doc/hw/format.rst`` scaled by the hardware config's memory atom and atomic
+C/K sizes.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from nvdla_sim.config import HardwareConfig
+from nvdla_sim.errors import LayerError
+from nvdla_sim.memory import Memory
+
+
+@dataclass(frozen=True)
+class FeatureSurface:
+    """A W x H x C feature cube: surfaces of ``mem_atom`` channels, line and surface strides.
+
+    ``addr(x, y, c) = base + (c // A) * surface_stride + y * line_stride + x * A + c % A``
+    with ``A`` the memory atom size (bytes = int8 channels per atom).
+    """
+
+    address: int
+    width: int
+    height: int
+    channels: int
+    line_stride: int
+    surface_stride: int
+    element_bytes: int = 1
+
+    def _shape(self, cfg: HardwareConfig) -> tuple[tuple[int, ...], tuple[int, ...]]:
+        atom = cfg.mem_atom
+        eb = self.element_bytes
+        for name, value in (("address", self.address), ("line_stride", self.line_stride),
+                            ("surface_stride", self.surface_stride)):
+            if value % atom:
+                raise LayerError(f"feature surface {name} {value:#x} is not a multiple of the "
+                                 f"{atom}-byte memory atom")
+        shape = (cfg.surfaces(self.channels), self.height, self.width, atom * eb)
+        strides = (self.surface_stride, self.line_stride, atom * eb, 1)
+        return shape, strides
+
+    def read_bytes(self, mem: Memory, cfg: HardwareConfig) -> np.ndarray:
+        """Raw element bytes, shape (ceil(C/A)*A, H, W, element_bytes), uint8."""
+        shape, strides = self._shape(cfg)
+        raw = mem.view(self.address, shape, strides)  # (S, H, W, A*eb)
+        eb = self.element_bytes
+        cube = raw.reshape(shape[0], self.height, self.width, cfg.mem_atom, eb)
+        return cube.transpose(0, 3, 1, 2, 4).reshape(-1, self.height, self.width, eb).copy()
+
+    def read(self, mem: Memory, cfg: HardwareConfig) -> np.ndarray:
+        """The int8 cube with channels padded to whole atoms, shape (ceil(C/A)*A, H, W)."""
+        if self.element_bytes != 1:
+            raise LayerError("read() is for int8 surfaces; use read_bytes()")
+        return self.read_bytes(mem, cfg)[..., 0].view(np.int8)
+
+    def write(self, mem: Memory, cfg: HardwareConfig, cube: np.ndarray) -> None:
+        """Write a (ceil(C/A)*A, H, W) cube of whole atoms."""
+        shape, strides = self._shape(cfg)
+        atom = cfg.mem_atom
+        expected = (shape[0] * atom, self.height, self.width)
+        if cube.shape != expected:
+            raise LayerError(f"cube of shape {cube.shape} written to a surface of {expected}")
+        if self.element_bytes != 1:
+            raise LayerError("only int8 surfaces are written")
+        atoms = np.ascontiguousarray(cube.astype(np.int8).reshape(shape[0], atom, self.height,
+                                                                  self.width).transpose(0, 2, 3, 1))
+        view = mem.view(self.address, shape, strides, for_write=True)
+        view[...] = atoms.view(np.uint8).reshape(shape)
+
+    def span(self, cfg: HardwareConfig) -> int:
+        shape, strides = self._shape(cfg)
+        return 1 + sum((n - 1) * s for n, s in zip(shape, strides))
+
+    @staticmethod
+    def packed(address: int, width: int, height: int, channels: int,
+               cfg: HardwareConfig, element_bytes: int = 1) -> "FeatureSurface":
+        line = width * cfg.mem_atom * element_bytes
+        return FeatureSurface(address, width, height, channels, line, line * height, element_bytes)
+
+
+def weight_offsets(kernels: int, channels: int, height: int, width: int,
+                   cfg: HardwareConfig) -> np.ndarray:
+    """Byte offset of every weight ``w[k, c, y, x]`` for direct convolution (shape K,C,R,S).
+
+    Kernels come in groups of atomic K; inside a group the scan is
+    C' (<= atomic C channels) -> kernel -> x -> y -> channel block; a group
+    starts at ``g * atomK * R*S*C`` even when the previous group is short.
+    """
+    ak, ac = cfg.atom_k, cfg.atom_c
+    k = np.arange(kernels)[:, None, None, None]
+    c = np.arange(channels)[None, :, None, None]
+    y = np.arange(height)[None, None, :, None]
+    x = np.arange(width)[None, None, None, :]
+    groups = -(-kernels // ak)
+    blocks = -(-channels // ac)
+    g, kk = k // ak, k % ak
+    kpg = np.where(g < groups - 1, ak, kernels - ak * (groups - 1))
+    b, cc = c // ac, c % ac
+    cb = np.where(b < blocks - 1, ac, channels - ac * (blocks - 1))
+    rs = y * width + x
+    return (g * (ak * height * width * channels) + b * (ac * height * width * kpg)
+            + rs * (cb * kpg) + kk * cb + cc)
+
+
+def read_weights(mem: Memory, address: int, kernels: int, channels: int, height: int,
+                 width: int, cfg: HardwareConfig) -> np.ndarray:
+    """Direct-convolution weights as an int8 array [K, C, R, S]."""
+    off = weight_offsets(kernels, channels, height, width, cfg)
+    flat = mem.read(address, kernels * channels * height * width)
+    return flat.view(np.int8)[off]
+
+
+def pack_weights(weights: np.ndarray, cfg: HardwareConfig) -> np.ndarray:
+    """Inverse of :func:`read_weights`: the byte image of int8 weights [K, C, R, S]."""
+    off = weight_offsets(*weights.shape, cfg)
+    image = np.zeros(weights.size, np.int8)
+    image[off] = weights
+    return image.view(np.uint8)

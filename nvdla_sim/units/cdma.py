@@ -1,0 +1,48 @@
+"""CDMA: fetches the input feature cube and the weights of a direct convolution."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from nvdla_sim.arith import rnd_shr, sat
+from nvdla_sim.config import HardwareConfig
+from nvdla_sim.errors import LayerError
+from nvdla_sim.layers import ConvCore
+from nvdla_sim.memory import Memory
+from nvdla_sim.surface import FeatureSurface, read_weights
+
+
+def feature_surface(conv: ConvCore) -> FeatureSurface:
+    return FeatureSurface(conv.in_address, conv.in_width, conv.in_height, conv.in_channels,
+                          conv.in_line_stride, conv.in_surface_stride)
+
+
+def convert(cube: np.ndarray, conv: ConvCore) -> np.ndarray:
+    """CDMA input converter (cmod cdma_cvt): ``sat8(sat17(rnd((x - off) * scale >> t)))``.
+
+    18-bit difference times 16-bit scale: |product| < 2**34, no int64 risk.
+    """
+    if not conv.cvt_enable:
+        return cube
+    x = cube.astype(np.int64) - conv.cvt_offset
+    return sat(sat(rnd_shr(x * conv.cvt_scale, conv.cvt_truncate), 17), 8).astype(np.int8)
+
+
+def fetch_feature(conv: ConvCore, mem: Memory, cfg: HardwareConfig) -> np.ndarray:
+    """The int8 input cube [C, H, W] (real channels only), converted if CVT is on."""
+    if conv.datain_format != 0:
+        raise LayerError("CDMA: pixel (image) input format is not supported; "
+                         "D_DATAIN_FORMAT.DATAIN_FORMAT must be 0 (feature)")
+    cube = feature_surface(conv).read(mem, cfg)[: conv.in_channels]
+    return convert(cube, conv)
+
+
+def fetch_weights(conv: ConvCore, mem: Memory, cfg: HardwareConfig) -> np.ndarray:
+    """Weights as int8 [K, C, R, S] from the direct-convolution weight layout."""
+    expected = conv.kernels * conv.kernel_channels * conv.kernel_height * conv.kernel_width
+    if conv.weight_bytes < expected:
+        raise LayerError(f"CDMA: D_WEIGHT_BYTES is {conv.weight_bytes}, but {conv.kernels} kernels "
+                         f"of {conv.kernel_width}x{conv.kernel_height}x{conv.kernel_channels} "
+                         f"need {expected} bytes")
+    return read_weights(mem, conv.weight_address, conv.kernels, conv.kernel_channels,
+                        conv.kernel_height, conv.kernel_width, cfg)

@@ -1,0 +1,65 @@
+"""CSC: the convolution sequencer's view of the data (padding, stride, dilation).
+
+The functional model needs only what CSC feeds the MAC array: for every
+output pixel, the input values under each kernel position.  They are built
+as one strided view (im2col), never element by element.  Spatial padding
+takes the programmed pad value (sign-extended int8), not zero.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numpy.lib.stride_tricks import as_strided
+
+from nvdla_sim.arith import sx_int
+from nvdla_sim.errors import LayerError
+from nvdla_sim.layers import ConvCore
+
+
+def check_geometry(conv: ConvCore) -> None:
+    """Refuse programs whose kernel and output channels contradict the input.
+
+    Window positions outside the input are padding wherever they fall, so the
+    output size may exceed what left/top padding alone would give.
+    """
+    if conv.conv_mode != 0:
+        raise LayerError("CSC: only direct convolution is modelled (D_MISC_CFG.CONV_MODE = 0); "
+                         "Winograd is not available on this configuration")
+    if conv.kernel_channels != conv.in_channels:
+        raise LayerError(f"CSC: weight channels ({conv.kernel_channels}) differ from input "
+                         f"channels ({conv.in_channels})")
+    if conv.out_channels != conv.kernels:
+        raise LayerError(f"CSC: output channels ({conv.out_channels}) differ from kernels "
+                         f"({conv.kernels})")
+
+
+def padded_input(conv: ConvCore, cube: np.ndarray) -> np.ndarray:
+    """Input [C, H', W'] surrounded by the pad value, as wide as the windows reach."""
+    span_x = (conv.kernel_width - 1) * conv.dilation_x + 1
+    span_y = (conv.kernel_height - 1) * conv.dilation_y + 1
+    width = (conv.out_width - 1) * conv.stride_x + span_x
+    height = (conv.out_height - 1) * conv.stride_y + span_y
+    pad = sx_int(conv.pad_value, 8)
+    out = np.full((cube.shape[0], height, width), pad, np.int8)
+    # copy the part of the real input that lies inside the window extent
+    x0, y0 = conv.pad_left, conv.pad_top
+    w = max(0, min(conv.in_width, width - x0))
+    h = max(0, min(conv.in_height, height - y0))
+    out[:, y0:y0 + h, x0:x0 + w] = cube[:, :h, :w]
+    return out
+
+
+def windows(conv: ConvCore, cube: np.ndarray) -> np.ndarray:
+    """Strided view [C, R, S, Ho, Wo]: input under kernel tap (y, x) for each output pixel."""
+    padded = padded_input(conv, cube)
+    c, s_c = padded.shape[0], padded.strides
+    shape = (c, conv.kernel_height, conv.kernel_width, conv.out_height, conv.out_width)
+    strides = (s_c[0], s_c[1] * conv.dilation_y, s_c[2] * conv.dilation_x,
+               s_c[1] * conv.stride_y, s_c[2] * conv.stride_x)
+    return as_strided(padded, shape=shape, strides=strides, writeable=False)
+
+
+def im2col(conv: ConvCore, cube: np.ndarray) -> np.ndarray:
+    """Patches [C*R*S, Ho*Wo] in (c, y, x) row order, matching weights [K, C, R, S]."""
+    win = windows(conv, cube)
+    return win.reshape(-1, conv.out_height * conv.out_width)

@@ -1,0 +1,120 @@
+"""SDP: the single-point data processor, INT8 pipeline.
+
+``x (int32) -> X1 (BS) -> X2 (BN) -> Y (EW, LUT) -> C (output converter) -> int8``
+following NVDLA's C model (``cmod/hls/sdp/sdp_x.cpp``, ``sdp_y*.cpp``,
+``sdp_c.cpp``).  Value bounds (for int64 safety): X stages keep |a| < 2**33
+and multiply by int16 (< 2**48); Y multiplies two int32 values (< 2**62).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from nvdla_sim.arith import rnd_shr, sat, shl_sat, wrap
+from nvdla_sim.errors import LayerError
+from nvdla_sim.layers import Sdp, SdpX, SdpY
+from nvdla_sim.units import lut as lut_unit
+from nvdla_sim.units.sdp_rdma import Operands
+
+ALU_MAX, ALU_MIN, ALU_SUM, ALU_EQL = 0, 1, 2, 3
+
+
+def _operand(stage_src: int, register_value: int, from_memory: np.ndarray | None,
+             what: str) -> np.ndarray | int:
+    if not stage_src:
+        return register_value
+    if from_memory is None:
+        raise LayerError(f"SDP: {what} operand comes from memory but its RDMA stream is "
+                         f"disabled or does not carry it (check D_*RDMA_CFG DISABLE/DATA_USE)")
+    return from_memory
+
+
+def x_stage(x: np.ndarray, stage: SdpX, ops: Operands, name: str) -> np.ndarray:
+    """One X stage (BS or BN): ALU, multiplier, truncation, ReLU (cmod ``sdp_x.cpp``)."""
+    if stage.bypass:
+        return x
+    a = x
+    if not stage.alu_bypass:
+        op = _operand(stage.alu_src, stage.alu_operand, ops.alu, f"{name} ALU")
+        op = shl_sat(op, stage.alu_shift, 32)  # IntShiftLeft<16, 6, 32>
+        if stage.alu_algo == ALU_MAX:
+            a = np.maximum(x, op)
+        elif stage.alu_algo == ALU_MIN:
+            a = np.minimum(x, op)
+        else:  # SUM (EQL is an EW-only algorithm; cmod adds here too)
+            a = x + op  # 33-bit, not saturated
+    shift = stage.mul_shift & 63
+    if stage.mul_bypass:
+        t = sat(rnd_shr(a, shift), 32)  # the truncation applies even with MUL bypassed
+    else:
+        op = _operand(stage.mul_src, stage.mul_operand, ops.mul, f"{name} MUL")
+        product = a * op
+        t = sat(rnd_shr(product, shift), 32)
+        if stage.mul_prelu:  # positive values pass untouched (33 -> 32 bit assignment)
+            t = np.where(a >= 0, wrap(a, 32), t)
+    if not stage.relu_bypass:
+        t = np.maximum(t, 0)
+    return t
+
+
+def _y_convert(value: np.ndarray | int, bypass: bool, offset: int, scale: int,
+               truncate: int) -> np.ndarray | int:
+    """EW operand converter: ``sat32(rnd((v - offset) * scale >> truncate))``."""
+    if bypass:
+        return value
+    return sat(rnd_shr((np.asarray(value, np.int64) - offset) * scale, truncate), 32)
+
+
+def y_stage(x: np.ndarray, ew: SdpY, ops: Operands, sdp: Sdp) -> np.ndarray:
+    """The EW stage: multiply -> truncate -> ALU -> LUT (cmod ``sdp_y*.cpp``)."""
+    if ew.bypass:
+        return x
+    m = x
+    if not ew.mul_bypass:
+        op = _operand(ew.mul_src, ew.mul_operand, ops.mul, "EW MUL")
+        if ew.mul_src:
+            op = _y_convert(op, ew.mul_cvt_bypass, ew.mul_cvt_offset, ew.mul_cvt_scale,
+                            ew.mul_cvt_truncate)
+        m = sat(rnd_shr(x * op, ew.truncate), 32)
+        if ew.mul_prelu:
+            m = np.where(x >= 0, x, m)
+    y = m
+    if not ew.alu_bypass:
+        op = _operand(ew.alu_src, ew.alu_operand, ops.alu, "EW ALU")
+        if ew.alu_src:
+            op = _y_convert(op, ew.alu_cvt_bypass, ew.alu_cvt_offset, ew.alu_cvt_scale,
+                            ew.alu_cvt_truncate)
+        if ew.alu_algo == ALU_MAX:
+            y = np.maximum(m, op)
+        elif ew.alu_algo == ALU_MIN:
+            y = np.minimum(m, op)
+        elif ew.alu_algo == ALU_EQL:
+            y = np.where(m == op, 0, 1).astype(np.int64)
+        else:
+            y = sat(m + op, 32)
+    if not ew.lut_bypass:
+        y = lut_unit.sdp_lookup(y, sdp.lut)
+    return y
+
+
+def convert_out(y: np.ndarray, sdp: Sdp) -> np.ndarray:
+    """Output converter C: ``sat8(sat17(rnd((y - offset) * scale >> shift)))`` (cmod sdp_c)."""
+    if not sdp.ew.bypass and not sdp.ew.alu_bypass and sdp.ew.alu_algo == ALU_EQL:
+        return sat(y, 8).astype(np.int8)  # cfg_mode_eql: the comparison result passes through
+    t = sat(rnd_shr((y - sdp.cvt_offset) * sdp.cvt_scale, sdp.cvt_shift), 17)
+    return sat(t, 8).astype(np.int8)
+
+
+def check(sdp: Sdp) -> None:
+    if sdp.proc_precision != 0 or sdp.out_precision != 0:
+        raise LayerError(f"SDP: only INT8 is modelled (D_DATA_FORMAT PROC_PRECISION="
+                         f"{sdp.proc_precision}, OUT_PRECISION={sdp.out_precision})")
+
+
+def process(x: np.ndarray, sdp: Sdp, bs_ops: Operands, bn_ops: Operands,
+            ew_ops: Operands) -> np.ndarray:
+    """The full INT8 pipeline on a cube of int32 values (int64 array) -> int8 cube."""
+    y = x_stage(x, sdp.bs, bs_ops, "BS")
+    y = x_stage(y, sdp.bn, bn_ops, "BN")
+    y = y_stage(y, sdp.ew, ew_ops, sdp)
+    return convert_out(y, sdp)
