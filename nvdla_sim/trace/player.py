@@ -144,14 +144,7 @@ class _Player:
         if not path.is_file():
             raise self.fail(cmd, f"memory file {path} does not exist")
         image = load_image(path)
-        mem = self.nvdla.memory
-        if image.mask.all():
-            mem.write(base, image.data)
-        else:
-            idx = np.flatnonzero(image.mask)
-            for run in np.split(idx, np.flatnonzero(np.diff(idx) != 1) + 1):
-                if run.size:
-                    mem.write(base + int(run[0]), image.data[run[0]:run[-1] + 1])
+        self.nvdla.memory.write_masked(base, image.data, image.mask)
 
     def do_reg_write(self, cmd: Command) -> None:
         self.nvdla.write(self.register(cmd), self.number(cmd, 1, "register value"))
