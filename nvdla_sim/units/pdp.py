@@ -1,12 +1,28 @@
-"""PDP (work in progress in this session)."""
+"""PDP: the planar data processor (max / min / average pooling), INT8.
+
+Follows NVDLA's C model ``cmod/pdp/NV_NVDLA_pdp.cpp``: ``LineOperation`` pools
+each input line over the kernel width into a 16-bit line-operation buffer,
+``PoolingStage0Calc`` pools those over the kernel height into a 16-bit line
+buffer and ``PoolingStage1Calc`` turns an average's sum into the int8 output.
+Both passes are vectorized over the whole cube; the taps of one axis are
+gathered at once, so nothing loops per element.
+"""
 
 from __future__ import annotations
 
 import numpy as np
 
+from nvdla_sim.arith import rnd_shr, wrap
 from nvdla_sim.config import HardwareConfig
-from nvdla_sim.layers import Pdp
+from nvdla_sim.errors import LayerError
+from nvdla_sim.layers import POOL_AVERAGE, POOL_MAX, POOL_MIN, Pdp
 from nvdla_sim.surface import FeatureSurface
+
+# PoolingStage0SequenceCommon sign-extends PAD_VALUE_nX from these bits into int16.
+_PAD_SIGN_BITS = (7, 8, 9, 9, 10, 10, 10)
+# Value a tap that falls on padding contributes: it never wins a max / min, adds 0 to a sum.
+_NEUTRAL = {POOL_MAX: -(1 << 15), POOL_MIN: (1 << 15) - 1, POOL_AVERAGE: 0}
+_COMBINE = {POOL_MAX: np.maximum, POOL_MIN: np.minimum, POOL_AVERAGE: np.add}
 
 
 def input_surface(pdp: Pdp) -> FeatureSurface:
@@ -19,5 +35,107 @@ def output_surface(pdp: Pdp) -> FeatureSurface:
                           pdp.dst_line_stride, pdp.dst_surface_stride)
 
 
+def _pad_table(pdp: Pdp) -> np.ndarray:
+    """``P[n]`` for n = 0..7 padded elements (``P[0] = 0``), as int16 like cmod.
+
+    cmod ``int_sign_extend`` ORs ones above the sign bit over the raw 19-bit
+    field and stores the result in an ``int16_t``.
+    """
+    table = [0]
+    for raw, bit in zip(pdp.pad_values, _PAD_SIGN_BITS, strict=True):
+        ones = -(1 << (bit + 1)) if (raw >> bit) & 1 else 0
+        table.append(int(wrap(raw | ones, 16)))
+    return np.asarray(table, dtype=np.int64)
+
+
+def _strips(pdp: Pdp) -> list[tuple[int, int, int, int, int]]:
+    """``(first input column, input width, pad left, pad right, output width)`` per split.
+
+    cmod ``PdpRdmaSequenceThread`` / ``PoolingStage0SequenceThread``: strip
+    ``i > 0`` starts ``K - S`` columns before the end of the previous strip's
+    PARTIAL_WIDTH_IN and is that much wider; left padding applies to the first
+    strip only, right padding to the last only.
+    """
+    if pdp.split_num == 0:
+        return [(0, pdp.in_width, pdp.pad_left, pdp.pad_right, pdp.out_width)]
+    n = pdp.split_num + 1
+    overlap = pdp.kernel_width - pdp.stride_x
+    first, mid, last = pdp.partial_in_first + 1, pdp.partial_in_mid + 1, pdp.partial_in_last + 1
+    out = [(0, first, pdp.pad_left, 0, pdp.partial_out_first + 1)]
+    for i in range(1, n):
+        start = first + (i - 1) * mid - overlap
+        if i < n - 1:
+            out.append((start, mid + overlap, 0, 0, pdp.partial_out_mid + 1))
+        else:
+            out.append((start, last + overlap, 0, pdp.pad_right, pdp.partial_out_last + 1))
+    return out
+
+
+def _taps(n_out: int, stride: int, pad_before: int, pad_after: int, kernel: int,
+          size: int) -> tuple[np.ndarray, np.ndarray]:
+    """Input index (clipped) of tap ``k`` of output ``o`` along one axis, and whether it is real.
+
+    cmod computes a window only from its real elements and only if it fits in
+    the padded input; any other window would never complete, so it is an error.
+    """
+    idx = np.arange(kernel)[:, None] + stride * np.arange(n_out)[None, :] - pad_before
+    real = (idx >= 0) & (idx < size)
+    if idx[-1, -1] >= size + pad_after or not real.any(axis=0).all():
+        raise LayerError(f"PDP: {n_out} windows of {kernel} (stride {stride}) do not all fit in "
+                         f"{pad_before} + {size} + {pad_after} with a real element each")
+    return np.clip(idx, 0, size - 1), real
+
+
+def _pool_axis(x: np.ndarray, axis: int, idx: np.ndarray, real: np.ndarray,
+               method: int) -> np.ndarray:
+    """Combine the real taps of every window along ``axis`` (padding is not an operand)."""
+    taps = np.take(x, idx, axis=axis)  # the (kernel, n_out) tap grid replaces ``axis``
+    mask = real.reshape(real.shape + (1,) * (x.ndim - 1 - axis))
+    return _COMBINE[method].reduce(np.where(mask, taps, _NEUTRAL[method]), axis=axis)
+
+
+def _pool_strip(x: np.ndarray, pdp: Pdp, pad_left: int, pad_right: int, out_width: int,
+                pads: np.ndarray) -> np.ndarray:
+    """Pool one strip to its int16 line-buffer value (cmod ``PoolingStage0SequenceCommon``).
+
+    Average adds padding as ``P[n]`` terms: ``LineOperation`` adds ``P[pad columns]``
+    once per real row of the window (left and right padding together when the
+    window has both), ``PoolingStage0Calc`` adds ``KW * P[pad rows]`` once per
+    window.  Every store is to ``int16``, so the sum wraps modulo 2**16.
+    """
+    ci, cr = _taps(out_width, pdp.stride_x, pad_left, pad_right, pdp.kernel_width, x.shape[2])
+    ri, rr = _taps(pdp.out_height, pdp.stride_y, pdp.pad_top, pdp.pad_bottom, pdp.kernel_height,
+                   x.shape[1])
+    lines = _pool_axis(x, 2, ci, cr, pdp.method)
+    if pdp.method == POOL_AVERAGE:
+        lines = lines + pads[pdp.kernel_width - cr.sum(axis=0)]
+    out = _pool_axis(lines, 1, ri, rr, pdp.method)
+    if pdp.method == POOL_AVERAGE:
+        row_pads = pdp.kernel_width * pads[pdp.kernel_height - rr.sum(axis=0)]
+        out = wrap(out + row_pads[:, None], 16)
+    return out
+
+
 def process(cube: np.ndarray, pdp: Pdp, cfg: HardwareConfig) -> np.ndarray:
-    raise NotImplementedError
+    """Pool an int8 ``[Cpad, H, W]`` cube to int8 ``[Cpad, out_height, out_width]``.
+
+    Average: ``out = int8(R(R(sum * RECIP_W / 2**16) * RECIP_H / 2**16))`` with ``R``
+    rounding half away from zero (cmod ``PoolingStage1Calc``, exact in its
+    doubles) and the final ``static_cast<int8_t>`` wrapping, not saturating.
+    The sum is int16 and RECIP 17 bits, so every product stays below 2**35.
+    """
+    if pdp.method not in _COMBINE:
+        raise LayerError(f"PDP: unknown pooling method {pdp.method}")
+    x = cube.astype(np.int64)
+    pads = _pad_table(pdp)
+    parts = []
+    for start, width, pad_left, pad_right, out_width in _strips(pdp):
+        if start < 0 or start + width > x.shape[2]:
+            raise LayerError(f"PDP: split reads input columns {start}..{start + width - 1} "
+                             f"outside the {x.shape[2]}-wide cube")
+        parts.append(_pool_strip(x[:, :, start:start + width], pdp, pad_left, pad_right,
+                                 out_width, pads))
+    out = np.concatenate(parts, axis=2)
+    if pdp.method == POOL_AVERAGE:
+        out = rnd_shr(rnd_shr(out * pdp.recip_kernel_width, 16) * pdp.recip_kernel_height, 16)
+    return wrap(out, 8).astype(np.int8)
