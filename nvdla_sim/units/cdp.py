@@ -1,12 +1,29 @@
-"""CDP (work in progress in this session)."""
+"""CDP: the cross-channel data processor (local response normalization), INT8.
+
+Per element, following cmod ``cdp/NV_NVDLA_cdp.cpp::lookup_lut_int8`` with
+``hls/cdp_libs/cdp_icvt.cpp`` and ``cdp_ocvt.cpp``::
+
+    v   = icvt(x)        = sat9(rnd((x - sx8(DATIN_OFFSET)) * DATIN_SCALE >> DATIN_SHIFTER))
+    s   = v              (SQSUM_BYPASS)   or  sum of v**2 over channels c-n..c+n
+    l   = LUT(s)         (int16, units/lut.py)
+    p   = l              (MUL_BYPASS)     or  l * v                          (25-bit)
+    out = ocvt(p)        = sat8(rnd((p - sx25(DATOUT_OFFSET)) * DATOUT_SCALE >> DATOUT_SHIFTER))
+
+``CdpDataPathSequence`` replaces the padded lanes of the last surface and the
+channels beyond the cube (both sides) by the DATIN_OFFSET byte, so those are
+computed from it; padded lanes are written like real ones.
+"""
 
 from __future__ import annotations
 
 import numpy as np
 
+from nvdla_sim.arith import rnd_shr, sat, sx, sx_int
 from nvdla_sim.config import HardwareConfig
+from nvdla_sim.errors import LayerError
 from nvdla_sim.layers import Cdp
 from nvdla_sim.surface import FeatureSurface
+from nvdla_sim.units import lut as lut_unit
 
 
 def input_surface(cdp: Cdp) -> FeatureSurface:
@@ -19,5 +36,40 @@ def output_surface(cdp: Cdp) -> FeatureSurface:
                           cdp.dst_line_stride, cdp.dst_surface_stride)
 
 
+def convert_in(x: np.ndarray, cdp: Cdp) -> np.ndarray:
+    """Input converter (``HLS_cdp_icvt`` INT8): 9-bit sub, 25-bit product, 9-bit result."""
+    v = (x - sx_int(cdp.datin_offset, 8)) * sx_int(cdp.datin_scale, 16)
+    return sat(rnd_shr(v, cdp.datin_shifter), 9)
+
+
+def square_sum(v: np.ndarray, normalz_len: int) -> np.ndarray:
+    """Sum of ``v**2`` over the ``2 * normalz_len + 3`` channels centred on each one.
+
+    ``v`` is [C, H, W].  Channels outside the cube hold the offset byte, which
+    the input converter maps to 0.  At most 9 * 256**2 < 2**20 (the 22-bit
+    ``square_sum``).
+    """
+    half = normalz_len + 1
+    sq = np.pad(v * v, ((half, half), (0, 0), (0, 0)))
+    return sum(sq[j:j + v.shape[0]] for j in range(2 * half + 1))
+
+
+def convert_out(p: np.ndarray, cdp: Cdp) -> np.ndarray:
+    """Output converter (``HLS_cdp_ocvt`` INT8): 26-bit sub, 42-bit product, int8."""
+    v = (p - sx(cdp.datout_offset, 25)) * sx_int(cdp.datout_scale, 16)
+    return sat(rnd_shr(v, cdp.datout_shifter), 8)
+
+
 def process(cube: np.ndarray, cdp: Cdp, cfg: HardwareConfig) -> np.ndarray:
-    raise NotImplementedError
+    """LRN over an int8 cube [Cpad, H, W] (whole memory atoms) -> int8 cube of the same shape."""
+    if cdp.input_data != 0:
+        raise LayerError(f"CDP: only INT8 is modelled (D_DATA_FORMAT INPUT_DATA_TYPE="
+                         f"{cdp.input_data})")
+    offset = sx_int(cdp.datin_offset, 8)
+    x = cube.astype(np.int64)
+    x[cdp.channels:] = offset
+    v = convert_in(x, cdp)
+    s = v if cdp.sqsum_bypass else square_sum(v, cdp.normalz_len)
+    lut = lut_unit.cdp_lookup(s, cdp.lut)
+    p = lut if cdp.mul_bypass else lut * v  # |p| <= 2**15 * 2**8: 25 bits
+    return convert_out(p, cdp).astype(np.int8)
