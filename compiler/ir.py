@@ -1,0 +1,211 @@
+"""The quantized graph IR every frontend produces and the lowering consumes.
+
+Activations are int8 tensors with one (scale, zero point) each: ``real =
+scale * (q - zero_point)``, ``q`` in [-128, 127] (uint8 models are moved to
+int8 by subtracting 128 from values and zero points).  Weights are int8 and
+symmetric (zero point 0) with a scale per output channel; biases are int32
+in units of ``input_scale * weight_scale[k]``.  Shapes are per sample,
+``(C, H, W)``.  Names come from the source model so errors can point at it.
+
+Nodes are frozen dataclasses kept in topological order in :class:`Graph`.
+Fully-connected layers are :class:`Conv` nodes whose kernel covers the whole
+input plane (a flattened C x H x W vector times a weight matrix is exactly
+that), so the IR has no Flatten/Reshape.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from nvdla_sim.errors import NvdlaError
+
+
+class CompileError(NvdlaError):
+    """The model cannot be compiled; the message names the node and what is supported."""
+
+
+@dataclass(frozen=True)
+class QuantParams:
+    scale: float
+    zero_point: int = 0
+
+    def __post_init__(self) -> None:
+        if not self.scale > 0:
+            raise CompileError(f"quantization scale must be positive, got {self.scale}")
+        if not -128 <= self.zero_point <= 127:
+            raise CompileError(f"int8 zero point must be in [-128, 127], got {self.zero_point}")
+
+    def quantize(self, x: np.ndarray) -> np.ndarray:
+        """Round half to even (ONNX QuantizeLinear) and saturate to int8."""
+        q = np.rint(np.asarray(x, np.float64) / self.scale) + self.zero_point
+        return np.clip(q, -128, 127).astype(np.int8)
+
+    def dequantize(self, q: np.ndarray) -> np.ndarray:
+        return (np.asarray(q, np.float64) - self.zero_point) * self.scale
+
+
+@dataclass(frozen=True)
+class Tensor:
+    name: str
+    shape: tuple[int, int, int]  # (C, H, W)
+    quant: QuantParams
+
+    @property
+    def channels(self) -> int:
+        return self.shape[0]
+
+
+@dataclass(frozen=True)
+class Activation:
+    """Clamp applied in real units after a node: ReLU is ``Activation(0.0, None)``."""
+
+    low: float | None = None
+    high: float | None = None
+
+
+RELU = Activation(0.0, None)
+
+
+@dataclass(frozen=True)
+class Node:
+    name: str
+    inputs: tuple[str, ...]
+    output: str
+
+
+@dataclass(frozen=True)
+class Conv(Node):
+    """Convolution (also fully connected and depthwise).
+
+    ``weight`` int8 [K, C // groups, R, S]; ``weight_scale`` float [K];
+    ``bias`` int32 [K] in units of ``in_scale * weight_scale``.
+    """
+
+    weight: np.ndarray = field(compare=False)
+    weight_scale: np.ndarray = field(compare=False)
+    bias: np.ndarray = field(compare=False)
+    stride: tuple[int, int] = (1, 1)  # (y, x)
+    pads: tuple[int, int, int, int] = (0, 0, 0, 0)  # (top, left, bottom, right)
+    dilation: tuple[int, int] = (1, 1)
+    groups: int = 1
+    activation: Activation | None = None
+
+
+@dataclass(frozen=True)
+class Add(Node):
+    """Element-wise sum of two tensors of equal shape, requantized to the output."""
+
+    activation: Activation | None = None
+
+
+@dataclass(frozen=True)
+class Pool(Node):
+    """Max or average pooling; ``kernel`` (y, x); average counts padding iff ``count_include_pad``."""
+
+    kind: str = "max"  # "max" | "avg"
+    kernel: tuple[int, int] = (2, 2)
+    stride: tuple[int, int] = (2, 2)
+    pads: tuple[int, int, int, int] = (0, 0, 0, 0)
+    count_include_pad: bool = False
+
+
+@dataclass(frozen=True)
+class GlobalAvgPool(Node):
+    pass
+
+
+@dataclass(frozen=True)
+class Concat(Node):
+    """Channel concatenation."""
+
+
+@dataclass(frozen=True)
+class Lrn(Node):
+    """Local response normalization across channels (ONNX LRN semantics)."""
+
+    size: int = 5
+    alpha: float = 1e-4
+    beta: float = 0.75
+    bias: float = 1.0
+
+
+@dataclass(frozen=True)
+class Requant(Node):
+    """Re-scale a tensor (and optionally clamp it), e.g. a standalone ReLU or Clip."""
+
+    activation: Activation | None = None
+
+
+@dataclass
+class Graph:
+    """A quantized network: tensors by name, nodes in topological order."""
+
+    name: str
+    tensors: dict[str, Tensor]
+    nodes: list[Node]
+    inputs: list[str]
+    outputs: list[str]
+
+    def tensor(self, name: str) -> Tensor:
+        try:
+            return self.tensors[name]
+        except KeyError:
+            raise CompileError(f"graph {self.name}: unknown tensor {name!r}") from None
+
+    def producer(self, name: str) -> Node | None:
+        for node in self.nodes:
+            if node.output == name:
+                return node
+        return None
+
+    def consumers(self, name: str) -> list[Node]:
+        return [n for n in self.nodes if name in n.inputs]
+
+    def validate(self) -> None:
+        """Check names, topological order and shapes; raise CompileError naming the node."""
+        known = set(self.inputs)
+        for name in self.inputs:
+            self.tensor(name)
+        for node in self.nodes:
+            for name in node.inputs:
+                if name not in known:
+                    raise CompileError(f"node {node.name}: input {name!r} is not produced "
+                                       f"before it")
+            if node.output in known:
+                raise CompileError(f"node {node.name}: output {node.output!r} is produced twice")
+            self.tensor(node.output)
+            known.add(node.output)
+            if isinstance(node, Conv):
+                _check_conv(self, node)
+        for name in self.outputs:
+            if name not in known:
+                raise CompileError(f"graph {self.name}: output {name!r} is never produced")
+
+
+def conv_output_size(size: int, kernel: int, stride: int, pad_lo: int, pad_hi: int,
+                     dilation: int) -> int:
+    span = (kernel - 1) * dilation + 1
+    return (size + pad_lo + pad_hi - span) // stride + 1
+
+
+def _check_conv(graph: Graph, node: Conv) -> None:
+    x = graph.tensor(node.inputs[0])
+    y = graph.tensor(node.output)
+    k, cg, r, s = node.weight.shape
+    if node.weight.dtype != np.int8:
+        raise CompileError(f"node {node.name}: weights must be int8, got {node.weight.dtype}")
+    if cg * node.groups != x.channels:
+        raise CompileError(f"node {node.name}: weights expect {cg * node.groups} input "
+                           f"channels, input {x.name} has {x.channels}")
+    oh = conv_output_size(x.shape[1], r, node.stride[0], node.pads[0], node.pads[2],
+                          node.dilation[0])
+    ow = conv_output_size(x.shape[2], s, node.stride[1], node.pads[1], node.pads[3],
+                          node.dilation[1])
+    if y.shape != (k, oh, ow):
+        raise CompileError(f"node {node.name}: output {y.name} has shape {y.shape}, "
+                           f"expected {(k, oh, ow)}")
+    if node.bias.shape != (k,) or node.weight_scale.shape != (k,):
+        raise CompileError(f"node {node.name}: bias and weight scale need one value per "
+                           f"output channel ({k})")

@@ -1,0 +1,134 @@
+"""Lowering of Conv nodes (also fully connected and depthwise).
+
+One IR convolution becomes one or more CONV hardware layers (convolution core
+feeding SDP on the fly):
+
+* grouped convolutions run one hardware layer per group, and depthwise ones
+  one per memory atom of channels with block-diagonal weights, because a
+  channel slice of an NVDLA surface is a whole number of atoms;
+* a layer whose data and weights do not fit the CBUF is split into row tiles;
+* the input zero point is the pad value, so padding stands for real zero, and
+  its contribution ``-zx * sum(w)`` is folded into the bias;
+* SDP's BS stage requantizes per channel, BN clamps (Clip / ReLU6), and the
+  output converter adds the output zero point.
+
+A residual Add is not fused into the convolution: the quantized graph rounds
+and saturates the convolution's output to int8 before the Add, which SDP's
+one ALU + multiplier per stage cannot reproduce in the same pass, so the Add
+runs as its own SDP layer on the int8 tensors (see ``eltwise``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from compiler import descriptors
+from compiler.ir import CompileError, Conv
+from compiler.lower.cbuf import plan_cbuf, row_tiles
+from compiler.lower.context import LowerContext
+from compiler.lower.sdp_stages import (
+    OUT_RANGE, activation_stages, affine_stage, bound_lsb, operand_vector)
+from compiler.requant import fit_affine
+from nvdla_sim.layers import HardwareLayer
+from nvdla_sim.program import LayerInfo
+from nvdla_sim.surface import FeatureSurface, pack_weights
+
+
+@dataclass(frozen=True)
+class Slice:
+    """Channels [c0, c0 + weight.shape[1]) in, kernels [k0, k0 + weight.shape[0]) out."""
+
+    c0: int
+    k0: int
+    weight: np.ndarray  # int8 [K', C', R, S] as the hardware sees it
+
+
+def slices(node: Conv, channels: int, atom: int) -> list[Slice]:
+    k, cg = node.weight.shape[:2]
+    if node.groups == 1:
+        return [Slice(0, 0, node.weight)]
+    kg = k // node.groups
+    if cg == 1 and kg == 1:  # depthwise: block-diagonal weights over one atom of channels
+        out = []
+        for c0 in range(0, channels, atom):
+            n = min(atom, channels - c0)
+            w = np.zeros((n, n, *node.weight.shape[2:]), np.int8)
+            w[np.arange(n), np.arange(n)] = node.weight[c0:c0 + n, 0]
+            out.append(Slice(c0, c0, w))
+        return out
+    if cg % atom == 0 and kg % atom == 0:
+        return [Slice(g * cg, g * kg, node.weight[g * kg:(g + 1) * kg]) for g in range(node.groups)]
+    raise CompileError(f"node {node.name} (Conv): groups={node.groups} with {cg} input and {kg} "
+                       f"output channels per group is not supported; NVDLA needs depthwise "
+                       f"(1 and 1) or multiples of the {atom}-channel atom")
+
+
+def channel_view(surface: FeatureSurface, c0: int, channels: int, atom: int) -> FeatureSurface:
+    return FeatureSurface(surface.address + c0 // atom * surface.surface_stride, surface.width,
+                          surface.height, channels, surface.line_stride, surface.surface_stride)
+
+
+def row_view(surface: FeatureSurface, y0: int, rows: int) -> FeatureSurface:
+    return FeatureSurface(surface.address + y0 * surface.line_stride, surface.width, rows,
+                          surface.channels, surface.line_stride, surface.surface_stride)
+
+
+def lower_conv(ctx: LowerContext, node: Conv) -> None:
+    """Emit the hardware layers of ``node``."""
+    g, cfg, atom = ctx.graph, ctx.config, ctx.config.mem_atom
+    x, y = g.tensor(node.inputs[0]), g.tensor(node.output)
+
+    # Real requantization per output channel: y = (acc_hw + bias_eff) * mult.
+    w64 = node.weight.astype(np.int64).reshape(node.weight.shape[0], -1)
+    bias_eff = node.bias.astype(np.float64) - x.quant.zero_point * w64.sum(axis=1)
+    reach = 128 * int(np.abs(w64).sum(axis=1).max())  # bound of |acc_hw|
+    truncate = max(0, reach.bit_length() - 31)
+    mult = x.quant.scale * node.weight_scale.astype(np.float64) * 2.0 ** truncate / y.quant.scale
+    bias = bias_eff / 2.0 ** truncate
+    affine = fit_affine(bias, mult, f"node {node.name}")
+    # CACC's rounding to 2**truncate adds up to half an accumulator unit
+    error = affine.error(bias, mult, OUT_RANGE) + 0.5 * float(mult.max()) * (truncate > 0)
+    relu, clamp = activation_stages(node.activation, y, node.name)
+    bound = bound_lsb(error)
+    vector = operand_vector(affine, cfg.channels_padded(y.channels), ctx.plan)
+
+    src, dst = ctx.plan.surface(node.inputs[0]), ctx.plan.surface(node.output)
+    r, s = node.weight.shape[2:]
+    span_y = (r - 1) * node.dilation[0] + 1
+    pt, pl, pb, pr = node.pads
+    out_h, out_w = y.shape[1], y.shape[2]
+    parts = []
+    for sl in slices(node, x.channels, atom):
+        kc, cc = sl.weight.shape[:2]
+        cb = plan_cbuf(x.shape[2], x.shape[1], cc, kc, r * s, cfg, node.name)
+        tiles = row_tiles(out_h, x.shape[1], node.stride[0], span_y, cb.max_input_rows, node.name)
+        w_addr = ctx.plan.place(pack_weights(sl.weight, cfg))
+        for o0, o1 in tiles:
+            iy0 = o0 * node.stride[0] - pt
+            iy1 = (o1 - 1) * node.stride[0] - pt + span_y
+            y0, y1 = max(iy0, 0), min(iy1, x.shape[1])
+            if y1 <= y0:
+                raise CompileError(f"node {node.name}: output rows {o0}..{o1} see only padding")
+            conv = descriptors.conv_core(
+                src=row_view(channel_view(src, sl.c0, cc, atom), y0, y1 - y0),
+                weight_address=w_addr, kernels=kc, kernel_height=r, kernel_width=s,
+                stride=node.stride, pads=(max(0, -iy0), pl, max(0, iy1 - x.shape[1]), pr),
+                dilation=node.dilation, pad_value=x.quant.zero_point, out_height=o1 - o0,
+                out_width=out_w, clip_truncate=truncate, data_bank=cb.data_banks,
+                weight_bank=cb.weight_banks, cfg=cfg)
+            sdp = descriptors.sdp(
+                width=out_w, height=o1 - o0, channels=kc,
+                dst=row_view(channel_view(dst, sl.k0, kc, atom), o0, o1 - o0),
+                bs=affine_stage(affine, relu, vector + sl.k0 * 4), bn=clamp,
+                cvt_offset=-y.quant.zero_point)
+            parts.append((conv, sdp, dict(macs=kc * cc * r * s * out_w * (o1 - o0),
+                                          weight_bytes=sl.weight.size, data_banks=cb.data_banks,
+                                          weight_banks=cb.weight_banks)))
+    op = "fc" if (r, s) == x.shape[1:] and out_h == out_w == 1 else (
+        "dwconv" if node.groups > 1 and node.weight.shape[1] == 1 else "conv")
+    for i, (conv, sdp, figures) in enumerate(parts):
+        name = ctx.layer_name(node.name, i, len(parts))
+        ctx.emit(HardwareLayer(name, conv=conv, sdp=sdp),
+                 LayerInfo(name, node.name, op, node.output, error_bound=bound, **figures))

@@ -1,0 +1,96 @@
+"""Lowering of pooling to PDP, or to a depthwise all-ones convolution.
+
+PDP pools within one quantization: max is exact, an average is rounded once.
+An average that also changes the quantization, or whose window exceeds PDP's
+kernel limit, becomes a depthwise convolution with all-ones weights: the sum
+is exact and one requantization divides by the window area, so the result is
+rounded once (pooling and then rescaling would round twice).  A max pool that
+changes the quantization pools exactly on PDP, then an SDP layer rescales.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from compiler import descriptors
+from compiler.ir import CompileError, Conv, GlobalAvgPool, Pool, QuantParams, Requant, Tensor
+from compiler.lower.context import LowerContext
+from compiler.lower.conv import lower_conv
+from compiler.lower.eltwise import lower_requant
+from nvdla_sim.layers import POOL_AVERAGE, POOL_MAX, HardwareLayer
+from nvdla_sim.program import LayerInfo, TensorBinding
+from nvdla_sim.surface import FeatureSurface
+
+PDP_MAX_KERNEL = 8  # cmod PDP line buffers hold kernels of 1..8 per axis
+PDP_MAX_PAD = 7  # 3-bit padding fields
+# PDP averages with two rounded reciprocal multiplies: sum * round(2**16 / kw) / 2**16
+# differs from sum / kw by at most |sum| * 2**-17 < 0.04 for |sum| <= 128 * 64, and the
+# intermediate rounding adds 0.5 / kh: below 1 before the last rounding, so int8
+# results are within 1 LSB of round(mean).
+AVERAGE_BOUND = 1
+
+
+def lower_pool(ctx: LowerContext, node: Pool) -> None:
+    x = ctx.graph.tensor(node.inputs[0])
+    kh, kw = node.kernel
+    if max(kh, kw) > PDP_MAX_KERNEL or max(node.pads) > PDP_MAX_PAD:
+        raise CompileError(f"node {node.name} (Pool): kernel {node.kernel} / pads {node.pads} "
+                           f"exceed PDP's limits ({PDP_MAX_KERNEL} per axis, pads up to "
+                           f"{PDP_MAX_PAD})")
+    if node.kind == "avg" and any(node.pads) and not node.count_include_pad:
+        raise CompileError(f"node {node.name} (AveragePool): padding with count_include_pad=0 "
+                           f"divides border windows by fewer elements; PDP divides every window "
+                           f"by the kernel area. Use count_include_pad=1 or no padding")
+    if node.kind not in ("max", "avg"):
+        raise CompileError(f"node {node.name} (Pool): unknown pooling kind {node.kind!r}")
+    y = ctx.graph.tensor(node.output)
+    if node.kind == "avg" and x.quant != y.quant:
+        _ones_conv(ctx, node, x, node.kernel, node.stride, node.pads)
+        return
+    _pdp(ctx, node, x, POOL_MAX if node.kind == "max" else POOL_AVERAGE, node.kernel,
+         node.stride, node.pads)
+
+
+def lower_global_avg_pool(ctx: LowerContext, node: GlobalAvgPool) -> None:
+    x = ctx.graph.tensor(node.inputs[0])
+    _, h, w = x.shape
+    if max(h, w) <= PDP_MAX_KERNEL and x.quant == ctx.graph.tensor(node.output).quant:
+        _pdp(ctx, node, x, POOL_AVERAGE, (h, w), (1, 1), (0, 0, 0, 0))
+    else:
+        _ones_conv(ctx, node, x, (h, w), (1, 1), (0, 0, 0, 0))
+
+
+def _ones_conv(ctx: LowerContext, node, x: Tensor, kernel, stride, pads) -> None:
+    """Average as a depthwise convolution with all-ones weights and scale 1 / area."""
+    c, area = x.channels, kernel[0] * kernel[1]
+    conv = Conv(node.name, node.inputs, node.output, weight=np.ones((c, 1, *kernel), np.int8),
+                weight_scale=np.full(c, 1.0 / area), bias=np.zeros(c, np.int64),
+                stride=stride, pads=pads, groups=c)
+    lower_conv(ctx, conv)
+
+
+def _pdp(ctx: LowerContext, node, x: Tensor, method: int, kernel, stride, pads) -> None:
+    y = ctx.graph.tensor(node.output)
+    requant = x.quant != y.quant  # only for max pooling, which is exact
+    dst = ctx.plan.surface(node.output)
+    if requant:  # pool into a scratch tensor with the input's quantization
+        scratch = FeatureSurface.packed(0, dst.width, dst.height, dst.channels, ctx.config)
+        scratch = FeatureSurface(ctx.plan.allocate(scratch.span(ctx.config)), dst.width,
+                                 dst.height, dst.channels, scratch.line_stride,
+                                 scratch.surface_stride)
+        ctx.plan.tensors[f"{node.output}:pooled"] = TensorBinding(
+            f"{node.output}:pooled", scratch, x.quant.scale, x.quant.zero_point)
+        dst = scratch
+    layer = descriptors.pdp(src=ctx.plan.surface(node.inputs[0]), in_height=x.shape[1],
+                            in_width=x.shape[2], dst=dst, method=method, kernel=kernel,
+                            stride=stride, pads=pads, pad_value=x.quant.zero_point)
+    bound = 0 if method == POOL_MAX else AVERAGE_BOUND
+    name = f"{node.name}/pool" if requant else node.name
+    ctx.emit(HardwareLayer(name, pdp=layer),
+             LayerInfo(name, node.name, "pool", node.output, error_bound=bound))
+    if requant:
+        pooled = Tensor(f"{node.output}:pooled", y.shape, QuantParams(x.quant.scale,
+                                                                       x.quant.zero_point))
+        ctx.graph.tensors[pooled.name] = pooled
+        lower_requant(ctx, Requant(f"{node.name}/requant", (pooled.name,), node.output),
+                      owner=node.name)

@@ -1,0 +1,122 @@
+"""SDP stage programs shared by every lowering that requantizes.
+
+The output of a layer is produced in three steps, all on SDP:
+
+* BS (X1): ``(x + bias) * mult`` per channel (operands from memory) or with
+  one register value (:func:`affine_stage`);
+* BN (X2): the second operand of an Add, ``+ r << p`` then ``* m >> s``
+  (:func:`residual_stage`), or a clamp for Clip/ReLU6 (:func:`clamp_stage`);
+* the output converter adds the output zero point and saturates to int8.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from compiler import descriptors
+from compiler.ir import Activation, CompileError, Tensor
+from compiler.lower.planner import MemoryPlan
+from compiler.requant import Affine, fit_scale
+from nvdla_sim.layers import SdpX
+from nvdla_sim.surface import FeatureSurface
+from nvdla_sim.units.sdp import ALU_MAX, ALU_MIN, ALU_SUM
+from nvdla_sim.units.sdp_rdma import USE_ALU, USE_BOTH
+
+OUT_RANGE = 256.0  # int8 results further than this from zero saturate in both models
+
+
+def operand_vector(affine: Affine, channels_padded: int, plan: MemoryPlan) -> int:
+    """Place per-channel (bias, mult) int16 pairs, ALU component first (cmod NvdlaPacker)."""
+    pairs = np.zeros((channels_padded, 2), "<i2")
+    pairs[: affine.bias.size, 0] = affine.bias
+    pairs[: affine.mult.size, 1] = affine.mult
+    return plan.place(pairs)
+
+
+def affine_stage(affine: Affine, relu: bool, vector_address: int | None) -> SdpX:
+    """BS: ALU SUM then MUL; operands from a per-kernel vector or from registers."""
+    from_memory = vector_address is not None
+    dma = (descriptors.per_kernel_dma(vector_address, USE_BOTH, two_bytes=True) if from_memory
+           else descriptors.disabled_dma())
+    return SdpX(bypass=False, alu_bypass=False, alu_algo=ALU_SUM, mul_bypass=False,
+                mul_prelu=False, relu_bypass=not relu, alu_src=int(from_memory),
+                alu_shift=affine.bias_shift,
+                alu_operand=0 if from_memory else int(affine.bias[0]),
+                mul_src=int(from_memory), mul_shift=affine.mult_shift,
+                mul_operand=0 if from_memory else int(affine.mult[0]), dma=dma)
+
+
+def residual_stage(residual: FeatureSurface, shift: int, mult: int, mult_shift: int,
+                   relu: bool) -> SdpX:
+    """BN: ``(y + r << shift) * mult >> mult_shift`` with r read per element (int8)."""
+    return SdpX(bypass=False, alu_bypass=False, alu_algo=ALU_SUM, mul_bypass=False,
+                mul_prelu=False, relu_bypass=not relu, alu_src=1, alu_shift=shift,
+                alu_operand=0, mul_src=0, mul_shift=mult_shift, mul_operand=mult,
+                dma=descriptors.per_element_dma(residual, USE_ALU))
+
+
+def clamp_stage(algo: int, bound: int) -> SdpX:
+    """BN: ``max(y, bound)`` or ``min(y, bound)`` (a Clip bound in output units)."""
+    return SdpX(bypass=False, alu_bypass=False, alu_algo=algo, mul_bypass=True,
+                mul_prelu=False, relu_bypass=True, alu_src=0, alu_shift=0,
+                alu_operand=bound, mul_src=0, mul_shift=0, mul_operand=0,
+                dma=descriptors.disabled_dma())
+
+
+def activation_stages(activation: Activation | None, out: Tensor, node: str
+                      ) -> tuple[bool, SdpX | None]:
+    """(ReLU on BS?, BN clamp stage or None) for an activation in real units.
+
+    Rounding commutes with min/max, so a bound ``b`` becomes the integer
+    ``round(b / scale)`` in output units; bounds the int8 range already
+    enforces are dropped.
+    """
+    if activation is None:
+        return False, None
+    zp, scale = out.quant.zero_point, out.quant.scale
+    relu = activation.low == 0.0
+    low = None if activation.low is None or relu else int(np.rint(activation.low / scale))
+    high = None if activation.high is None else int(np.rint(activation.high / scale))
+    if low is not None and low + zp <= -128:
+        low = None
+    if high is not None and high + zp >= 127:
+        high = None
+    if low is not None and high is not None:
+        raise CompileError(f"node {node}: a clamp to [{activation.low}, {activation.high}] needs "
+                           f"two ALU stages after requantization; SDP has one (BN)")
+    for bound in (low, high):
+        if bound is not None and not -32768 <= bound <= 32767:
+            raise CompileError(f"node {node}: clamp bound {bound} exceeds SDP's int16 operand")
+    if high is not None:
+        return relu, clamp_stage(ALU_MIN, high)
+    if low is not None:
+        return relu, clamp_stage(ALU_MAX, low)
+    return relu, None
+
+
+def residual_plan(residual: Tensor, out: Tensor, node: str) -> tuple[int, int, int, float]:
+    """(shift p, mult, mult shift, unit u) for adding an int8 residual in units u = s_r / 2**p.
+
+    ``p`` puts u about 2**-10 output LSB (fine enough that rounding there is
+    negligible) while ``r << p`` and intermediate sums stay within 32 bits.
+    """
+    ratio = residual.quant.scale / out.quant.scale
+    p = int(np.clip(np.ceil(np.log2(ratio)) + 10, 0, 23))
+    unit = residual.quant.scale / 2.0 ** p
+    mult, mult_shift = fit_scale(unit / out.quant.scale, f"node {node}")
+    return p, mult, mult_shift, unit
+
+
+def residual_error(stage1_error: float, unit_ratio: float, mult: int, mult_shift: int) -> float:
+    """Pre-rounding error in output LSB after BN rescales units u to the output.
+
+    ``stage1_error`` is BS's pre-rounding error in units u (BS then rounds: +0.5 u).
+    """
+    scale = mult / 2.0 ** mult_shift
+    span = (OUT_RANGE + 1.0) / unit_ratio  # |y1 + r << p| where the result matters, in u
+    return (stage1_error + 0.5) * scale + span * abs(scale - unit_ratio)
+
+
+def bound_lsb(error: float) -> int:
+    """int8 deviation bound for a pre-rounding error (see compiler.requant)."""
+    return int(np.floor(error)) + 1

@@ -1,0 +1,105 @@
+"""Plain numpy evaluation of a quantized IR graph, with ONNX semantics.
+
+Every node computes its exact real-valued result from dequantized inputs
+(integer accumulation is exact in int64 / float64) and quantizes it the way
+ONNX QuantizeLinear does (round half to even, saturate).  This is the
+yardstick the NVDLA simulation is compared with: they may differ only by the
+requantization approximation the compiler documents per layer.
+Arrays carry a leading batch axis: (N, C, H, W).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numpy.lib.stride_tricks import sliding_window_view
+
+from compiler.ir import (
+    Activation, Add, CompileError, Concat, Conv, GlobalAvgPool, Graph, Lrn, Pool, QuantParams,
+    Requant)
+
+
+def _quantize(real_over_scale: np.ndarray, q: QuantParams) -> np.ndarray:
+    return np.clip(np.rint(real_over_scale) + q.zero_point, -128, 127).astype(np.int8)
+
+
+def _activate(r: np.ndarray, activation: Activation | None, scale: float) -> np.ndarray:
+    """Clamp ``r`` (in output units) to the activation's real bounds."""
+    if activation is None:
+        return r
+    if activation.low is not None:
+        r = np.maximum(r, activation.low / scale)
+    if activation.high is not None:
+        r = np.minimum(r, activation.high / scale)
+    return r
+
+
+def _pad(x: np.ndarray, pads: tuple[int, int, int, int], value: float) -> np.ndarray:
+    t, l, b, r = pads
+    return np.pad(x, ((0, 0), (0, 0), (t, b), (l, r)), constant_values=value)
+
+
+def conv_accumulate(node: Conv, x: np.ndarray, x_zero_point: int) -> np.ndarray:
+    """Exact ``sum (x - zx) * w`` as int64 (N, K, Ho, Wo); padding is real zero."""
+    xc = _pad(x.astype(np.float64) - x_zero_point, node.pads, 0.0)
+    k, cg, r, s = node.weight.shape
+    dy, dx = node.dilation
+    win = sliding_window_view(xc, ((r - 1) * dy + 1, (s - 1) * dx + 1), axis=(2, 3))
+    win = win[:, :, ::node.stride[0], ::node.stride[1], ::dy, ::dx]  # N C Ho Wo R S
+    n, c, ho, wo = win.shape[:4]
+    g = node.groups
+    win = win.reshape(n, g, cg, ho, wo, r, s)
+    w = node.weight.astype(np.float64).reshape(g, k // g, cg, r, s)
+    acc = np.einsum("ngcyxrs,gkcrs->ngkyx", win, w, optimize=True)
+    return np.rint(acc).astype(np.int64).reshape(n, k, ho, wo)
+
+
+def evaluate(graph: Graph, x_q: np.ndarray) -> dict[str, np.ndarray]:
+    """All tensors of the graph for an int8 input batch (N, C, H, W)."""
+    values = {graph.inputs[0]: np.asarray(x_q, np.int8)}
+    for node in graph.nodes:
+        out = graph.tensor(node.output)
+        ins = [values[name] for name in node.inputs]
+        qin = [graph.tensor(name).quant for name in node.inputs]
+        values[node.output] = _evaluate_node(node, ins, qin, out.quant)
+    return values
+
+
+def _evaluate_node(node, ins, qin, qout: QuantParams) -> np.ndarray:
+    x, qx = ins[0], qin[0]
+    if isinstance(node, Conv):
+        acc = conv_accumulate(node, x, qx.zero_point) + node.bias.astype(np.int64)[:, None, None]
+        mult = qx.scale * node.weight_scale.astype(np.float64) / qout.scale
+        r = acc * mult[:, None, None]
+        return _quantize(_activate(r, node.activation, qout.scale), qout)
+    if isinstance(node, (Add, Requant)):
+        r = qin[0].scale * (x.astype(np.float64) - qin[0].zero_point)
+        if isinstance(node, Add):
+            r = r + qin[1].scale * (ins[1].astype(np.float64) - qin[1].zero_point)
+        return _quantize(_activate(r / qout.scale, node.activation, qout.scale), qout)
+    if isinstance(node, Pool):
+        real = qx.scale * (x.astype(np.float64) - qx.zero_point)
+        fill = -np.inf if node.kind == "max" else 0.0
+        padded = _pad(real, node.pads, fill)
+        win = sliding_window_view(padded, node.kernel, axis=(2, 3))
+        win = win[:, :, ::node.stride[0], ::node.stride[1]]
+        if node.kind == "max":
+            r = win.max(axis=(-2, -1))
+        elif node.count_include_pad or not any(node.pads):
+            r = win.mean(axis=(-2, -1))
+        else:
+            ones = sliding_window_view(_pad(np.ones_like(real), node.pads, 0.0), node.kernel,
+                                       axis=(2, 3))[:, :, ::node.stride[0], ::node.stride[1]]
+            r = win.sum(axis=(-2, -1)) / ones.sum(axis=(-2, -1))
+        return _quantize(r / qout.scale, qout)
+    if isinstance(node, GlobalAvgPool):
+        real = qx.scale * (x.astype(np.float64) - qx.zero_point)
+        return _quantize(real.mean(axis=(2, 3), keepdims=True) / qout.scale, qout)
+    if isinstance(node, Concat):
+        return np.concatenate(ins, axis=1)
+    if isinstance(node, Lrn):
+        real = qx.scale * (x.astype(np.float64) - qx.zero_point)
+        sq = np.pad(real ** 2, ((0, 0), ((node.size - 1) // 2, node.size // 2), (0, 0), (0, 0)))
+        window = sliding_window_view(sq, node.size, axis=1).sum(axis=-1)
+        r = real / (node.bias + node.alpha / node.size * window) ** node.beta
+        return _quantize(r / qout.scale, qout)
+    raise CompileError(f"node {node.name}: the reference has no rule for {type(node).__name__}")
