@@ -24,6 +24,7 @@ from nvdla_sim.errors import LayerError
 from nvdla_sim.layers import Cdp
 from nvdla_sim.surface import FeatureSurface
 from nvdla_sim.units import lut as lut_unit
+from nvdla_sim.units.tap import Tap, no_tap
 
 
 def input_surface(cdp: Cdp) -> FeatureSurface:
@@ -60,16 +61,19 @@ def convert_out(p: np.ndarray, cdp: Cdp) -> np.ndarray:
     return sat(rnd_shr(v, cdp.datout_shifter), 8)
 
 
-def process(cube: np.ndarray, cdp: Cdp, cfg: HardwareConfig) -> np.ndarray:
-    """LRN over an int8 cube [Cpad, H, W] (whole memory atoms) -> int8 cube of the same shape."""
+def process(cube: np.ndarray, cdp: Cdp, cfg: HardwareConfig, tap: Tap = no_tap) -> np.ndarray:
+    """LRN over an int8 cube [Cpad, H, W] (whole memory atoms) -> int8 cube of the same shape.
+
+    ``tap`` sees the registers ``icvt``, ``sqsum``, ``lut``, ``mul`` and ``out``.
+    """
     if cdp.input_data != 0:
         raise LayerError(f"CDP: only INT8 is modelled (D_DATA_FORMAT INPUT_DATA_TYPE="
                          f"{cdp.input_data})")
     offset = sx_int(cdp.datin_offset, 8)
     x = cube.astype(np.int64)
     x[cdp.channels:] = offset
-    v = convert_in(x, cdp)
-    s = v if cdp.sqsum_bypass else square_sum(v, cdp.normalz_len)
-    lut = lut_unit.cdp_lookup(s, cdp.lut)
-    p = lut if cdp.mul_bypass else lut * v  # |p| <= 2**15 * 2**8: 25 bits
-    return convert_out(p, cdp).astype(np.int8)
+    v = tap("icvt", convert_in(x, cdp))
+    s = tap("sqsum", v if cdp.sqsum_bypass else square_sum(v, cdp.normalz_len))
+    lut = tap("lut", lut_unit.cdp_lookup(s, cdp.lut))
+    p = tap("mul", lut if cdp.mul_bypass else lut * v)  # |p| <= 2**15 * 2**8: 25 bits
+    return tap("out", convert_out(p, cdp)).astype(np.int8)

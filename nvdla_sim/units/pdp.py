@@ -17,6 +17,7 @@ from nvdla_sim.config import HardwareConfig
 from nvdla_sim.errors import LayerError
 from nvdla_sim.layers import POOL_AVERAGE, POOL_MAX, POOL_MIN, Pdp
 from nvdla_sim.surface import FeatureSurface
+from nvdla_sim.units.tap import Tap, no_tap
 
 # PoolingStage0SequenceCommon sign-extends PAD_VALUE_nX from these bits into int16.
 _PAD_SIGN_BITS = (7, 8, 9, 9, 10, 10, 10)
@@ -116,8 +117,11 @@ def _pool_strip(x: np.ndarray, pdp: Pdp, pad_left: int, pad_right: int, out_widt
     return out
 
 
-def process(cube: np.ndarray, pdp: Pdp, cfg: HardwareConfig) -> np.ndarray:
+def process(cube: np.ndarray, pdp: Pdp, cfg: HardwareConfig, tap: Tap = no_tap) -> np.ndarray:
     """Pool an int8 ``[Cpad, H, W]`` cube to int8 ``[Cpad, out_height, out_width]``.
+
+    ``tap`` sees the registers ``in`` (the input elements), ``acc`` (each window's
+    16-bit result before the average division) and ``out``.
 
     Average: ``out = int8(R(R(sum * RECIP_W / 2**16) * RECIP_H / 2**16))`` with ``R``
     rounding half away from zero (cmod ``PoolingStage1Calc``, exact in its
@@ -126,7 +130,7 @@ def process(cube: np.ndarray, pdp: Pdp, cfg: HardwareConfig) -> np.ndarray:
     """
     if pdp.method not in _COMBINE:
         raise LayerError(f"PDP: unknown pooling method {pdp.method}")
-    x = cube.astype(np.int64)
+    x = tap("in", cube.astype(np.int64))
     pads = _pad_table(pdp)
     parts = []
     for start, width, pad_left, pad_right, out_width in _strips(pdp):
@@ -135,7 +139,7 @@ def process(cube: np.ndarray, pdp: Pdp, cfg: HardwareConfig) -> np.ndarray:
                              f"outside the {x.shape[2]}-wide cube")
         parts.append(_pool_strip(x[:, :, start:start + width], pdp, pad_left, pad_right,
                                  out_width, pads))
-    out = np.concatenate(parts, axis=2)
+    out = tap("acc", np.concatenate(parts, axis=2))
     if pdp.method == POOL_AVERAGE:
         out = rnd_shr(rnd_shr(out * pdp.recip_kernel_width, 16) * pdp.recip_kernel_height, 16)
-    return wrap(out, 8).astype(np.int8)
+    return tap("out", wrap(out, 8)).astype(np.int8)

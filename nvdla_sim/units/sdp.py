@@ -15,6 +15,7 @@ from nvdla_sim.errors import LayerError
 from nvdla_sim.layers import Sdp, SdpX, SdpY
 from nvdla_sim.units import lut as lut_unit
 from nvdla_sim.units.sdp_rdma import Operands
+from nvdla_sim.units.tap import Tap, no_tap
 
 ALU_MAX, ALU_MIN, ALU_SUM, ALU_EQL = 0, 1, 2, 3
 
@@ -29,10 +30,17 @@ def _operand(stage_src: int, register_value: int, from_memory: np.ndarray | None
     return from_memory
 
 
-def x_stage(x: np.ndarray, stage: SdpX, ops: Operands, name: str) -> np.ndarray:
-    """One X stage (BS or BN): ALU, multiplier, truncation, ReLU (cmod ``sdp_x.cpp``)."""
+def x_stage(x: np.ndarray, stage: SdpX, ops: Operands, name: str, tap: Tap = no_tap
+            ) -> np.ndarray:
+    """One X stage (BS or BN): ALU, multiplier, truncation, ReLU (cmod ``sdp_x.cpp``).
+
+    ``tap(register, value)`` sees (and may replace) the value each pipeline
+    register of the stage holds: ``<name>_alu`` (33 bits), ``<name>_mul`` (49
+    bits), ``<name>_out`` (32 bits).  A bypassed stage has no live registers.
+    """
     if stage.bypass:
         return x
+    reg = name.lower()
     a = x
     if not stage.alu_bypass:
         op = _operand(stage.alu_src, stage.alu_operand, ops.alu, f"{name} ALU")
@@ -43,18 +51,22 @@ def x_stage(x: np.ndarray, stage: SdpX, ops: Operands, name: str) -> np.ndarray:
             a = np.minimum(x, op)
         else:  # SUM (EQL is an EW-only algorithm; cmod adds here too)
             a = x + op  # 33-bit, not saturated
-    shift = stage.mul_shift & 63
-    if stage.mul_bypass:
-        t = sat(rnd_shr(a, shift), 32)  # the truncation applies even with MUL bypassed
+    a = tap(f"{reg}_alu", a)
+    prelu_pass = stage.mul_prelu and not stage.mul_bypass
+    positive = a >= 0  # PReLU's choice travels with the data, not through the multiplier
+    if stage.mul_bypass or (prelu_pass and np.all(positive)):
+        m = a
     else:
         op = _operand(stage.mul_src, stage.mul_operand, ops.mul, f"{name} MUL")
-        product = a * op
-        t = sat(rnd_shr(product, shift), 32)
-        if stage.mul_prelu:  # positive values pass untouched (33 -> 32 bit assignment)
-            t = np.where(a >= 0, wrap(a, 32), t)
+        m = np.where(positive, a, a * op) if prelu_pass else a * op
+    m = tap(f"{reg}_mul", m)
+    # the truncation applies even with MUL bypassed; PReLU's positive path skips it
+    t = sat(rnd_shr(m, stage.mul_shift & 63), 32)
+    if prelu_pass:  # positive values pass untouched (33 -> 32 bit assignment)
+        t = np.where(positive, wrap(m, 32), t)
     if not stage.relu_bypass:
         t = np.maximum(t, 0)
-    return t
+    return tap(f"{reg}_out", t)
 
 
 def _y_convert(value: np.ndarray | int, bypass: bool, offset: int, scale: int,
@@ -112,9 +124,14 @@ def check(sdp: Sdp) -> None:
 
 
 def process(x: np.ndarray, sdp: Sdp, bs_ops: Operands, bn_ops: Operands,
-            ew_ops: Operands) -> np.ndarray:
-    """The full INT8 pipeline on a cube of int32 values (int64 array) -> int8 cube."""
-    y = x_stage(x, sdp.bs, bs_ops, "BS")
-    y = x_stage(y, sdp.bn, bn_ops, "BN")
-    y = y_stage(y, sdp.ew, ew_ops, sdp)
-    return convert_out(y, sdp)
+            ew_ops: Operands, tap: Tap = no_tap) -> np.ndarray:
+    """The full INT8 pipeline on int32 values (int64 array, any shape) -> int8.
+
+    ``tap`` sees every pipeline register (``in``, ``bs_*``, ``bn_*``, ``ew_out``,
+    ``out``); the fault model uses it to corrupt one.
+    """
+    y = x_stage(tap("in", x), sdp.bs, bs_ops, "BS", tap)
+    y = x_stage(y, sdp.bn, bn_ops, "BN", tap)
+    if not sdp.ew.bypass:
+        y = tap("ew_out", y_stage(y, sdp.ew, ew_ops, sdp))
+    return tap("out", convert_out(y, sdp))
