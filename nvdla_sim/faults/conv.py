@@ -1,0 +1,246 @@
+"""Faults in the convolution core: CMAC data/weight/partial-sum and CACC registers.
+
+A transient upset maps, through the schedule, to the atomic operations and
+accumulation steps it changes: a data-register flip changes one partial sum
+of one cell (or of every cell of a CMAC half), a weight-register flip the
+products of that weight for the rest of the stripe, a shadow-register flip
+the whole next stripe, a partial-sum flip one step, an assembly-buffer flip
+one running sum for the rest of its channel operation.  The affected output
+elements are then re-accumulated exactly in hardware order (saturating at
+the assembly-buffer width) and rounded as CACC does.  Lanes whose data or
+weight is zero are gated off in CMAC (RTL: enable = valid & non-zero), so a
+flip there has no effect.  Stuck-at faults recompute the layer's partial-sum
+tensor for the affected kernels with the bit forced at every use.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from nvdla_sim.arith import sat
+from nvdla_sim.config import HardwareConfig
+from nvdla_sim.faults.site import FaultSite
+from nvdla_sim.layers import ConvCore
+from nvdla_sim.timing.conv import (
+    CACC_SUM, CACC_WRITE, DAT_ACTV, DAT_IN, MAC_OUT, SUM_OUT, ConvSchedule)
+from nvdla_sim.timing.registers import CACC_ACC_BITS, CACC_SUM_BITS
+from nvdla_sim.units import cacc, csc
+from nvdla_sim.units.convcore import ConvOperands
+
+ACC_LIMIT = 1 << (CACC_ACC_BITS - 1)
+
+
+@dataclass(frozen=True)
+class AccPatch:
+    """New final CACC values (before rounding) for some output elements."""
+
+    kernels: np.ndarray  # output channel of each element
+    pixels: np.ndarray  # oy * Wo + ox
+    acc: np.ndarray  # new accumulator value (int64)
+    final: np.ndarray | None = None  # new rounded value, when a fault hit the result register
+
+
+class ConvFaults:
+    """Fault effects for one convolution layer, given its golden operands."""
+
+    def __init__(self, conv: ConvCore, schedule: ConvSchedule, ops: ConvOperands,
+                 config: HardwareConfig) -> None:
+        self.conv, self.schedule, self.cfg = conv, schedule, config
+        ac = config.atom_c
+        win = csc.windows(conv, ops.data)  # [C, R, S, Ho, Wo]
+        c, blocks = conv.in_channels, schedule.blocks
+        # data[b, tap, lane, pixel] and weights[k, b, tap, lane], channels >= C are zero
+        data = np.zeros((blocks * ac, schedule.taps, schedule.pixels), np.int64)
+        data[:c] = win.reshape(c, schedule.taps, schedule.pixels)
+        self.data = data.reshape(blocks, ac, schedule.taps, schedule.pixels).transpose(0, 2, 1, 3)
+        kpad = schedule.groups * config.atom_k
+        w = np.zeros((kpad, blocks * ac, schedule.taps), np.int64)
+        w[: conv.kernels, :c] = ops.weights.reshape(conv.kernels, c, schedule.taps)
+        self.weights = w.reshape(kpad, blocks, ac, schedule.taps).transpose(0, 1, 3, 2)
+
+    # -- helpers -----------------------------------------------------------------------
+    def step_of(self, stripe_op: int) -> int:
+        return stripe_op % (self.schedule.blocks * self.schedule.taps)
+
+    def block_tap(self, stripe_op: int) -> tuple[int, int]:
+        ops = self.schedule.ops
+        return int(ops["block"][stripe_op]), int(ops["tap"][stripe_op])
+
+    def psums(self, kernels: np.ndarray, pixels: np.ndarray) -> np.ndarray:
+        """Partial sums [element, step] in accumulation order (block, then tap)."""
+        d = self.data[:, :, :, pixels]  # [B, T, lane, E]
+        w = self.weights[kernels]  # [E, B, T, lane]
+        return np.einsum("btle,ebtl->ebt", d, w).reshape(len(kernels), -1)
+
+    def accumulate(self, psums: np.ndarray, start: int = 0, initial: np.ndarray | None = None
+                   ) -> np.ndarray:
+        """Final accumulator from ``psums[:, start:]`` added to ``initial``, saturating
+        at 34 bits after every step (exact; a cumulative sum when nothing saturates)."""
+        acc = np.zeros(psums.shape[0], np.int64) if initial is None else initial.copy()
+        rest = psums[:, start:]
+        running = acc[:, None] + np.cumsum(rest, axis=1)
+        if rest.size == 0 or (np.abs(running) < ACC_LIMIT).all():
+            return running[:, -1] if rest.size else acc
+        for n in range(rest.shape[1]):
+            acc = sat(acc + rest[:, n], CACC_ACC_BITS)
+        return acc
+
+    def elements(self, stripe_op: int, j: np.ndarray | int, cells: np.ndarray) -> tuple:
+        ops, ak = self.schedule.ops, self.cfg.atom_k
+        kernels = int(ops["group"][stripe_op]) * ak + np.asarray(cells)
+        pixels = int(ops["first"][stripe_op]) + np.asarray(j)
+        return kernels, pixels
+
+    # -- transient upsets --------------------------------------------------------------
+    def transient(self, site: FaultSite) -> AccPatch | None:
+        """What a flip at ``site.cycle`` does to the accumulators; None if nothing live."""
+        reg, sched = site.register, self.schedule
+        if reg in ("cmac.dat_in", "cmac.dat_actv"):
+            at = sched.atomic_at(site.cycle, DAT_IN if reg == "cmac.dat_in" else DAT_ACTV)
+            if at is None:
+                return None
+            s, j = at
+            half = self.cfg.atom_k // 2
+            cells = (np.arange(site.instance * half, (site.instance + 1) * half)
+                     if reg == "cmac.dat_in" else np.array([site.instance]))
+            return self._data_flip(site, s, j, cells)
+        if reg in ("cmac.wt_actv", "cmac.wt_sd"):
+            if reg == "cmac.wt_actv":
+                s = sched.weight_holder(site.cycle)
+                first_j = 0 if s is None else max(
+                    0, site.cycle - int(sched.ops["start"][s]) - DAT_ACTV)
+            else:
+                s, first_j = sched.shadow_holder(site.cycle, site.instance), 0
+            if s is None:
+                return None
+            return self._weight_flip(site, s, first_j)
+        if reg in ("cmac.sum_out", "cmac.mac_out", "cacc.sum"):
+            offset = {"cmac.sum_out": SUM_OUT, "cmac.mac_out": MAC_OUT, "cacc.sum": CACC_SUM}[reg]
+            at = sched.atomic_at(site.cycle, offset)
+            if at is None:
+                return None
+            return self._psum_flip(site, *at)
+        if reg == "cacc.abuf":
+            return self._abuf_flip(site)
+        if reg == "cacc.out":
+            at = sched.atomic_at(site.cycle, CACC_WRITE)
+            if at is None or self.step_of(at[0]) != sched.blocks * sched.taps - 1:
+                return None  # the result register only holds finals after the last step
+            k, p = self.elements(at[0], at[1], np.array([site.instance]))
+            acc = self.accumulate(self.psums(k, np.full(k.size, p)))
+            final = site.apply(cacc.truncate(acc, self.conv.clip_truncate), 32)
+            return AccPatch(k, np.full(k.size, p), acc, final)
+        raise KeyError(f"not a convolution-core register: {reg}")
+
+    def _data_flip(self, site: FaultSite, s: int, j: int, cells: np.ndarray) -> AccPatch | None:
+        k, p = self.elements(s, j, cells)
+        b, t = self.block_tap(s)
+        step = self.step_of(s)
+        ps = self.psums(k, np.full(k.size, p))
+        d = self.data[b, t, :, p]  # [lane]
+        w = self.weights[k, b, t]  # [E, lane]
+        d_new = site.apply_lanes(d, self.cfg.bpe)
+        live = (d != 0)[None, :] & (w != 0)  # zero lanes are gated off
+        ps[:, step] += np.where(live, (d_new - d)[None, :] * w, 0).sum(axis=1)
+        return AccPatch(k, np.full(k.size, p), self.accumulate(ps))
+
+    def _weight_flip(self, site: FaultSite, s: int, first_j: int) -> AccPatch | None:
+        ops = self.schedule.ops
+        length = int(ops["length"][s])
+        if first_j >= length:
+            return None
+        j = np.arange(first_j, length)
+        k, p = self.elements(s, j, np.full(j.size, site.instance))
+        b, t = self.block_tap(s)
+        ps = self.psums(k, p)
+        w = self.weights[k[0], b, t]  # [lane]
+        d = self.data[b, t][:, p]  # [lane, E]
+        w_new = site.apply_lanes(w, self.cfg.bpe)
+        live = (w != 0)[:, None] & (d != 0)  # zero lanes are gated off
+        ps[:, self.step_of(s)] += np.where(live, d * (w_new - w)[:, None], 0).sum(axis=0)
+        return AccPatch(k, p, self.accumulate(ps))
+
+    def _psum_flip(self, site: FaultSite, s: int, j: int) -> AccPatch:
+        k, p = self.elements(s, j, np.array([site.instance]))
+        p = np.full(k.size, p)
+        step = self.step_of(s)
+        ps = self.psums(k, p)
+        if site.register == "cacc.sum":  # sum = running + psum, flipped, then saturated
+            running = self.accumulate(ps[:, :step]) if step else np.zeros(1, np.int64)
+            total = site.apply(running + ps[:, step], CACC_SUM_BITS)
+            acc = sat(total, CACC_ACC_BITS)
+            return AccPatch(k, p, self.accumulate(ps, step + 1, acc))
+        ps[:, step] = site.apply(ps[:, step], self.cfg.mac_result_width)
+        return AccPatch(k, p, self.accumulate(ps))
+
+    def _abuf_flip(self, site: FaultSite) -> AccPatch | None:
+        """Entry ``e`` holds pixel ``first + e`` of a stripe between the write of step n
+        (issue + CACC_WRITE) and the read for step n + 1 (issue' + CACC_SUM - 1)."""
+        sched, ak = self.schedule, self.cfg.atom_k
+        entry, cell = divmod(site.instance, ak)
+        ops = sched.ops
+        s = int(np.searchsorted(ops["start"] + entry + CACC_WRITE, site.cycle, side="right")) - 1
+        steps = sched.blocks * sched.taps
+        if s < 0 or entry >= ops["length"][s] or self.step_of(s) == steps - 1:
+            return None
+        if site.cycle > ops["start"][s + 1] + entry + CACC_SUM - 1:
+            return None
+        k, p = self.elements(s, entry, np.array([cell]))
+        p = np.full(k.size, p)
+        ps = self.psums(k, p)
+        step = self.step_of(s)
+        running = site.apply(self.accumulate(ps[:, :step + 1]), CACC_ACC_BITS)
+        return AccPatch(k, p, self.accumulate(ps, step + 1, running))
+
+
+class ConvStuck:
+    """Stuck-at faults of the convolution core: the whole layer with one bit forced."""
+
+    def __init__(self, faults: ConvFaults) -> None:
+        self.f = faults
+
+    def cells(self, site: FaultSite) -> np.ndarray:
+        ak = self.f.cfg.atom_k
+        if site.register == "cmac.dat_in":
+            return np.arange(site.instance * ak // 2, (site.instance + 1) * ak // 2)
+        if site.register == "cacc.abuf":
+            return np.array([site.instance % ak])
+        return np.array([site.instance])
+
+    def accumulators(self, site: FaultSite) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+        """(kernels, acc [kernel, pixel], final [kernel, pixel] or None) with the bit stuck."""
+        f, reg = self.f, site.register
+        ak, sched = f.cfg.atom_k, f.schedule
+        cells = self.cells(site)
+        kernels = (np.arange(sched.groups)[:, None] * ak + cells[None, :]).ravel()
+        data, weights = f.data, f.weights[kernels]
+        if reg in ("cmac.dat_in", "cmac.dat_actv"):
+            lanes_last = data.transpose(0, 1, 3, 2)
+            forced = site.apply_lanes(lanes_last, f.cfg.bpe).transpose(0, 1, 3, 2)
+            data = np.where(data != 0, forced, 0)
+        elif reg in ("cmac.wt_actv", "cmac.wt_sd"):
+            weights = np.where(weights != 0, site.apply_lanes(weights, f.cfg.bpe), 0)
+        psums = np.einsum("btlp,kbtl->bktp", data, weights).reshape(
+            -1, kernels.size, sched.pixels)  # [step, kernel, pixel]
+        if reg in ("cmac.sum_out", "cmac.mac_out"):
+            psums = site.apply(psums, f.cfg.mac_result_width)
+        slot = np.zeros(sched.pixels, bool)
+        if reg == "cacc.abuf":
+            first, length = sched.stripes
+            entry = site.instance // ak
+            slot[(first + entry)[entry < length]] = True
+        acc = np.zeros(psums.shape[1:], np.int64)
+        steps = psums.shape[0]
+        for n in range(steps):  # one vectorized step per stripe operation of a channel op
+            total = acc + psums[n]
+            if reg == "cacc.sum":
+                total = site.apply(total, CACC_SUM_BITS)
+            acc = sat(total, CACC_ACC_BITS)
+            if reg == "cacc.abuf" and n < steps - 1:
+                acc = np.where(slot[None, :], site.apply(acc, CACC_ACC_BITS), acc)
+        final = None
+        if reg == "cacc.out":
+            final = site.apply(cacc.truncate(acc, f.conv.clip_truncate), 32)
+        return kernels, acc, final

@@ -1,0 +1,231 @@
+"""Inject one fault into a compiled program's run and compute what it does.
+
+The fault's layer is recomputed only where the fault reaches (a few output
+elements for a transient upset in the convolution core or SDP, the whole
+unit for PDP/CDP inputs and for stuck-at faults), the golden layer output is
+patched, and if it changed, the remaining layers run from the patched
+memory.  Everything before the fault's layer is taken from the golden run.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from nvdla_sim.executor import LayerTrace
+from nvdla_sim.faults.conv import AccPatch, ConvFaults, ConvStuck
+from nvdla_sim.faults.golden import GoldenRun
+from nvdla_sim.faults.site import FaultSite
+from nvdla_sim.layers import HardwareLayer
+from nvdla_sim.memory import Memory
+from nvdla_sim.program import Program
+from nvdla_sim.runner import ProgramRunner
+from nvdla_sim.surface import FeatureSurface
+from nvdla_sim.timing.schedule import LayerSchedule
+from nvdla_sim.units import cacc, cdp as cdp_unit, pdp as pdp_unit, sdp as sdp_unit, sdp_rdma
+from nvdla_sim.units.sdp_rdma import Operands
+from nvdla_sim.units.tap import Tap, no_tap
+
+# Cycle offset of each SDP/PDP/CDP register from its element's stream entry.
+PDP_OFFSETS = {"pdp.acc": 0, "pdp.out": 1}
+CDP_OFFSETS = {"cdp.sqsum": 0, "cdp.lut": 1, "cdp.mul": 2, "cdp.out": 3}
+CDP_ICVT_OFFSET = 1
+
+
+@dataclass(frozen=True)
+class LayerEffect:
+    """The faulty layer's output: what it writes, and how much of it changed."""
+
+    writes: list[tuple[FeatureSurface, np.ndarray]]
+    changed: int  # output elements (including padded lanes) that differ from golden
+    detail: str
+
+
+@dataclass(frozen=True)
+class InjectionResult:
+    site: FaultSite
+    outputs: list[np.ndarray]  # the network's int8 outputs under the fault
+    effect: LayerEffect | None  # None: the register held nothing live (masked at once)
+
+    @property
+    def masked_in_layer(self) -> bool:
+        return self.effect is None or self.effect.changed == 0
+
+
+def _element_tap(register: str, flat: int | None, site: FaultSite, width: int) -> Tap:
+    """Corrupt ``register`` for one element (``flat`` index) or all (stuck-at, flat None)."""
+    def tap(name: str, value: np.ndarray) -> np.ndarray:
+        if name != register:
+            return value
+        if flat is None:
+            return site.apply(value, width)
+        out = np.array(value, np.int64, copy=True)
+        out.reshape(-1)[flat] = site.apply(out.reshape(-1)[flat], width)
+        return out
+    return tap
+
+
+def _gather(operands: Operands, flat: np.ndarray, shape: tuple[int, ...]) -> Operands:
+    def pick(a):
+        return None if a is None else np.broadcast_to(a, shape).reshape(-1)[flat]
+    return Operands(pick(operands.alu), pick(operands.mul))
+
+
+class FaultInjector:
+    """Fault injection into one program; keep one per worker (it caches schedules)."""
+
+    def __init__(self, program: Program) -> None:
+        self.program = program
+        self.config = program.config
+        self.runner = ProgramRunner(program)
+        self.schedules = [LayerSchedule(layer, self.config) for layer in program.layers]
+        self._operands: dict[int, list[Operands]] = {}
+
+    def golden(self, x_q: np.ndarray) -> GoldenRun:
+        return GoldenRun.capture(self.runner, x_q)
+
+    # -- per-layer effects -----------------------------------------------------------------
+    def sdp_operands(self, index: int) -> list[Operands]:
+        """BS/BN/EW operands of a layer (from the program image: independent of the input)."""
+        if index not in self._operands:
+            sdp = self.program.layers[index].sdp
+            mem = self.runner.memory
+            self._operands[index] = [sdp_rdma.read_operands(s.dma, sdp, mem, self.config)
+                                     for s in (sdp.bs, sdp.bn, sdp.ew)]
+        return self._operands[index]
+
+    def _sdp_elements(self, index: int, x: np.ndarray, flat: np.ndarray, shape,
+                      tap: Tap = no_tap) -> np.ndarray:
+        sdp = self.program.layers[index].sdp
+        ops = [_gather(o, flat, shape) for o in self.sdp_operands(index)]
+        return sdp_unit.process(x, sdp, *ops, tap=tap).astype(np.int8)
+
+    def _finish(self, layer: HardwareLayer, trace: LayerTrace, sdp_out: np.ndarray | None,
+                pdp_tap: Tap = no_tap, pdp_in: np.ndarray | None = None,
+                detail: str = "") -> LayerEffect:
+        """Write the faulty SDP output, or run the flying PDP on it."""
+        if layer.pdp is None:
+            surface = sdp_rdma.output_surface(layer.sdp)
+            changed = int(np.count_nonzero(sdp_out != trace.sdp_out))
+            return LayerEffect([(surface, sdp_out)], changed, detail)
+        source = pdp_in if pdp_in is not None else (sdp_out if sdp_out is not None
+                                                    else trace.pdp_in)
+        out = pdp_unit.process(source, layer.pdp, self.config, pdp_tap)
+        changed = int(np.count_nonzero(out != trace.pdp_out))
+        return LayerEffect([(pdp_unit.output_surface(layer.pdp), out)], changed, detail)
+
+    def layer_effect(self, site: FaultSite, index: int, trace: LayerTrace) -> LayerEffect | None:
+        layer, sched = self.program.layers[index], self.schedules[index]
+        width = sched.register(site.register).width
+        unit = site.unit
+        if unit in ("cmac", "cacc"):
+            return self._conv_effect(site, index, trace)
+        if unit == "sdp":
+            name = site.register.split(".", 1)[1]
+            if site.transient:
+                e = sched.sdp_stream.at(site.cycle - sched.sdp_register_offset(site.register))
+                if e is None:
+                    return None
+                shape = trace.sdp_in.shape
+                flat = np.array([e])
+                y = self._sdp_elements(index, trace.sdp_in.reshape(-1)[flat], flat, shape,
+                                       _element_tap(name, 0, site, width))
+                out = trace.sdp_out.copy()
+                out.reshape(-1)[e] = y[0]
+            else:
+                flat = np.arange(trace.sdp_in.size)
+                out = self._sdp_elements(index, trace.sdp_in.reshape(-1), flat,
+                                         trace.sdp_in.shape, _element_tap(name, None, site, width)
+                                         ).reshape(trace.sdp_out.shape)
+            return self._finish(layer, trace, out, detail=f"SDP element register {name}")
+        if unit == "pdp":
+            name = site.register.split(".", 1)[1]
+            flat = None
+            if site.transient:
+                stream = sched.pdp_input if name == "in" else sched.pdp_output
+                flat = stream.at(site.cycle - PDP_OFFSETS.get(site.register, 0))
+                if flat is None:
+                    return None
+            tap = _element_tap(name, flat, site, width)
+            if layer.sdp is not None:  # flying: PDP fed by this layer's SDP
+                return self._finish(layer, trace, trace.sdp_out, pdp_tap=tap)
+            out = pdp_unit.process(trace.pdp_in, layer.pdp, self.config, tap)
+            changed = int(np.count_nonzero(out != trace.pdp_out))
+            return LayerEffect([(pdp_unit.output_surface(layer.pdp), out)], changed, name)
+        if unit == "cdp":
+            name = site.register.split(".", 1)[1]
+            flat = None
+            if site.transient:
+                if name == "icvt":
+                    flat = sched.cdp_input.at(site.cycle - CDP_ICVT_OFFSET)
+                else:
+                    flat = sched.cdp_output.at(site.cycle - CDP_OFFSETS[site.register])
+                if flat is None:
+                    return None
+            out = cdp_unit.process(trace.cdp_in, layer.cdp, self.config,
+                                   _element_tap(name, flat, site, width))
+            changed = int(np.count_nonzero(out != trace.cdp_out))
+            return LayerEffect([(cdp_unit.output_surface(layer.cdp), out)], changed, name)
+        raise KeyError(f"unknown register {site.register}")
+
+    def _conv_effect(self, site: FaultSite, index: int, trace: LayerTrace) -> LayerEffect | None:
+        layer, sched = self.program.layers[index], self.schedules[index]
+        faults = ConvFaults(layer.conv, sched.conv, trace.conv_operands, self.config)
+        shape = trace.sdp_in.shape
+        pixels = sched.conv.pixels
+        if site.transient:
+            patch = faults.transient(site)
+            if patch is None:
+                return None
+        else:
+            kernels, acc, final = ConvStuck(faults).accumulators(site)
+            p = np.tile(np.arange(pixels), kernels.size)
+            patch = AccPatch(np.repeat(kernels, pixels), p, acc.ravel(),
+                             None if final is None else final.ravel())
+        keep = patch.kernels < shape[0]  # cells beyond the padded channels write nothing
+        k, p = patch.kernels[keep], patch.pixels[keep]
+        final = (cacc.truncate(patch.acc, layer.conv.clip_truncate) if patch.final is None
+                 else patch.final)[keep]
+        flat = k * pixels + p
+        out = trace.sdp_out.copy()
+        out.reshape(-1)[flat] = self._sdp_elements(index, final, flat, shape)
+        return self._finish(layer, trace, out, detail=f"{flat.size} accumulator(s)")
+
+    # -- whole runs --------------------------------------------------------------------------
+    def run(self, site: FaultSite, golden: GoldenRun) -> InjectionResult:
+        """The network's outputs with ``site`` injected (layer -1: stuck in every layer)."""
+        if site.layer < 0:
+            return self._run_everywhere(site, golden)
+        effect = self.layer_effect(site, site.layer, golden.traces[site.layer])
+        if effect is None or effect.changed == 0:
+            return InjectionResult(site, golden.outputs, effect)
+        outputs = self._downstream(golden.memory, site.layer, effect)
+        return InjectionResult(site, outputs, effect)
+
+    def _downstream(self, golden_memory: Memory, index: int, effect: LayerEffect
+                    ) -> list[np.ndarray]:
+        mem = golden_memory.copy()
+        for surface, cube in effect.writes:
+            surface.write(mem, self.config, cube)
+        for layer in self.program.layers[index + 1:]:
+            self.runner.executor.run(layer, mem)
+        return [b.surface.read(mem, self.config)[: b.surface.channels]
+                for b in self.program.outputs]
+
+    def _run_everywhere(self, site: FaultSite, golden: GoldenRun) -> InjectionResult:
+        mem = golden.memory.copy()
+        executor = self.runner.executor
+        first: LayerEffect | None = None
+        for i, layer in enumerate(self.program.layers):
+            trace = executor.run(layer, mem, keep=True)
+            if not any(r.name == site.register for r in self.schedules[i].registers):
+                continue
+            effect = self.layer_effect(site, i, trace)
+            if effect is not None:
+                for surface, cube in effect.writes:
+                    surface.write(mem, self.config, cube)
+                first = first or effect
+        outputs = [b.surface.read(mem, self.config)[: b.surface.channels]
+                   for b in self.program.outputs]
+        return InjectionResult(site, outputs, first)

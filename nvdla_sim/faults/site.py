@@ -1,0 +1,88 @@
+"""Fault sites and the bit operations that corrupt a register value.
+
+A site names one physical register bit (or ``bits`` adjacent bits) of one
+hardware layer and, for transient upsets, the cycle it flips at.  Values are
+two's-complement numbers of the register's width: a flip XORs the bits, a
+stuck-at forces them, and the result is read back as signed.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from nvdla_sim.arith import sx
+
+MODELS = ("flip", "stuck0", "stuck1")
+
+
+@dataclass(frozen=True)
+class FaultSite:
+    """(layer, register, instance, bit, cycle, model): one fault, replayable alone.
+
+    ``layer`` is a hardware-layer index, or -1 for a stuck-at that holds for
+    the whole run (every layer using the register).  ``cycle`` counts from the
+    layer's launch and is ignored by stuck-at models.  ``bits`` > 1 is a
+    multi-bit upset of adjacent bits starting at ``bit``.
+    """
+
+    layer: int
+    register: str
+    instance: int
+    bit: int
+    cycle: int = 0
+    model: str = "flip"
+    bits: int = 1
+
+    def __post_init__(self) -> None:
+        if self.model not in MODELS:
+            raise ValueError(f"unknown fault model {self.model!r}; expected one of {MODELS}")
+
+    @property
+    def unit(self) -> str:
+        return self.register.split(".", 1)[0]
+
+    @property
+    def transient(self) -> bool:
+        return self.model == "flip"
+
+    def mask(self, width: int) -> int:
+        """The affected bits, clipped to the register width."""
+        return ((1 << self.bits) - 1) << self.bit & ((1 << width) - 1)
+
+    def apply(self, value, width: int):
+        """Corrupted value(s) of a ``width``-bit register holding ``value``."""
+        m = self.mask(width)
+        raw = np.asarray(value, np.int64) & ((1 << width) - 1)
+        if self.model == "flip":
+            raw = raw ^ m
+        elif self.model == "stuck0":
+            raw = raw & ~m
+        else:
+            raw = raw | m
+        out = sx(raw, width)
+        return out if np.ndim(value) else int(out)
+
+    def apply_lanes(self, value, lane_width: int):
+        """Like :meth:`apply` for a register of ``lane_width``-bit lanes along the last axis
+        of ``value`` (a data atom or weight slice): bit ``b`` is bit ``b % w`` of lane ``b // w``."""
+        value = np.asarray(value, np.int64)
+        out = value.copy()
+        lanes = value.shape[-1]
+        for lane in range(lanes):
+            lo, hi = lane * lane_width, (lane + 1) * lane_width
+            first, last = max(self.bit, lo), min(self.bit + self.bits, hi)
+            if first >= last:
+                continue
+            sub = FaultSite(self.layer, self.register, self.instance, first - lo, self.cycle,
+                            self.model, last - first)
+            out[..., lane] = sub.apply(value[..., lane], lane_width)
+        return out
+
+    def describe(self) -> str:
+        what = {"flip": "flip", "stuck0": "stuck-at-0", "stuck1": "stuck-at-1"}[self.model]
+        bits = f"bit {self.bit}" if self.bits == 1 else f"bits {self.bit}..{self.bit + self.bits - 1}"
+        where = "every layer" if self.layer < 0 else f"layer {self.layer}"
+        when = f" at cycle {self.cycle}" if self.transient else ""
+        return f"{what} of {self.register}[{self.instance}] {bits}, {where}{when}"
