@@ -102,7 +102,8 @@ class Add(Node):
 
 @dataclass(frozen=True)
 class Pool(Node):
-    """Max or average pooling; ``kernel`` (y, x); average counts padding iff ``count_include_pad``."""
+    """Max or average pooling; ``kernel`` (y, x); average counts padding iff
+    ``count_include_pad``.  Input and output may be quantized differently."""
 
     kind: str = "max"  # "max" | "avg"
     kernel: tuple[int, int] = (2, 2)
@@ -118,7 +119,8 @@ class GlobalAvgPool(Node):
 
 @dataclass(frozen=True)
 class Concat(Node):
-    """Channel concatenation."""
+    """Channel concatenation; every input shares the output's quantization (frontends
+    insert a :class:`Requant` where a model does not), so it is a pure layout move."""
 
 
 @dataclass(frozen=True)
@@ -168,6 +170,11 @@ class Graph:
         known = set(self.inputs)
         for name in self.inputs:
             self.tensor(name)
+        names = [n.name for n in self.nodes]
+        duplicates = sorted({n for n in names if names.count(n) > 1})
+        if duplicates:
+            raise CompileError(f"graph {self.name}: node names must be unique; repeated: "
+                               f"{', '.join(duplicates)}")
         for node in self.nodes:
             for name in node.inputs:
                 if name not in known:
@@ -209,3 +216,7 @@ def _check_conv(graph: Graph, node: Conv) -> None:
     if node.bias.shape != (k,) or node.weight_scale.shape != (k,):
         raise CompileError(f"node {node.name}: bias and weight scale need one value per "
                            f"output channel ({k})")
+    if np.any(np.abs(node.bias.astype(np.int64)) >= 1 << 31):
+        raise CompileError(f"node {node.name}: bias values must fit int32")
+    if not np.all(node.weight_scale > 0):
+        raise CompileError(f"node {node.name}: weight scales must be positive")
