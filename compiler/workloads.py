@@ -1,0 +1,77 @@
+"""Resolve what users name on the command line: models and datasets.
+
+Models: ``zoo:<name>`` (the built-in architectures; ``zoo:lenet5`` is the
+bundled trained INT8 LeNet-5 unless an input size or class count is given)
+or a path to a quantized ``.onnx`` file.  Zoo models with random weights are
+quantized with activations calibrated on deterministic random inputs.
+Datasets: ``mnist`` (the held-out MNIST test split) or ``random`` (uniform
+inputs in [0, 1), seeded).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from compiler.ir import CompileError, Graph
+
+ZOO_PREFIX = "zoo:"
+DEFAULT_INPUT = (3, 32, 32)  # CIFAR-size: zoo models other than LeNet-5
+DEFAULT_CLASSES = 10
+CALIBRATION_IMAGES = 32
+
+
+def load_model(spec: str, input_shape: tuple[int, ...] | None = None,
+               classes: int | None = None, seed: int = 0) -> Graph:
+    """The quantized IR graph named by ``spec``."""
+    if spec.startswith(ZOO_PREFIX):
+        from compiler import zoo
+        from compiler.quantize import quantize
+        name = spec[len(ZOO_PREFIX):]
+        if name == "lenet5" and input_shape is None and classes is None:
+            return zoo.lenet5_mnist_int8()
+        if name not in zoo.MODELS:
+            raise CompileError(f"unknown model {spec!r}; built-in models: "
+                               f"{', '.join(ZOO_PREFIX + m for m in zoo.MODELS)}")
+        shape = tuple(input_shape or ((1, 28, 28) if name == "lenet5" else DEFAULT_INPUT))
+        graph = zoo.get_model(name, input_shape=shape, num_classes=classes or DEFAULT_CLASSES,
+                              rng=np.random.default_rng(seed))
+        calibration = random_inputs(shape, CALIBRATION_IMAGES, seed + 1)
+        return quantize(graph, calibration)
+    path = Path(spec)
+    if path.suffix.lower() == ".onnx":
+        if input_shape is not None or classes is not None:
+            raise CompileError(f"{spec}: --input-size and --classes apply to zoo models only")
+        from compiler.frontends import load_onnx
+        return load_onnx(path)
+    raise CompileError(f"cannot load model {spec!r}: expected zoo:<name> or a path to a "
+                       f"quantized .onnx file")
+
+
+def random_inputs(shape: tuple[int, ...], n: int, seed: int) -> np.ndarray:
+    return np.random.default_rng(seed).random((n, *shape), dtype=np.float32)
+
+
+def load_dataset(name: str, input_shape: tuple[int, int, int], limit: int | None = None,
+                 seed: int = 0) -> tuple[np.ndarray, np.ndarray | None]:
+    """Float images (N, C, H, W) and labels (None for unlabeled data)."""
+    if name == "mnist":
+        from compiler.datasets import mnist_split
+        if tuple(input_shape) != (1, 28, 28):
+            raise CompileError(f"dataset mnist has 1x28x28 images; the model expects "
+                               f"{'x'.join(map(str, input_shape))}")
+        split = mnist_split()
+        labels = split.test_labels
+        # interleave the label-sorted split so any prefix covers every digit
+        rank = np.arange(labels.size) - np.searchsorted(labels, labels)
+        order = np.lexsort((labels, rank))
+        images, labels = split.test_images[order], labels[order]
+    elif name == "random":
+        images, labels = random_inputs(tuple(input_shape), limit or 100, seed), None
+    else:
+        raise CompileError(f"unknown dataset {name!r}; expected mnist or random")
+    if limit is not None:
+        images = images[:limit]
+        labels = None if labels is None else labels[:limit]
+    return images, labels
