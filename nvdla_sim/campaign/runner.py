@@ -1,0 +1,191 @@
+"""Running transient and stuck-at fault-injection campaigns.
+
+Injection ``i`` is a pure function of the campaign seed and ``i``: its
+random generator is seeded with ``(seed, i)``, which picks the input image
+and the fault site.  So any injection replays alone, rows can be computed in
+any order or on any worker, and a resumed campaign produces exactly the rows
+an uninterrupted one would have.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections import OrderedDict
+from dataclasses import dataclass
+from pathlib import Path
+
+import h5py
+import numpy as np
+from tqdm import tqdm
+
+from nvdla_sim import __version__
+from nvdla_sim.campaign.config import CampaignConfig
+from nvdla_sim.campaign.outcomes import classify
+from nvdla_sim.campaign.space import SiteSpace
+from nvdla_sim.campaign.stats import sample_size
+from nvdla_sim.campaign.store import INJECTION_DTYPE, ResultStore
+from nvdla_sim.faults.golden import GoldenRun
+from nvdla_sim.faults.injector import FaultInjector, InjectionResult
+from nvdla_sim.faults.site import MODELS
+from nvdla_sim.program import Program
+
+GOLDEN_CACHE = 256  # golden runs kept in memory (LRU)
+
+
+@dataclass
+class Workload:
+    """What a campaign runs on: a compiled program and quantized inputs with labels."""
+
+    name: str
+    program: Program
+    inputs: np.ndarray  # int8 (N, C, H, W)
+    labels: np.ndarray  # int (N,); for unlabeled data, the golden top-1
+
+    def digest(self) -> str:
+        """A hash of the program (descriptors and memory image) and the inputs."""
+        h = hashlib.sha256()
+        for layer in self.program.layers:
+            h.update(repr(layer).encode())
+        for address, data in self.program.image:
+            h.update(address.to_bytes(8, "little"))
+            h.update(np.ascontiguousarray(data).tobytes())
+        h.update(self.inputs.tobytes())
+        return h.hexdigest()
+
+
+class TransientCampaign:
+    """Transient (flip, multi-bit) and stuck-at campaigns over datapath registers."""
+
+    def __init__(self, config: CampaignConfig, workload: Workload) -> None:
+        self.config = config
+        self.workload = workload
+        self.injector = FaultInjector(workload.program)
+        self.space = SiteSpace(self.injector.schedules, config.fault_model, config.bits,
+                               config.run_level)
+        self.register_names = [b.register.name for b in self.space.blocks]
+        self.register_index = {n: i for i, n in enumerate(dict.fromkeys(self.register_names))}
+        self.strata = self._strata()
+        self._golden: OrderedDict[int, GoldenRun] = OrderedDict()
+        self._golden_logits: np.ndarray | None = None
+
+    def _strata(self) -> list | None:
+        if self.config.sampling == "uniform":
+            return None
+        if self.config.stratify_by == "bit":
+            width = max(b.register.width for b in self.space.blocks)
+            return [("bit", b) for b in range(width)]
+        return [("blocks", v) for v in self.space.strata(self.config.stratify_by).values()]
+
+    # -- golden --------------------------------------------------------------------------
+    def golden(self, image: int) -> GoldenRun:
+        run = self._golden.get(image)
+        if run is None:
+            run = self.injector.golden(self.workload.inputs[image])
+            self._golden[image] = run
+            if len(self._golden) > GOLDEN_CACHE:
+                self._golden.popitem(last=False)
+        else:
+            self._golden.move_to_end(image)
+        return run
+
+    def logits(self, outputs: list[np.ndarray]) -> np.ndarray:
+        return self.injector.runner.dequantize_output(outputs[0]).ravel()
+
+    @property
+    def golden_logits(self) -> np.ndarray:
+        if self._golden_logits is None:
+            runner = self.injector.runner
+            self._golden_logits = np.stack([self.logits(runner.run(x)[0])
+                                            for x in self.workload.inputs])
+        return self._golden_logits
+
+    # -- injections ----------------------------------------------------------------------
+    def plan(self, i: int) -> tuple[int, int]:
+        """(site id, image index) of injection ``i``."""
+        rng = np.random.default_rng([self.config.seed, i])
+        image = int(rng.integers(self.workload.inputs.shape[0]))
+        if self.strata is None:
+            return self.space.sample(rng), image
+        kind, value = self.strata[i % len(self.strata)]
+        if kind == "bit":
+            return self.space.sample_bit(rng, value), image
+        return self.space.sample(rng, value), image
+
+    def inject(self, i: int) -> tuple[InjectionResult, int, int]:
+        site_id, image = self.plan(i)
+        site = self.space.site(site_id)
+        return self.injector.run(site, self.golden(image)), site_id, image
+
+    def row(self, i: int) -> np.ndarray:
+        result, site_id, image = self.inject(i)
+        site = result.site
+        golden = self.golden(image)
+        identical = all(np.array_equal(a, b) for a, b in zip(result.outputs, golden.outputs))
+        label = int(self.workload.labels[image])
+        outcome = classify(self.golden_logits[image], self.logits(result.outputs), label,
+                           identical)
+        row = np.zeros((), INJECTION_DTYPE)
+        row[()] = (i, site_id, site.layer, self.register_index[site.register], site.instance,
+                   site.bit, site.bits, site.cycle, MODELS.index(site.model), image, label,
+                   int(np.argmax(self.golden_logits[image])), outcome.faulty_top1,
+                   outcome.category, outcome.flags, outcome.deviation,
+                   0 if result.effect is None else result.effect.changed,
+                   result.effect is not None)
+        return row
+
+    def rows(self, start: int, stop: int) -> np.ndarray:
+        """Rows of injections [start, stop), computed image by image, returned by id."""
+        ids = np.arange(start, stop)
+        images = np.array([self.plan(i)[1] for i in ids])
+        out = np.zeros(ids.size, INJECTION_DTYPE)
+        for k in np.argsort(images, kind="stable"):
+            out[k] = self.row(int(ids[k]))
+        return out
+
+    # -- files ---------------------------------------------------------------------------
+    def attrs(self) -> dict:
+        cfg, prog = self.config, self.workload.program
+        return {
+            "tool": "nvdla-fi", "tool_version": __version__, "kind": "transient"
+            if cfg.fault_model == "flip" else "stuck-at",
+            "config": cfg.to_json(),
+            "hardware": json.dumps(prog.config.__dict__, sort_keys=True),
+            "model": self.workload.name, "model_sha256": self.workload.digest(),
+            "dataset": cfg.dataset, "images": self.workload.inputs.shape[0],
+            "seed": cfg.seed, "site_space_size": self.space.size,
+            "sampling": cfg.sampling if cfg.sampling == "uniform"
+            else f"stratified by {cfg.stratify_by}",
+            "leveugle_sample_size": sample_size(max(self.space.size, 1), cfg.margin,
+                                                cfg.confidence),
+            "layers": json.dumps([layer.name for layer in prog.layers]),
+        }
+
+    def fixed_datasets(self) -> dict[str, np.ndarray]:
+        names = list(self.register_index)
+        return {
+            "registers": np.array(names, dtype=h5py.string_dtype()),
+            "golden/logits": self.golden_logits.astype(np.float32),
+            "golden/labels": self.workload.labels.astype(np.int16),
+            "golden/top1": self.golden_logits.argmax(axis=1).astype(np.int16),
+        }
+
+    def run(self, out: Path, resume: bool = False, progress: bool = True) -> Path:
+        store = ResultStore(out, "injections", INJECTION_DTYPE, self.attrs(),
+                            self.fixed_datasets(), self.config.chunk, resume)
+        total = self.config.injections
+        start = store.done
+        bar = _progress(total, start, progress)
+        while start < total:
+            stop = min(start + self.config.chunk, total)
+            store.append(self.rows(start, stop))
+            bar.update(stop - start)
+            start = stop
+        bar.close()
+        store.complete()
+        return Path(out)
+
+
+def _progress(total: int, done: int, enabled: bool) -> tqdm:
+    return tqdm(total=total, initial=done, disable=not enabled, unit="inj",
+                desc="injections", dynamic_ncols=True)

@@ -1,0 +1,26 @@
+"""Build a campaign's workload (compiled program + quantized inputs) from its config."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from nvdla_sim.campaign.config import CampaignConfig
+from nvdla_sim.campaign.runner import Workload
+from nvdla_sim.config import get_config
+from nvdla_sim.runner import ProgramRunner
+
+
+def build_workload(config: CampaignConfig) -> Workload:
+    from compiler.lower import lower
+    from compiler.workloads import load_dataset, load_model
+    extra = config.extra
+    graph = load_model(config.model, extra.get("input_size"), extra.get("classes"),
+                       extra.get("seed", 0))
+    program = lower(graph, get_config(config.hardware))
+    runner = ProgramRunner(program)
+    images, labels = load_dataset(config.dataset, program.inputs[0].shape, config.images,
+                                  config.seed)
+    inputs = runner.quantize_input(images)
+    if labels is None:  # unlabeled: the golden top-1 stands in for the true class
+        labels = runner.run_batch(inputs).reshape(len(inputs), -1).argmax(axis=1)
+    return Workload(config.model, program, inputs, np.asarray(labels))

@@ -1,0 +1,100 @@
+"""The fault-site space of a program: every (layer, register, instance, bit, cycle).
+
+Sites are numbered by one integer, in blocks of ``instances * width * cycles``
+per (layer, register), so a uniform integer in ``[0, size)`` is a site drawn
+uniformly over register-bit x cycle exposure: a layer that runs longer, or a
+register that is wider or has more instances, is hit proportionally more
+often.  Stuck-at sites ignore the cycle: their space is (register, instance,
+bit) per layer, or per register for faults that hold over the whole run.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from nvdla_sim.faults.site import FaultSite
+from nvdla_sim.timing.registers import RegisterSpec
+from nvdla_sim.timing.schedule import LayerSchedule
+
+
+@dataclass(frozen=True)
+class Block:
+    layer: int
+    register: RegisterSpec
+    cycles: int  # 1 for stuck-at spaces
+
+    @property
+    def size(self) -> int:
+        return self.register.instances * self.register.width * self.cycles
+
+
+class SiteSpace:
+    """Enumerates fault sites; ``model`` is "flip" (transient) or "stuck0"/"stuck1"."""
+
+    def __init__(self, schedules: list[LayerSchedule], model: str = "flip", bits: int = 1,
+                 run_level: bool = False) -> None:
+        self.model, self.bits, self.run_level = model, bits, run_level
+        if run_level:  # one block per register name: the fault holds in every layer
+            seen: dict[str, RegisterSpec] = {}
+            for sched in schedules:
+                for reg in sched.registers:
+                    seen.setdefault(reg.name, reg)
+            self.blocks = [Block(-1, reg, 1) for reg in seen.values()]
+        else:
+            cycles = (lambda s: s.cycles) if model == "flip" else (lambda s: 1)
+            self.blocks = [Block(i, reg, cycles(s)) for i, s in enumerate(schedules)
+                           for reg in s.registers]
+        self.offsets = np.concatenate([[0], np.cumsum([b.size for b in self.blocks])])
+
+    @property
+    def size(self) -> int:
+        return int(self.offsets[-1])
+
+    def site(self, site_id: int) -> FaultSite:
+        if not 0 <= site_id < self.size:
+            raise IndexError(f"site id {site_id} outside [0, {self.size})")
+        i = int(np.searchsorted(self.offsets, site_id, side="right")) - 1
+        block = self.blocks[i]
+        rest = site_id - int(self.offsets[i])
+        instance, rest = divmod(rest, block.register.width * block.cycles)
+        bit, cycle = divmod(rest, block.cycles)
+        bits = min(self.bits, block.register.width - bit)
+        return FaultSite(block.layer, block.register.name, instance, bit,
+                         cycle if self.model == "flip" else 0, self.model, bits)
+
+    def site_id(self, site: FaultSite) -> int:
+        for i, block in enumerate(self.blocks):
+            if block.layer == site.layer and block.register.name == site.register:
+                cycle = site.cycle if self.model == "flip" else 0
+                return int(self.offsets[i]) + (
+                    site.instance * block.register.width + site.bit) * block.cycles + cycle
+        raise KeyError(f"site {site} is not in this space")
+
+    def strata(self, by: str) -> dict[str, list[int]]:
+        """Block indices grouped by ``layer``, ``unit`` or ``register``."""
+        groups: dict[str, list[int]] = {}
+        for i, block in enumerate(self.blocks):
+            key = {"layer": str(block.layer), "unit": block.register.unit,
+                   "register": block.register.name}[by]
+            groups.setdefault(key, []).append(i)
+        return groups
+
+    def sample(self, rng: np.random.Generator, stratum: list[int] | None = None) -> int:
+        """A site id uniform over the exposure of the whole space or of some blocks."""
+        if stratum is None:
+            return int(rng.integers(self.size))
+        sizes = np.array([self.blocks[i].size for i in stratum], np.float64)
+        i = stratum[int(rng.choice(len(stratum), p=sizes / sizes.sum()))]
+        return int(self.offsets[i]) + int(rng.integers(self.blocks[i].size))
+
+    def sample_bit(self, rng: np.random.Generator, bit: int) -> int:
+        """A site id uniform over the exposure of one bit position (registers wide enough)."""
+        sizes = np.array([b.register.instances * b.cycles if b.register.width > bit else 0
+                          for b in self.blocks], np.float64)
+        i = int(rng.choice(len(self.blocks), p=sizes / sizes.sum()))
+        block = self.blocks[i]
+        instance = int(rng.integers(block.register.instances))
+        cycle = int(rng.integers(block.cycles))
+        return int(self.offsets[i]) + (instance * block.register.width + bit) * block.cycles + cycle

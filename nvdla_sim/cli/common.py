@@ -1,0 +1,37 @@
+"""Argument helpers shared by the commands."""
+
+from __future__ import annotations
+
+import argparse
+
+from nvdla_sim.config import CONFIGS
+from nvdla_sim.errors import ConfigError
+
+
+def input_size(text: str) -> tuple[int, int, int]:
+    """``CxHxW`` (e.g. 3x32x32)."""
+    try:
+        c, h, w = (int(v) for v in text.lower().split("x"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected CxHxW such as 3x32x32, got {text!r}") from None
+    return c, h, w
+
+
+def add_model_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("model", metavar="MODEL",
+                        help="zoo:<name> (lenet5, resnet18, resnet50, mobilenet_v1, vgg16_bn, "
+                             "squeezenet1_1) or a quantized .onnx file")
+    parser.add_argument("--config", default="nv_small", metavar="NAME",
+                        help=f"hardware config: {', '.join(CONFIGS)} or a .toml file")
+    parser.add_argument("--input-size", type=input_size, metavar="CxHxW",
+                        help="input size of a zoo model (default 3x32x32; zoo:lenet5 is the "
+                             "bundled trained MNIST model unless this or --classes is given)")
+    parser.add_argument("--classes", type=int, metavar="N", help="classes of a zoo model")
+    parser.add_argument("--seed", type=int, default=0, help="weights seed of untrained zoo models")
+
+
+def positive(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise ConfigError(f"expected a positive number, got {text}")
+    return value

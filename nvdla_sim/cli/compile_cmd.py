@@ -1,0 +1,120 @@
+"""``nvdla-fi compile`` and ``nvdla-fi infer``."""
+
+from __future__ import annotations
+
+import argparse
+import time
+from pathlib import Path
+
+import numpy as np
+
+from nvdla_sim.cli.common import add_model_arguments
+from nvdla_sim.config import get_config
+from nvdla_sim.errors import ConfigError
+from nvdla_sim.timing.schedule import LayerSchedule
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    comp = sub.add_parser(
+        "compile", help="compile a quantized CNN to an NVDLA register program",
+        description="Lower a quantized CNN to NVDLA hardware layers (CONV, SDP, PDP, CDP) and "
+                    "save the program; prints one row per hardware layer.")
+    add_model_arguments(comp)
+    comp.add_argument("-o", "--out", type=Path, required=True, metavar="OUT",
+                      help="program file to write (.npz)")
+    comp.add_argument("--export-trace", type=Path, metavar="DIR",
+                      help="also write an NVDLA trace test (.cfg + memory files) for one "
+                           "random input; replay it with `nvdla-fi trace run DIR`")
+    comp.set_defaults(run=run_compile)
+
+    infer = sub.add_parser(
+        "infer", help="run a quantized CNN on the simulator",
+        description="Run a model on the bit-exact simulator. With --data, print top-1 accuracy "
+                    "and agreement with a plain numpy evaluation of the same quantized graph; "
+                    "with --input/--output, run a float NCHW batch and save dequantized outputs.")
+    add_model_arguments(infer)
+    infer.add_argument("--data", choices=("mnist", "random"), help="evaluate on a dataset")
+    infer.add_argument("--limit", type=int, metavar="N", help="use the first N images")
+    infer.add_argument("--input", type=Path, metavar="X.npy", help="float NCHW batch to run")
+    infer.add_argument("--output", type=Path, metavar="Y.npy", help="where to save outputs")
+    infer.set_defaults(run=run_infer)
+
+
+def _load(args):
+    from compiler.lower import lower
+    from compiler.workloads import load_model
+    graph = load_model(args.model, args.input_size, args.classes, args.seed)
+    return graph, lower(graph, get_config(args.config))
+
+
+def run_compile(args: argparse.Namespace) -> int:
+    graph, program = _load(args)
+    program.save(args.out)
+    cfg = program.config
+    print(f"{program.name}: {len(graph.nodes)} nodes -> {len(program.layers)} hardware layers "
+          f"on {cfg.name} ({cfg.cbuf_banks} CBUF banks of {cfg.cbuf_bank_bytes} B)")
+    header = (f"{'layer':<24} {'op':<8} {'output':>14} {'MACs':>12} {'weights':>9} "
+              f"{'CBUF d/w':>9} {'cycles':>10} {'LSB':>4}")
+    print(header)
+    print("-" * len(header))
+    total_macs = total_cycles = 0
+    for layer, info in zip(program.layers, program.info):
+        shape = program.tensors[info.output].shape
+        cycles = LayerSchedule(layer, cfg).cycles
+        total_macs += info.macs
+        total_cycles += cycles
+        banks = f"{info.data_banks}/{info.weight_banks}" if layer.conv else "-"
+        print(f"{info.name[:24]:<24} {info.op:<8} {'x'.join(map(str, shape)):>14} "
+              f"{info.macs:>12,} {info.weight_bytes:>9,} {banks:>9} {cycles:>10,} "
+              f"{info.error_bound:>4}")
+    print("-" * len(header))
+    print(f"{'total':<24} {'':<8} {'':>14} {total_macs:>12,} "
+          f"{sum(i.weight_bytes for i in program.info):>9,} {'':>9} {total_cycles:>10,}")
+    print(f"wrote {args.out}")
+    if args.export_trace:
+        from compiler.export import export_trace
+        rng = np.random.default_rng(args.seed)
+        x = rng.integers(-128, 128, program.inputs[0].shape, dtype=np.int8)
+        crc = export_trace(program, x, args.export_trace)
+        print(f"wrote trace test {args.export_trace} (output CRC {crc:#010x})")
+    return 0
+
+
+def run_infer(args: argparse.Namespace) -> int:
+    from compiler.reference import evaluate
+    from compiler.workloads import load_dataset
+    from nvdla_sim.runner import ProgramRunner
+    if (args.data is None) == (args.input is None):
+        raise ConfigError("give either --data NAME or --input X.npy")
+    graph, program = _load(args)
+    runner = ProgramRunner(program)
+    shape = program.inputs[0].shape
+    if args.input is not None:
+        try:
+            x = np.load(args.input)
+        except (OSError, ValueError) as exc:
+            raise ConfigError(f"{args.input}: cannot read a .npy array ({exc})") from None
+        if x.ndim != 4 or tuple(x.shape[1:]) != shape:
+            raise ConfigError(f"{args.input}: expected a float batch of shape (N, "
+                              f"{', '.join(map(str, shape))}), got {x.shape}")
+        y = np.stack([runner.dequantize_output(o) for o in runner.run_batch(
+            runner.quantize_input(x))])
+        out = args.output or args.input.with_name(args.input.stem + "_out.npy")
+        np.save(out, y)
+        print(f"ran {len(x)} inputs; wrote {out} with shape {y.shape}")
+        return 0
+    images, labels = load_dataset(args.data, shape, args.limit, args.seed)
+    q = runner.quantize_input(images)
+    start = time.perf_counter()
+    sim = runner.run_batch(q).reshape(len(q), -1)
+    seconds = time.perf_counter() - start
+    ref = evaluate(graph, q)[graph.outputs[0]].reshape(len(q), -1)
+    agree = float((sim.argmax(1) == ref.argmax(1)).mean())
+    print(f"{len(q)} images in {seconds:.1f} s ({len(q) / seconds:.0f} images/s)")
+    if labels is not None:
+        print(f"top-1 accuracy (simulator): {(sim.argmax(1) == labels).mean() * 100:.2f}%")
+        print(f"top-1 accuracy (numpy reference): {(ref.argmax(1) == labels).mean() * 100:.2f}%")
+    print(f"top-1 agreement with the numpy reference: {agree * 100:.2f}%")
+    print(f"int8 outputs identical: {(sim == ref).all(axis=1).mean() * 100:.2f}% of images; "
+          f"max difference {int(np.abs(sim.astype(int) - ref).max())} LSB")
+    return 0

