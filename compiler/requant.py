@@ -56,12 +56,6 @@ class Affine:
         d_bias = np.abs(self.effective_bias() - bias_real)
         return float(np.max(span * d_mult + np.abs(self.effective_mult()) * d_bias))
 
-    def apply(self, x: np.ndarray) -> np.ndarray:
-        """The exact integer computation, for tests and documentation."""
-        from nvdla_sim.arith import rnd_shr, sat
-        a = x + (self.bias.astype(np.int64) << self.bias_shift)
-        return sat(rnd_shr(a * self.mult.astype(np.int64), self.mult_shift), 32)
-
 
 def _shift_to_fit(magnitude: float, limit: int, *, left: bool, what: str) -> int:
     """Smallest right shift (``left=False``) or largest left shift bringing magnitude under limit."""
@@ -83,18 +77,24 @@ def _shift_to_fit(magnitude: float, limit: int, *, left: bool, what: str) -> int
     return shift
 
 
+def fit_bias(bias_real: np.ndarray, what: str) -> tuple[np.ndarray, int]:
+    """int16 values and a left shift approximating ``bias_real`` (SDP's ALU operand)."""
+    bias_real = np.atleast_1d(np.asarray(bias_real, np.float64))
+    shift = _shift_to_fit(float(np.max(np.abs(bias_real))), INT16_MAX, left=False, what=what)
+    bias = np.clip(np.rint(bias_real / 2.0 ** shift), -INT16_MAX - 1, INT16_MAX)
+    if np.max(np.abs(bias)) * 2.0 ** shift >= 2.0 ** 31:
+        raise CompileError(f"{what}: bias {np.max(np.abs(bias_real)):.6g} does not fit SDP's "
+                           f"32-bit ALU operand")
+    return bias.astype(np.int64), shift
+
+
 def fit_affine(bias_real: np.ndarray, mult_real: np.ndarray, what: str) -> Affine:
     """Choose int16 operands and shifts for ``(x + bias_real) * mult_real``."""
-    bias_real = np.atleast_1d(np.asarray(bias_real, np.float64))
     mult_real = np.atleast_1d(np.asarray(mult_real, np.float64))
     mult_shift = _shift_to_fit(float(np.max(np.abs(mult_real))), INT16_MAX, left=True, what=what)
     mult = np.clip(np.rint(mult_real * 2.0 ** mult_shift), -INT16_MAX - 1, INT16_MAX)
-    bias_shift = _shift_to_fit(float(np.max(np.abs(bias_real))), INT16_MAX, left=False, what=what)
-    bias = np.clip(np.rint(bias_real / 2.0 ** bias_shift), -INT16_MAX - 1, INT16_MAX)
-    if np.max(np.abs(bias)) * 2.0 ** bias_shift >= 2.0 ** 31:
-        raise CompileError(f"{what}: bias {np.max(np.abs(bias_real)):.6g} does not fit SDP's "
-                           f"32-bit ALU operand")
-    return Affine(bias.astype(np.int64), bias_shift, mult.astype(np.int64), mult_shift)
+    bias, bias_shift = fit_bias(bias_real, what)
+    return Affine(bias, bias_shift, mult.astype(np.int64), mult_shift)
 
 
 def fit_scale(mult_real: float, what: str) -> tuple[int, int]:

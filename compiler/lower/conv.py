@@ -9,8 +9,9 @@ feeding SDP on the fly):
 * a layer whose data and weights do not fit the CBUF is split into row tiles;
 * the input zero point is the pad value, so padding stands for real zero, and
   its contribution ``-zx * sum(w)`` is folded into the bias;
-* SDP's BS stage requantizes per channel, BN clamps (Clip / ReLU6), and the
-  output converter adds the output zero point.
+* SDP's BS and BN stages requantize per channel (``channel_requant``), BN also
+  clamps (ReLU, Clip / ReLU6), and the output converter adds the output zero
+  point.
 
 A residual Add is not fused into the convolution: the quantized graph rounds
 and saturates the convolution's output to int8 before the Add, which SDP's
@@ -28,9 +29,9 @@ from compiler import descriptors
 from compiler.ir import CompileError, Conv
 from compiler.lower.cbuf import plan_cbuf, row_tiles
 from compiler.lower.context import LowerContext
+from compiler.lower.channel_requant import fit_channel_requant
 from compiler.lower.sdp_stages import (
-    OUT_RANGE, activation_stages, affine_stage, bound_lsb, operand_vector)
-from compiler.requant import fit_affine
+    OUT_RANGE, activation_bounds, bound_lsb, channel_stages, operand_vector)
 from nvdla_sim.layers import HardwareLayer
 from nvdla_sim.program import LayerInfo
 from nvdla_sim.surface import FeatureSurface, pack_weights
@@ -86,13 +87,16 @@ def lower_conv(ctx: LowerContext, node: Conv) -> None:
     reach = 128 * int(np.abs(w64).sum(axis=1).max())  # bound of |acc_hw|
     truncate = max(0, reach.bit_length() - 31)
     mult = x.quant.scale * node.weight_scale.astype(np.float64) * 2.0 ** truncate / y.quant.scale
-    bias = bias_eff / 2.0 ** truncate
-    affine = fit_affine(bias, mult, f"node {node.name}")
+    relu, clamp_algo, clamp_bound = activation_bounds(node.activation, y, node.name)
+    req = fit_channel_requant(bias_eff / 2.0 ** truncate, mult, OUT_RANGE, clamp_bound,
+                              f"node {node.name}")
     # CACC's rounding to 2**truncate adds up to half an accumulator unit
-    error = affine.error(bias, mult, OUT_RANGE) + 0.5 * float(mult.max()) * (truncate > 0)
-    relu, clamp = activation_stages(node.activation, y, node.name)
-    bound = bound_lsb(error)
-    vector = operand_vector(affine, cfg.channels_padded(y.channels), ctx.plan)
+    bound = bound_lsb(req.error + 0.5 * float(mult.max()) * (truncate > 0))
+    cpad = cfg.channels_padded(y.channels)
+    bs_vector = operand_vector([req.bias, req.pow2], cpad, ctx.plan)
+    bn_vector = operand_vector([req.mu] if req.clamp is None else [req.clamp, req.mu], cpad,
+                               ctx.plan)
+    bn_width = 2 if req.clamp is None else 4  # bytes per channel in the BN vector
 
     src, dst = ctx.plan.surface(node.inputs[0]), ctx.plan.surface(node.output)
     r, s = node.weight.shape[2:]
@@ -118,11 +122,12 @@ def lower_conv(ctx: LowerContext, node: Conv) -> None:
                 dilation=node.dilation, pad_value=x.quant.zero_point, out_height=o1 - o0,
                 out_width=out_w, clip_truncate=truncate, data_bank=cb.data_banks,
                 weight_bank=cb.weight_banks, cfg=cfg)
+            bs, bn = channel_stages(req, relu, clamp_algo, bs_vector + sl.k0 * 4,
+                                    bn_vector + sl.k0 * bn_width)
             sdp = descriptors.sdp(
                 width=out_w, height=o1 - o0, channels=kc,
                 dst=row_view(channel_view(dst, sl.k0, kc, atom), o0, o1 - o0),
-                bs=affine_stage(affine, relu, vector + sl.k0 * 4), bn=clamp,
-                cvt_offset=-y.quant.zero_point)
+                bs=bs, bn=bn, cvt_offset=-y.quant.zero_point)
             parts.append((conv, sdp, dict(macs=kc * cc * r * s * out_w * (o1 - o0),
                                           weight_bytes=sl.weight.size, data_banks=cb.data_banks,
                                           weight_banks=cb.weight_banks)))

@@ -2,8 +2,8 @@
 
 The output of a layer is produced in three steps, all on SDP:
 
-* BS (X1): ``(x + bias) * mult`` per channel (operands from memory) or with
-  one register value (:func:`affine_stage`);
+* BS (X1): ``(x + bias) * mult`` with one register value (:func:`affine_stage`),
+  or per channel together with BN (:func:`channel_stages`, ``channel_requant``);
 * BN (X2): the second operand of an Add, ``+ r << p`` then ``* m >> s``
   (:func:`residual_stage`), or a clamp for Clip/ReLU6 (:func:`clamp_stage`);
 * the output converter adds the output zero point and saturates to int8.
@@ -16,21 +16,40 @@ import numpy as np
 from compiler import descriptors
 from compiler.ir import Activation, CompileError, Tensor
 from compiler.lower.planner import MemoryPlan
+from compiler.lower.channel_requant import ChannelRequant
 from compiler.requant import Affine, fit_scale
 from nvdla_sim.layers import SdpX
 from nvdla_sim.surface import FeatureSurface
 from nvdla_sim.units.sdp import ALU_MAX, ALU_MIN, ALU_SUM
-from nvdla_sim.units.sdp_rdma import USE_ALU, USE_BOTH
+from nvdla_sim.units.sdp_rdma import USE_ALU, USE_BOTH, USE_MUL
 
 OUT_RANGE = 256.0  # int8 results further than this from zero saturate in both models
 
 
-def operand_vector(affine: Affine, channels_padded: int, plan: MemoryPlan) -> int:
-    """Place per-channel (bias, mult) int16 pairs, ALU component first (cmod NvdlaPacker)."""
-    pairs = np.zeros((channels_padded, 2), "<i2")
-    pairs[: affine.bias.size, 0] = affine.bias
-    pairs[: affine.mult.size, 1] = affine.mult
-    return plan.place(pairs)
+def operand_vector(components: list[np.ndarray], channels_padded: int, plan: MemoryPlan) -> int:
+    """Place a per-kernel operand vector of int16 components, interleaved per channel
+    (ALU component first when there are two: cmod ``NvdlaPacker``)."""
+    table = np.zeros((channels_padded, len(components)), "<i2")
+    for j, values in enumerate(components):
+        table[: values.size, j] = values
+    return plan.place(table)
+
+
+def channel_stages(req: ChannelRequant, relu: bool, clamp_algo: int | None, bs_vector: int,
+                   bn_vector: int) -> tuple[SdpX, SdpX]:
+    """BS and BN of a per-channel requantization (see ``channel_requant``); the
+    vectors hold (bias, 2**g) and ([clamp,] mu) per channel."""
+    bs = SdpX(bypass=False, alu_bypass=False, alu_algo=ALU_SUM, mul_bypass=False,
+              mul_prelu=False, relu_bypass=True, alu_src=1, alu_shift=req.bias_shift,
+              alu_operand=0, mul_src=1, mul_shift=req.s1, mul_operand=0,
+              dma=descriptors.per_kernel_dma(bs_vector, USE_BOTH, two_bytes=True))
+    clamped = clamp_algo is not None
+    bn = SdpX(bypass=False, alu_bypass=not clamped, alu_algo=clamp_algo or 0,
+              mul_bypass=False, mul_prelu=False, relu_bypass=not relu, alu_src=int(clamped),
+              alu_shift=req.clamp_shift, alu_operand=0, mul_src=1, mul_shift=req.s2,
+              mul_operand=0, dma=descriptors.per_kernel_dma(
+                  bn_vector, USE_BOTH if clamped else USE_MUL, two_bytes=True))
+    return bs, bn
 
 
 def affine_stage(affine: Affine, relu: bool, vector_address: int | None) -> SdpX:
@@ -63,16 +82,16 @@ def clamp_stage(algo: int, bound: int) -> SdpX:
                 dma=descriptors.disabled_dma())
 
 
-def activation_stages(activation: Activation | None, out: Tensor, node: str
-                      ) -> tuple[bool, SdpX | None]:
-    """(ReLU on BS?, BN clamp stage or None) for an activation in real units.
+def activation_bounds(activation: Activation | None, out: Tensor, node: str
+                      ) -> tuple[bool, int | None, int | None]:
+    """(ReLU?, clamp ALU algorithm or None, clamp bound in output units) of an activation.
 
     Rounding commutes with min/max, so a bound ``b`` becomes the integer
     ``round(b / scale)`` in output units; bounds the int8 range already
     enforces are dropped.
     """
     if activation is None:
-        return False, None
+        return False, None, None
     zp, scale = out.quant.zero_point, out.quant.scale
     relu = activation.low == 0.0
     low = None if activation.low is None or relu else int(np.rint(activation.low / scale))
@@ -88,10 +107,17 @@ def activation_stages(activation: Activation | None, out: Tensor, node: str
         if bound is not None and not -32768 <= bound <= 32767:
             raise CompileError(f"node {node}: clamp bound {bound} exceeds SDP's int16 operand")
     if high is not None:
-        return relu, clamp_stage(ALU_MIN, high)
+        return relu, ALU_MIN, high
     if low is not None:
-        return relu, clamp_stage(ALU_MAX, low)
-    return relu, None
+        return relu, ALU_MAX, low
+    return relu, None, None
+
+
+def activation_stages(activation: Activation | None, out: Tensor, node: str
+                      ) -> tuple[bool, SdpX | None]:
+    """(ReLU?, BN clamp stage or None) when BS already produces output units."""
+    relu, algo, bound = activation_bounds(activation, out, node)
+    return relu, None if algo is None else clamp_stage(algo, bound)
 
 
 def residual_plan(residual: Tensor, out: Tensor, node: str) -> tuple[int, int, int, float]:
