@@ -27,6 +27,7 @@ class LayerTrace:
     conv_operands: convcore.ConvOperands | None = None
     accumulator: np.ndarray | None = None  # CACC before rounding [K, Ho, Wo]
     sdp_in: np.ndarray | None = None  # int32 values entering SDP [Cpad, H, W]
+    sdp_operands: list | None = None  # BS, BN, EW operands SDP_RDMA read
     sdp_out: np.ndarray | None = None  # int8 [Cpad, H, W]
     pdp_in: np.ndarray | None = None
     pdp_out: np.ndarray | None = None
@@ -73,7 +74,7 @@ class Executor:
                         for stage in (sdp.bs, sdp.bn, sdp.ew)]
             y = sdp_unit.process(x, sdp, *operands)
             if trace:
-                trace.sdp_in, trace.sdp_out = x, y
+                trace.sdp_in, trace.sdp_out, trace.sdp_operands = x, y, operands
             if sdp.output_to_pdp:
                 if layer.pdp is None or layer.pdp.from_memory:
                     raise LayerError("SDP streams to PDP, but PDP is not enabled in on-flying mode")

@@ -6,12 +6,16 @@ stage, channels with small ``M_k`` keep few significant bits.  So the
 multiplier is split into an exponent and a 15-bit mantissa:
 
 * BS: ``y1 = round((acc + b << bs) * 2**g_k >> s1)`` (bias, exact power of two),
-* BN: ``y  = round(clamp(y1) * mu_k >> s2)`` with ``mu_k`` in [2**14, 2**15),
+* BN: ``y  = round((y1 + r << rs) * mu_k >> s2)`` with ``mu_k`` in [2**14, 2**15),
 
 so every channel keeps a 15-bit multiplier, and ``y1`` carries about 2**-9 of
-an output LSB of fraction.  A Clip bound becomes a per-channel clamp point
-``c_k`` in y1 units with ``round(c_k * mu_k >> s2)`` equal to the bound, so
-clamping commutes exactly with the rounding.
+an output LSB of fraction.  The bias is large when the input zero point is
+(its ``-zx * sum(w)`` part), so BS adds it rounded to 16 bits and BN's ALU
+adds the rounding remainder ``r`` in y1 units.  When a Clip needs BN's ALU
+instead, the bound becomes a per-channel clamp point ``c_k`` in y1 units
+with ``round(c_k * mu_k >> s2)`` equal to the bound, so clamping commutes
+exactly with the rounding, and the bias keeps its 16-bit rounding (the error
+bound says so).
 """
 
 from __future__ import annotations
@@ -35,8 +39,9 @@ class ChannelRequant:
     s1: int
     mu: np.ndarray  # int16 per channel, MUL operand of BN
     s2: int
-    clamp: np.ndarray | None  # int16 per channel, ALU operand of BN (MIN or MAX)
-    clamp_shift: int
+    bn_alu: np.ndarray  # int16 per channel, ALU operand of BN: bias remainder or clamp point
+    bn_alu_shift: int
+    clamped: bool  # BN's ALU clamps (MIN/MAX) instead of adding the remainder
     error: float  # max |computed - exact| before the final rounding, in output LSB
 
 
@@ -59,14 +64,18 @@ def fit_channel_requant(bias_real: np.ndarray, mult_real: np.ndarray, out_range:
     unit = mu / 2.0 ** s2  # output LSB per unit of y1
     effective = pow2 / 2.0 ** s1 * unit
     span = (out_range + 1.0) / mult
-    error = (span * np.abs(effective - mult)  # multiplier rounding
-             + effective * np.abs(bias * 2.0 ** bias_shift - bias_real)  # bias rounding
-             + 0.5 * unit)  # BS rounds y1
-    clamp, clamp_shift = None, 0
+    remainder = (bias_real - bias * 2.0 ** bias_shift) * pow2 / 2.0 ** s1  # in y1 units
     if clamp_bound is not None:
-        clamp, clamp_shift = _clamp_points(clamp_bound, mu, s2, what)
-    return ChannelRequant(bias, bias_shift, pow2, s1, mu, s2, clamp, clamp_shift,
-                          float(np.max(error)))
+        alu, alu_shift = _clamp_points(clamp_bound, mu, s2, what)
+        bias_error = np.abs(remainder) * unit
+    else:
+        alu, alu_shift = fit_bias(remainder, what)
+        bias_error = np.abs(remainder - alu * 2.0 ** alu_shift) * unit
+    error = (span * np.abs(effective - mult)  # multiplier rounding
+             + bias_error  # what the bias keeps of its rounding
+             + 0.5 * unit * (s1 > 0))  # BS rounds y1 when it shifts
+    return ChannelRequant(bias, bias_shift, pow2, s1, mu, s2, alu, alu_shift,
+                          clamp_bound is not None, float(np.max(error)))
 
 
 def _clamp_points(bound: int, mu: np.ndarray, s2: int, what: str) -> tuple[np.ndarray, int]:

@@ -94,9 +94,7 @@ def lower_conv(ctx: LowerContext, node: Conv) -> None:
     bound = bound_lsb(req.error + 0.5 * float(mult.max()) * (truncate > 0))
     cpad = cfg.channels_padded(y.channels)
     bs_vector = operand_vector([req.bias, req.pow2], cpad, ctx.plan)
-    bn_vector = operand_vector([req.mu] if req.clamp is None else [req.clamp, req.mu], cpad,
-                               ctx.plan)
-    bn_width = 2 if req.clamp is None else 4  # bytes per channel in the BN vector
+    bn_vector = operand_vector([req.bn_alu, req.mu], cpad, ctx.plan)
 
     src, dst = ctx.plan.surface(node.inputs[0]), ctx.plan.surface(node.output)
     r, s = node.weight.shape[2:]
@@ -123,7 +121,7 @@ def lower_conv(ctx: LowerContext, node: Conv) -> None:
                 out_width=out_w, clip_truncate=truncate, data_bank=cb.data_banks,
                 weight_bank=cb.weight_banks, cfg=cfg)
             bs, bn = channel_stages(req, relu, clamp_algo, bs_vector + sl.k0 * 4,
-                                    bn_vector + sl.k0 * bn_width)
+                                    bn_vector + sl.k0 * 4)
             sdp = descriptors.sdp(
                 width=out_w, height=o1 - o0, channels=kc,
                 dst=row_view(channel_view(dst, sl.k0, kc, atom), o0, o1 - o0),

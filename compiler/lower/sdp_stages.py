@@ -21,7 +21,7 @@ from compiler.requant import Affine, fit_scale
 from nvdla_sim.layers import SdpX
 from nvdla_sim.surface import FeatureSurface
 from nvdla_sim.units.sdp import ALU_MAX, ALU_MIN, ALU_SUM
-from nvdla_sim.units.sdp_rdma import USE_ALU, USE_BOTH, USE_MUL
+from nvdla_sim.units.sdp_rdma import USE_ALU, USE_BOTH
 
 OUT_RANGE = 256.0  # int8 results further than this from zero saturate in both models
 
@@ -38,17 +38,16 @@ def operand_vector(components: list[np.ndarray], channels_padded: int, plan: Mem
 def channel_stages(req: ChannelRequant, relu: bool, clamp_algo: int | None, bs_vector: int,
                    bn_vector: int) -> tuple[SdpX, SdpX]:
     """BS and BN of a per-channel requantization (see ``channel_requant``); the
-    vectors hold (bias, 2**g) and ([clamp,] mu) per channel."""
+    vectors hold (bias, 2**g) and (remainder or clamp point, mu) per channel."""
     bs = SdpX(bypass=False, alu_bypass=False, alu_algo=ALU_SUM, mul_bypass=False,
               mul_prelu=False, relu_bypass=True, alu_src=1, alu_shift=req.bias_shift,
               alu_operand=0, mul_src=1, mul_shift=req.s1, mul_operand=0,
               dma=descriptors.per_kernel_dma(bs_vector, USE_BOTH, two_bytes=True))
-    clamped = clamp_algo is not None
-    bn = SdpX(bypass=False, alu_bypass=not clamped, alu_algo=clamp_algo or 0,
-              mul_bypass=False, mul_prelu=False, relu_bypass=not relu, alu_src=int(clamped),
-              alu_shift=req.clamp_shift, alu_operand=0, mul_src=1, mul_shift=req.s2,
-              mul_operand=0, dma=descriptors.per_kernel_dma(
-                  bn_vector, USE_BOTH if clamped else USE_MUL, two_bytes=True))
+    bn = SdpX(bypass=False, alu_bypass=False,
+              alu_algo=clamp_algo if req.clamped else ALU_SUM, mul_bypass=False,
+              mul_prelu=False, relu_bypass=not relu, alu_src=1, alu_shift=req.bn_alu_shift,
+              alu_operand=0, mul_src=1, mul_shift=req.s2, mul_operand=0,
+              dma=descriptors.per_kernel_dma(bn_vector, USE_BOTH, two_bytes=True))
     return bs, bn
 
 

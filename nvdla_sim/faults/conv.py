@@ -222,7 +222,7 @@ class ConvStuck:
             data = np.where(data != 0, forced, 0)
         elif reg in ("cmac.wt_actv", "cmac.wt_sd"):
             weights = np.where(weights != 0, site.apply_lanes(weights, f.cfg.bpe), 0)
-        psums = np.einsum("btlp,kbtl->bktp", data, weights).reshape(
+        psums = np.einsum("btlp,kbtl->btkp", data, weights).reshape(
             -1, kernels.size, sched.pixels)  # [step, kernel, pixel]
         if reg in ("cmac.sum_out", "cmac.mac_out"):
             psums = site.apply(psums, f.cfg.mac_result_width)

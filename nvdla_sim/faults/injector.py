@@ -80,25 +80,16 @@ class FaultInjector:
         self.config = program.config
         self.runner = ProgramRunner(program)
         self.schedules = [LayerSchedule(layer, self.config) for layer in program.layers]
-        self._operands: dict[int, list[Operands]] = {}
 
     def golden(self, x_q: np.ndarray) -> GoldenRun:
         return GoldenRun.capture(self.runner, x_q)
 
     # -- per-layer effects -----------------------------------------------------------------
-    def sdp_operands(self, index: int) -> list[Operands]:
-        """BS/BN/EW operands of a layer (from the program image: independent of the input)."""
-        if index not in self._operands:
-            sdp = self.program.layers[index].sdp
-            mem = self.runner.memory
-            self._operands[index] = [sdp_rdma.read_operands(s.dma, sdp, mem, self.config)
-                                     for s in (sdp.bs, sdp.bn, sdp.ew)]
-        return self._operands[index]
-
-    def _sdp_elements(self, index: int, x: np.ndarray, flat: np.ndarray, shape,
+    def _sdp_elements(self, index: int, trace: LayerTrace, x: np.ndarray, flat: np.ndarray,
                       tap: Tap = no_tap) -> np.ndarray:
+        """SDP on some elements, with the operands SDP_RDMA read when the layer ran."""
         sdp = self.program.layers[index].sdp
-        ops = [_gather(o, flat, shape) for o in self.sdp_operands(index)]
+        ops = [_gather(o, flat, trace.sdp_in.shape) for o in trace.sdp_operands]
         return sdp_unit.process(x, sdp, *ops, tap=tap).astype(np.int8)
 
     def _finish(self, layer: HardwareLayer, trace: LayerTrace, sdp_out: np.ndarray | None,
@@ -123,20 +114,22 @@ class FaultInjector:
             return self._conv_effect(site, index, trace)
         if unit == "sdp":
             name = site.register.split(".", 1)[1]
+            stage = {"bs": layer.sdp.bs, "bn": layer.sdp.bn}.get(name.split("_")[0])
+            if stage is not None and stage.bypass:
+                return None  # a bypassed stage's registers hold nothing
             if site.transient:
                 e = sched.sdp_stream.at(site.cycle - sched.sdp_register_offset(site.register))
                 if e is None:
                     return None
-                shape = trace.sdp_in.shape
                 flat = np.array([e])
-                y = self._sdp_elements(index, trace.sdp_in.reshape(-1)[flat], flat, shape,
+                y = self._sdp_elements(index, trace, trace.sdp_in.reshape(-1)[flat], flat,
                                        _element_tap(name, 0, site, width))
                 out = trace.sdp_out.copy()
                 out.reshape(-1)[e] = y[0]
             else:
                 flat = np.arange(trace.sdp_in.size)
-                out = self._sdp_elements(index, trace.sdp_in.reshape(-1), flat,
-                                         trace.sdp_in.shape, _element_tap(name, None, site, width)
+                out = self._sdp_elements(index, trace, trace.sdp_in.reshape(-1), flat,
+                                         _element_tap(name, None, site, width)
                                          ).reshape(trace.sdp_out.shape)
             return self._finish(layer, trace, out, detail=f"SDP element register {name}")
         if unit == "pdp":
@@ -189,7 +182,7 @@ class FaultInjector:
                  else patch.final)[keep]
         flat = k * pixels + p
         out = trace.sdp_out.copy()
-        out.reshape(-1)[flat] = self._sdp_elements(index, final, flat, shape)
+        out.reshape(-1)[flat] = self._sdp_elements(index, trace, final, flat)
         return self._finish(layer, trace, out, detail=f"{flat.size} accumulator(s)")
 
     # -- whole runs --------------------------------------------------------------------------

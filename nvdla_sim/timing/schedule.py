@@ -115,9 +115,9 @@ class LayerSchedule:
         pdp, cfg = self.layer.pdp, self.config
         if pdp is None:
             return None
-        if not pdp.from_memory:  # streamed from SDP's output register
+        if not pdp.from_memory:  # taken the cycle after SDP's output register holds it
             sdp = self.sdp_stream
-            return Stream(sdp.order, sdp.start + len(sdp_registers(cfg)) - 1)
+            return Stream(sdp.order, sdp.start + len(sdp_registers(cfg)))
         order = surface_order(cfg.channels_padded(pdp.in_channels), pdp.in_height, pdp.in_width,
                               cfg.mem_atom).ravel()
         return Stream(order, cfg.mem_latency + np.arange(order.size))
