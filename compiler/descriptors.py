@@ -117,8 +117,10 @@ def pdp(*, src: FeatureSurface | None, in_height: int, in_width: int, dst: Featu
     """A PDP layer (from memory, or on the fly from SDP when ``src`` is None).
 
     ``pad_value`` is the int8 value padded elements stand for in an average:
-    PAD_VALUE_nX = n * pad_value, as NVDLA's software programs it; the
-    reciprocals are round(2**16 / kernel size) per axis.
+    PAD_VALUE_nX = n * pad_value, as NVDLA's software programs it.  PDP
+    divides by ``RECIP_W / 2**16`` and then ``RECIP_H / 2**16``, rounding after
+    each; programming ``RECIP_W = round(2**16 / area)`` and ``RECIP_H = 2**16``
+    (exactly 1) rounds once.
     """
     kh, kw = kernel
     return Pdp(
@@ -128,7 +130,7 @@ def pdp(*, src: FeatureSurface | None, in_height: int, in_width: int, dst: Featu
         kernel_width=kw, kernel_height=kh, stride_x=stride[1], stride_y=stride[0],
         pad_left=pads[1], pad_top=pads[0], pad_right=pads[3], pad_bottom=pads[2],
         pad_values=tuple((n * pad_value) & 0x7FFFF for n in range(1, 8)),
-        recip_kernel_width=round(65536 / kw), recip_kernel_height=round(65536 / kh),
+        recip_kernel_width=round(65536 / (kw * kh)), recip_kernel_height=65536,
         split_num=0, partial_in_first=0, partial_in_mid=0, partial_in_last=0,
         partial_out_first=0, partial_out_mid=0, partial_out_last=0,
         src_address=src.address if src else 0,

@@ -14,31 +14,51 @@ from compiler import descriptors
 from compiler.ir import Add, CompileError, Requant
 from compiler.lower.context import LowerContext
 from compiler.lower.sdp_stages import (
-    OUT_RANGE, activation_stages, affine_stage, bound_lsb, residual_error, residual_plan,
-    residual_stage)
-from compiler.requant import fit_affine
+    OUT_RANGE, activation_bounds, activation_stages, affine_stage, bound_lsb, rescale_error,
+    residual_stage, residual_unit)
+from compiler.requant import fit_affine, fit_scale
 from nvdla_sim.layers import HardwareLayer
 from nvdla_sim.program import LayerInfo
 
 
+FRACTION_BITS = 12  # fraction of an output LSB BN keeps for the output converter
+
+
 def lower_add(ctx: LowerContext, node: Add) -> None:
+    """``y = s_a (a - z_a) + s_b (b - z_b)``: BS maps ``a - z_a`` to units u, BN adds ``b << p``
+    (also units u) and rescales to output units with FRACTION_BITS of fraction, the output
+    converter subtracts the constant ``z_b s_b`` (exactly, in those fine units), adds the
+    output zero point and rounds.  With a ReLU that int8 saturation does not already give
+    (output zero point > -128), the constant must be in before BN's ReLU, so it joins BS's
+    bias in units of a, rounded (the error bound accounts for it)."""
     g = ctx.graph
     a, b, y = g.tensor(node.inputs[0]), g.tensor(node.inputs[1]), g.tensor(node.output)
     if a.shape != b.shape or a.shape != y.shape:
         raise CompileError(f"node {node.name} (Add): operand shapes {a.shape} and {b.shape} "
                            f"differ; broadcasting is not supported")
-    p, r_mult, r_shift, unit = residual_plan(b, y, node.name)
-    mult = np.array([a.quant.scale / unit])
-    bias = np.array([-a.quant.zero_point - b.quant.zero_point * 2.0 ** p / mult[0]])
-    affine = fit_affine(bias, mult, f"node {node.name}")
-    relu, clamp = activation_stages(node.activation, y, node.name)
-    if clamp is not None:
+    relu, clamp_algo, _ = activation_bounds(node.activation, y, node.name)
+    if clamp_algo is not None:
         raise CompileError(f"node {node.name} (Add): a clamp other than ReLU after an add is "
                            f"not supported")
-    error = residual_error(affine.error(bias, mult, OUT_RANGE * y.quant.scale / unit),
-                           unit / y.quant.scale, r_mult, r_shift)
+    p, unit = residual_unit(b, y)
+    mult = np.array([a.quant.scale / unit])
+    constant = b.quant.zero_point * 2.0 ** p  # z_b s_b in units u
+    bias = np.array([-a.quant.zero_point - (constant / mult[0] if relu else 0.0)])
+    affine = fit_affine(bias, mult, f"node {node.name}")
+    fraction = 0 if relu else FRACTION_BITS
+    ideal = unit * 2.0 ** fraction / y.quant.scale
+    r_mult, r_shift = fit_scale(ideal, f"node {node.name}")
+    span = (OUT_RANGE + 1.0) * 2.0 ** fraction / ideal  # |y1 + b << p| that matters, in u
+    error = rescale_error(affine.error(bias, mult, OUT_RANGE * y.quant.scale / unit), ideal,
+                          r_mult, r_shift, span) / 2.0 ** fraction
+    cvt_offset = -y.quant.zero_point
+    if not relu:
+        offset = (constant * unit / y.quant.scale - y.quant.zero_point) * 2.0 ** fraction
+        cvt_offset = int(np.rint(offset))
+        error += 0.5 / 2.0 ** fraction + abs(cvt_offset - offset) / 2.0 ** fraction
     bn = residual_stage(ctx.plan.surface(b.name), p, r_mult, r_shift, relu)
-    _emit(ctx, node, affine_stage(affine, False, None), bn, "add", bound_lsb(error))
+    _emit(ctx, node, affine_stage(affine, False, None), bn, "add", bound_lsb(error),
+          cvt_offset=cvt_offset, cvt_shift=fraction)
 
 
 def lower_requant(ctx: LowerContext, node: Requant, owner: str | None = None) -> None:
@@ -53,12 +73,13 @@ def lower_requant(ctx: LowerContext, node: Requant, owner: str | None = None) ->
     _emit(ctx, node, affine_stage(affine, relu, None), clamp, "requant", bound_lsb(error), owner)
 
 
-def _emit(ctx: LowerContext, node, bs, bn, op: str, bound: int, owner: str | None = None
-          ) -> None:
+def _emit(ctx: LowerContext, node, bs, bn, op: str, bound: int, owner: str | None = None,
+          cvt_offset: int | None = None, cvt_shift: int = 0) -> None:
     y = ctx.graph.tensor(node.output)
     src = ctx.plan.surface(node.inputs[0])
     sdp = descriptors.sdp(width=y.shape[2], height=y.shape[1], channels=y.channels,
                           src=src, dst=ctx.plan.surface(node.output), bs=bs, bn=bn,
-                          cvt_offset=-y.quant.zero_point)
+                          cvt_offset=-y.quant.zero_point if cvt_offset is None else cvt_offset,
+                          cvt_shift=cvt_shift)
     ctx.emit(HardwareLayer(node.name, sdp=sdp),
              LayerInfo(node.name, owner or node.name, op, node.output, error_bound=bound))

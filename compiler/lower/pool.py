@@ -23,10 +23,10 @@ from nvdla_sim.surface import FeatureSurface
 
 PDP_MAX_KERNEL = 8  # cmod PDP line buffers hold kernels of 1..8 per axis
 PDP_MAX_PAD = 7  # 3-bit padding fields
-# PDP averages with two rounded reciprocal multiplies: sum * round(2**16 / kw) / 2**16
-# differs from sum / kw by at most |sum| * 2**-17 < 0.04 for |sum| <= 128 * 64, and the
-# intermediate rounding adds 0.5 / kh: below 1 before the last rounding, so int8
-# results are within 1 LSB of round(mean).
+# PDP averages as round(sum * round(2**16 / area) / 2**16) (the height reciprocal is
+# programmed to exactly 1): |sum| <= 128 * 64 and a reciprocal off by at most 1/2 of
+# 2**-16 keep the pre-rounding error below 0.07, so int8 results are within 1 LSB of
+# round(mean) (they differ at ties, which ONNX rounds to even and PDP away from zero).
 AVERAGE_BOUND = 1
 
 

@@ -92,7 +92,7 @@ def activation_bounds(activation: Activation | None, out: Tensor, node: str
     if activation is None:
         return False, None, None
     zp, scale = out.quant.zero_point, out.quant.scale
-    relu = activation.low == 0.0
+    relu = activation.low == 0.0 and zp > -128  # at zp = -128, int8 saturation is the ReLU
     low = None if activation.low is None or relu else int(np.rint(activation.low / scale))
     high = None if activation.high is None else int(np.rint(activation.high / scale))
     if low is not None and low + zp <= -128:
@@ -119,27 +119,23 @@ def activation_stages(activation: Activation | None, out: Tensor, node: str
     return relu, None if algo is None else clamp_stage(algo, bound)
 
 
-def residual_plan(residual: Tensor, out: Tensor, node: str) -> tuple[int, int, int, float]:
-    """(shift p, mult, mult shift, unit u) for adding an int8 residual in units u = s_r / 2**p.
+def residual_unit(residual: Tensor, out: Tensor) -> tuple[int, float]:
+    """(shift p, unit u = s_r / 2**p) for adding an int8 residual ``r << p`` in units u.
 
     ``p`` puts u about 2**-10 output LSB (fine enough that rounding there is
     negligible) while ``r << p`` and intermediate sums stay within 32 bits.
     """
     ratio = residual.quant.scale / out.quant.scale
     p = int(np.clip(np.ceil(np.log2(ratio)) + 10, 0, 23))
-    unit = residual.quant.scale / 2.0 ** p
-    mult, mult_shift = fit_scale(unit / out.quant.scale, f"node {node}")
-    return p, mult, mult_shift, unit
+    return p, residual.quant.scale / 2.0 ** p
 
 
-def residual_error(stage1_error: float, unit_ratio: float, mult: int, mult_shift: int) -> float:
-    """Pre-rounding error in output LSB after BN rescales units u to the output.
-
-    ``stage1_error`` is BS's pre-rounding error in units u (BS then rounds: +0.5 u).
-    """
+def rescale_error(stage1_error: float, ideal: float, mult: int, mult_shift: int,
+                  span: float) -> float:
+    """Pre-rounding error after BN rescales by ``mult >> mult_shift`` (ideally ``ideal``),
+    given BS's pre-rounding error (BS then rounds: +0.5) and the relevant |input| ``span``."""
     scale = mult / 2.0 ** mult_shift
-    span = (OUT_RANGE + 1.0) / unit_ratio  # |y1 + r << p| where the result matters, in u
-    return (stage1_error + 0.5) * scale + span * abs(scale - unit_ratio)
+    return (stage1_error + 0.5) * scale + span * abs(scale - ideal)
 
 
 def bound_lsb(error: float) -> int:

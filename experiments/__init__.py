@@ -1,0 +1,1 @@
+"""Studies researchers run with nvdla-fi; each module is also a script."""
