@@ -25,11 +25,16 @@ def _rate_plot(table: np.ndarray, title: str, xlabel: str, path: Path, rotate: b
     rate = table["sdc_rate"] * 100
     err = np.clip(np.vstack([rate - table["sdc_low"] * 100, table["sdc_high"] * 100 - rate]),
                   0, None)
-    fig, ax = plt.subplots(figsize=(max(6, 0.35 * len(keys) + 2), 4))
-    ax.bar(range(len(keys)), rate, yerr=err, capsize=2, color="#c0392b")
-    ax.set_xticks(range(len(keys)), keys, rotation=60 if rotate else 0,
+    corrupted = (table["sdc"] + table["tolerable"]) / np.maximum(table["n"], 1) * 100
+    x = np.arange(len(keys))
+    fig, ax = plt.subplots(figsize=(max(6, 0.4 * len(keys) + 2), 4))
+    ax.bar(x - 0.2, corrupted, width=0.4, color="#f39c12", label="output corrupted")
+    ax.bar(x + 0.2, rate, width=0.4, yerr=err, capsize=2, color="#c0392b",
+           label="SDC (top-1 changed), 95% Wilson interval")
+    ax.set_xticks(x, keys, rotation=60 if rotate else 0,
                   ha="right" if rotate else "center", fontsize=8)
-    ax.set_ylabel("SDC rate (%), 95% Wilson interval")
+    ax.legend(fontsize=8)
+    ax.set_ylabel("injections (%)")
     ax.set_xlabel(xlabel)
     ax.set_title(title)
     ax.grid(axis="y", alpha=0.3)
