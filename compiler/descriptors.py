@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 
 from nvdla_sim.config import HardwareConfig
-from nvdla_sim.layers import ConvCore, Lut, OperandDma, Pdp, Sdp, SdpX, SdpY
+from nvdla_sim.layers import Cdp, ConvCore, Lut, OperandDma, Pdp, Sdp, SdpX, SdpY
 from nvdla_sim.surface import FeatureSurface
 
 RAM_MC = 1  # memory interface: MCIF (the primary memory)
@@ -138,3 +138,16 @@ def pdp(*, src: FeatureSurface | None, in_height: int, in_width: int, dst: Featu
         src_surface_stride=src.surface_stride if src else 0, src_ram_type=RAM_MC,
         dst_address=dst.address, dst_line_stride=dst.line_stride,
         dst_surface_stride=dst.surface_stride, dst_ram_type=RAM_MC, input_data=0)
+
+
+def cdp(*, src: FeatureSurface, dst: FeatureSurface, normalz_len: int, datin_offset: int,
+        datout_offset: int, datout_scale: int, datout_shifter: int, lut: Lut) -> Cdp:
+    """A CDP (LRN) layer with input scale 1 and square sum and multiplier enabled."""
+    return Cdp(
+        width=src.width, height=src.height, channels=src.channels, src_address=src.address,
+        src_line_stride=src.line_stride, src_surface_stride=src.surface_stride,
+        src_ram_type=RAM_MC, dst_address=dst.address, dst_line_stride=dst.line_stride,
+        dst_surface_stride=dst.surface_stride, dst_ram_type=RAM_MC, sqsum_bypass=False,
+        mul_bypass=False, normalz_len=normalz_len, datin_offset=datin_offset & 0xFFFF,
+        datin_scale=1, datin_shifter=0, datout_offset=datout_offset, datout_scale=datout_scale,
+        datout_shifter=datout_shifter, lut=lut, input_data=0)

@@ -5,10 +5,11 @@ Nodes are lowered in graph order, each by the lowering of its type.
 
 from __future__ import annotations
 
-from compiler.ir import Add, CompileError, Concat, Conv, GlobalAvgPool, Graph, Pool, Requant
+from compiler.ir import Add, CompileError, Concat, Conv, GlobalAvgPool, Graph, Lrn, Pool, Requant
 from compiler.lower.context import LowerContext
 from compiler.lower.conv import lower_conv
 from compiler.lower.eltwise import lower_add, lower_requant
+from compiler.lower.lrn import lower_lrn
 from compiler.lower.planner import MemoryPlan
 from compiler.lower.pool import lower_global_avg_pool, lower_pool
 from nvdla_sim.config import DEFAULT_CONFIG, HardwareConfig
@@ -17,7 +18,7 @@ from nvdla_sim.program import Program
 __all__ = ["lower"]
 
 LOWERINGS = {Conv: lower_conv, Add: lower_add, Requant: lower_requant, Pool: lower_pool,
-             GlobalAvgPool: lower_global_avg_pool}
+             GlobalAvgPool: lower_global_avg_pool, Lrn: lower_lrn}
 
 
 def lower(graph: Graph, config: HardwareConfig = DEFAULT_CONFIG) -> Program:
@@ -28,8 +29,8 @@ def lower(graph: Graph, config: HardwareConfig = DEFAULT_CONFIG) -> Program:
             continue  # its inputs were written in place (see planner)
         lowering = LOWERINGS.get(type(node))
         if lowering is None:
-            raise CompileError(f"node {node.name}: {type(node).__name__} cannot be lowered "
-                               f"to NVDLA yet")
+            raise CompileError(f"node {node.name}: {type(node).__name__} has no NVDLA "
+                               f"lowering")
         lowering(ctx, node)
     plan = ctx.plan
     return Program(config=config, layers=ctx.layers, info=ctx.info, image=plan.image,

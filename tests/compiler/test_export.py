@@ -10,11 +10,11 @@ from compiler.export import export_trace
 from compiler.lower import lower
 from nvdla_sim.runner import ProgramRunner
 from nvdla_sim.trace import run_trace
-from tests.compiler.toy_graphs import toy_net, wide_net
+from tests.compiler.toy_graphs import lrn_net, toy_net, wide_net
 
 
 def test_exported_trace_replays_bit_identical(tmp_path):
-    for graph in (toy_net(), wide_net()):
+    for graph in (toy_net(), wide_net(), lrn_net()):
         program = lower(graph)
         x = np.random.default_rng(5).integers(-128, 128, program.inputs[0].shape, dtype=np.int8)
         folder = tmp_path / graph.name

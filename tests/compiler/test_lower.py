@@ -12,7 +12,7 @@ from compiler.verify import check_layers
 from nvdla_sim.config import NV_SMALL
 from nvdla_sim.program import Program
 from nvdla_sim.runner import ProgramRunner
-from tests.compiler.toy_graphs import Builder, toy_net, wide_net
+from tests.compiler.toy_graphs import Builder, lrn_net, toy_net, wide_net
 
 
 def inputs(graph, n, seed=0):
@@ -20,7 +20,8 @@ def inputs(graph, n, seed=0):
     return np.random.default_rng(seed).integers(-128, 128, (n, *shape), dtype=np.int8)
 
 
-@pytest.mark.parametrize("make", [toy_net, wide_net])
+@pytest.mark.parametrize("make", [toy_net, wide_net, lrn_net,
+                                  lambda: lrn_net(size=9), lambda: lrn_net(size=3)])
 def test_every_layer_within_its_bound(make):
     graph = make()
     program = lower(graph)
@@ -37,6 +38,23 @@ def test_cbuf_overflow_splits_into_row_tiles():
     assert len(left) > 1  # 96 x 96 x 16 input rows do not fit next to the weights at once
     for info in left:
         assert info.data_banks + info.weight_banks <= NV_SMALL.cbuf_banks
+
+
+def test_lrn_becomes_one_cdp_layer_with_a_tight_bound():
+    program = lower(lrn_net())
+    (cdp,) = [layer for layer in program.layers if layer.cdp is not None]
+    assert cdp.cdp.normalz_len == 1 and not cdp.cdp.sqsum_bypass
+    assert [i.error_bound for i in program.info if i.op == "lrn"] == [1]
+
+
+def test_lrn_window_must_exist_on_cdp():
+    from compiler.ir import Lrn
+    b = Builder()
+    b.tensor("x", (8, 2, 2), 0.1, 0)
+    b.tensor("y", (8, 2, 2), 0.1, 0)
+    b.add(Lrn("lrn", ("x",), "y", size=4))
+    with pytest.raises(CompileError, match=r"node lrn \(LRN\): size 4 is not supported"):
+        lower(b.graph("g", ["x"], ["y"]))
 
 
 def test_depthwise_runs_one_layer_per_atom():

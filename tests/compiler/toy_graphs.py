@@ -76,3 +76,15 @@ def wide_net(seed: int = 1) -> Graph:
                pads=(1, 1, 0, 0), count_include_pad=True))
     b.add(Pool("avgpool2", ("avg",), "avg2", kind="avg", kernel=(2, 2), stride=(2, 2)))
     return b.graph("wide", ["x"], ["avg2"])
+
+
+def lrn_net(seed: int = 3, size: int = 5) -> "Graph":
+    """conv + ReLU followed by LRN (AlexNet style)."""
+    from compiler.ir import Lrn
+    b = Builder(seed)
+    b.tensor("x", (3, 12, 12), 0.02, 0)
+    b.tensor("c", (20, 12, 12), 0.05, -128)
+    b.tensor("n", (20, 12, 12), 0.03, -128)
+    b.conv("conv", "x", "c", 20, 3, wscale=0.002, activation=RELU)
+    b.add(Lrn("lrn", ("c",), "n", size=size, alpha=1e-2, beta=0.75, bias=2.0))
+    return b.graph("lrn", ["x"], ["n"])
