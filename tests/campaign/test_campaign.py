@@ -19,7 +19,7 @@ from nvdla_sim.campaign.runner import TransientCampaign, Workload
 from nvdla_sim.campaign.space import SiteSpace
 from nvdla_sim.faults.injector import FaultInjector
 from nvdla_sim.runner import ProgramRunner
-from tests.compiler.toy_graphs import toy_net
+from compiler.examples import toy_net
 
 
 @pytest.fixture(scope="module")

@@ -10,7 +10,7 @@ from compiler.export import export_trace
 from compiler.lower import lower
 from nvdla_sim.runner import ProgramRunner
 from nvdla_sim.trace import run_trace
-from tests.compiler.toy_graphs import lrn_net, toy_net, wide_net
+from compiler.examples import lrn_net, toy_net, wide_net
 
 
 def test_exported_trace_replays_bit_identical(tmp_path):

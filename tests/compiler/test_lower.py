@@ -12,7 +12,7 @@ from compiler.verify import check_layers
 from nvdla_sim.config import NV_SMALL
 from nvdla_sim.program import Program
 from nvdla_sim.runner import ProgramRunner
-from tests.compiler.toy_graphs import Builder, lrn_net, toy_net, wide_net
+from compiler.examples import Builder, lrn_net, toy_net, wide_net
 
 
 def inputs(graph, n, seed=0):

@@ -25,7 +25,7 @@ from compiler.lower import lower
 from nvdla_sim.layers import POOL_AVERAGE, HardwareLayer
 from nvdla_sim.program import LayerInfo, Program, TensorBinding
 from nvdla_sim.surface import FeatureSurface
-from tests.compiler.toy_graphs import Builder
+from compiler.examples import Builder
 
 IN_SHAPE = (12, 5, 7)
 CONV2_CLIP = 3

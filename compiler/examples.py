@@ -1,4 +1,5 @@
-"""Small quantized IR graphs with random weights, built directly (no frontend)."""
+"""Small quantized example graphs with seeded random weights, built directly in the IR
+(no frontend): for tests, the RTL cross-check and demos."""
 
 from __future__ import annotations
 

@@ -1,0 +1,1 @@
+"""SystemVerilog sources of the datapath slices (package data)."""

@@ -1,0 +1,1 @@
+"""Simulation harness (SystemVerilog) and the cocotb testbench."""
