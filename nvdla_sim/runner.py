@@ -11,11 +11,11 @@ from nvdla_sim.program import Program, TensorBinding
 class ProgramRunner:
     """Keeps one memory with the program image; each run overwrites the activations."""
 
-    def __init__(self, program: Program) -> None:
+    def __init__(self, program: Program, constant_weights: bool = False) -> None:
         self.program = program
         self.config = program.config
         self.memory = program.memory()
-        self.executor = Executor(program.config)
+        self.executor = Executor(program.config, constant_weights)
 
     def write_tensor(self, binding: TensorBinding, q: np.ndarray) -> None:
         cube = np.zeros((self.config.channels_padded(binding.surface.channels),

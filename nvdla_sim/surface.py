@@ -9,6 +9,7 @@ C/K sizes.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 
 import numpy as np
 
@@ -84,6 +85,7 @@ class FeatureSurface:
         return FeatureSurface(address, width, height, channels, line, line * height, element_bytes)
 
 
+@lru_cache(maxsize=256)
 def weight_offsets(kernels: int, channels: int, height: int, width: int,
                    cfg: HardwareConfig) -> np.ndarray:
     """Byte offset of every weight ``w[k, c, y, x]`` for direct convolution (shape K,C,R,S).
@@ -104,8 +106,10 @@ def weight_offsets(kernels: int, channels: int, height: int, width: int,
     b, cc = c // ac, c % ac
     cb = np.where(b < blocks - 1, ac, channels - ac * (blocks - 1))
     rs = y * width + x
-    return (g * (ak * height * width * channels) + b * (ac * height * width * kpg)
-            + rs * (cb * kpg) + kk * cb + cc)
+    off = (g * (ak * height * width * channels) + b * (ac * height * width * kpg)
+           + rs * (cb * kpg) + kk * cb + cc)
+    off.setflags(write=False)  # cached: shared by every caller
+    return off
 
 
 def read_weights(mem: Memory, address: int, kernels: int, channels: int, height: int,

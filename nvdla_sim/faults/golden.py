@@ -7,7 +7,7 @@ so a fault only recomputes what it changes.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -22,8 +22,10 @@ class GoldenRun:
     traces: list[LayerTrace]
     memory: Memory  # after the last layer: every tensor's golden value
     outputs: list[np.ndarray]
+    cache: dict = field(default_factory=dict)  # per-layer fault-model state, built on demand
 
     @classmethod
     def capture(cls, runner: ProgramRunner, x_q: np.ndarray) -> "GoldenRun":
         outputs, traces = runner.run(x_q, keep=True)
         return cls(x_q, traces, runner.memory.copy(), outputs)
+

@@ -16,9 +16,9 @@ import numpy as np
 from nvdla_sim.executor import LayerTrace
 from nvdla_sim.faults.conv import AccPatch, ConvFaults, ConvStuck
 from nvdla_sim.faults.golden import GoldenRun
+from nvdla_sim.faults.propagate import GoldenTensors, Propagator
 from nvdla_sim.faults.site import FaultSite
 from nvdla_sim.layers import HardwareLayer
-from nvdla_sim.memory import Memory
 from nvdla_sim.program import Program
 from nvdla_sim.runner import ProgramRunner
 from nvdla_sim.surface import FeatureSurface
@@ -78,8 +78,9 @@ class FaultInjector:
     def __init__(self, program: Program) -> None:
         self.program = program
         self.config = program.config
-        self.runner = ProgramRunner(program)
+        self.runner = ProgramRunner(program, constant_weights=True)
         self.schedules = [LayerSchedule(layer, self.config) for layer in program.layers]
+        self.propagator = Propagator(program, self.runner.executor)
 
     def golden(self, x_q: np.ndarray) -> GoldenRun:
         return GoldenRun.capture(self.runner, x_q)
@@ -106,12 +107,15 @@ class FaultInjector:
         changed = int(np.count_nonzero(out != trace.pdp_out))
         return LayerEffect([(pdp_unit.output_surface(layer.pdp), out)], changed, detail)
 
-    def layer_effect(self, site: FaultSite, index: int, trace: LayerTrace) -> LayerEffect | None:
+    def layer_effect(self, site: FaultSite, index: int, trace: LayerTrace,
+                     golden: GoldenRun | None = None) -> LayerEffect | None:
+        """The faulty layer's output (None: the register held nothing live).  With
+        ``golden``, per-layer state is cached there for the next injection."""
         layer, sched = self.program.layers[index], self.schedules[index]
         width = sched.register(site.register).width
         unit = site.unit
         if unit in ("cmac", "cacc"):
-            return self._conv_effect(site, index, trace)
+            return self._conv_effect(site, index, trace, golden)
         if unit == "sdp":
             name = site.register.split(".", 1)[1]
             stage = {"bs": layer.sdp.bs, "bn": layer.sdp.bn}.get(name.split("_")[0])
@@ -162,9 +166,15 @@ class FaultInjector:
             return LayerEffect([(cdp_unit.output_surface(layer.cdp), out)], changed, name)
         raise KeyError(f"unknown register {site.register}")
 
-    def _conv_effect(self, site: FaultSite, index: int, trace: LayerTrace) -> LayerEffect | None:
+    def _conv_effect(self, site: FaultSite, index: int, trace: LayerTrace,
+                     golden: GoldenRun | None) -> LayerEffect | None:
         layer, sched = self.program.layers[index], self.schedules[index]
-        faults = ConvFaults(layer.conv, sched.conv, trace.conv_operands, self.config)
+        key = ("conv", index)
+        faults = golden.cache.get(key) if golden is not None else None
+        if faults is None:
+            faults = ConvFaults(layer.conv, sched.conv, trace.conv_operands, self.config)
+            if golden is not None:
+                golden.cache[key] = faults
         shape = trace.sdp_in.shape
         pixels = sched.conv.pixels
         if site.transient:
@@ -188,23 +198,31 @@ class FaultInjector:
     # -- whole runs --------------------------------------------------------------------------
     def run(self, site: FaultSite, golden: GoldenRun) -> InjectionResult:
         """The network's outputs with ``site`` injected (layer -1: stuck in every layer)."""
-        if site.layer < 0:
-            return self._run_everywhere(site, golden)
-        effect = self.layer_effect(site, site.layer, golden.traces[site.layer])
-        if effect is None or effect.changed == 0:
-            return InjectionResult(site, golden.outputs, effect)
-        outputs = self._downstream(golden.memory, site.layer, effect)
-        return InjectionResult(site, outputs, effect)
+        return self.run_many([(site, golden)])[0]
 
-    def _downstream(self, golden_memory: Memory, index: int, effect: LayerEffect
-                    ) -> list[np.ndarray]:
-        mem = golden_memory.copy()
-        for surface, cube in effect.writes:
-            surface.write(mem, self.config, cube)
-        for layer in self.program.layers[index + 1:]:
-            self.runner.executor.run(layer, mem)
-        return [b.surface.read(mem, self.config)[: b.surface.channels]
-                for b in self.program.outputs]
+    def run_many(self, items: list[tuple[FaultSite, GoldenRun]]) -> list[InjectionResult]:
+        """Inject many faults (any inputs, any layers); their downstream runs are batched."""
+        results: list[InjectionResult | None] = [None] * len(items)
+        pending = []
+        for k, (site, golden) in enumerate(items):
+            if site.layer < 0:
+                results[k] = self._run_everywhere(site, golden)
+                continue
+            effect = self.layer_effect(site, site.layer, golden.traces[site.layer], golden)
+            if effect is None or effect.changed == 0:
+                results[k] = InjectionResult(site, golden.outputs, effect)
+                continue
+            state = self.propagator.state(self._tensors(golden), site.layer, effect.writes)
+            pending.append((k, site, golden, effect, state))
+        outputs = self.propagator.run([p[-1] for p in pending])
+        for (k, site, golden, effect, _), out in zip(pending, outputs):
+            results[k] = InjectionResult(site, golden.outputs if out is None else out, effect)
+        return results
+
+    def _tensors(self, golden: GoldenRun) -> GoldenTensors:
+        if "tensors" not in golden.cache:
+            golden.cache["tensors"] = GoldenTensors(self.propagator.flow, golden.memory)
+        return golden.cache["tensors"]
 
     def _run_everywhere(self, site: FaultSite, golden: GoldenRun) -> InjectionResult:
         mem = golden.memory.copy()

@@ -28,13 +28,13 @@ def convert(cube: np.ndarray, conv: ConvCore) -> np.ndarray:
     return sat(sat(rnd_shr(x * conv.cvt_scale, conv.cvt_truncate), 17), 8).astype(np.int8)
 
 
-def fetch_feature(conv: ConvCore, mem: Memory, cfg: HardwareConfig) -> np.ndarray:
-    """The int8 input cube [C, H, W] (real channels only), converted if CVT is on."""
+def feature(conv: ConvCore, surface_cube: np.ndarray) -> np.ndarray:
+    """The int8 input cube [(B,) C, H, W] (real channels only), converted if CVT is on,
+    from the whole atoms read from the input surface."""
     if conv.datain_format != 0:
         raise LayerError("CDMA: pixel (image) input format is not supported; "
                          "D_DATAIN_FORMAT.DATAIN_FORMAT must be 0 (feature)")
-    cube = feature_surface(conv).read(mem, cfg)[: conv.in_channels]
-    return convert(cube, conv)
+    return convert(surface_cube[..., : conv.in_channels, :, :], conv)
 
 
 def fetch_weights(conv: ConvCore, mem: Memory, cfg: HardwareConfig) -> np.ndarray:

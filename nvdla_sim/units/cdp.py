@@ -46,13 +46,15 @@ def convert_in(x: np.ndarray, cdp: Cdp) -> np.ndarray:
 def square_sum(v: np.ndarray, normalz_len: int) -> np.ndarray:
     """Sum of ``v**2`` over the ``2 * normalz_len + 3`` channels centred on each one.
 
-    ``v`` is [C, H, W].  Channels outside the cube hold the offset byte, which
+    ``v`` is [(B,) C, H, W].  Channels outside the cube hold the offset byte, which
     the input converter maps to 0.  At most 9 * 256**2 < 2**20 (the 22-bit
     ``square_sum``).
     """
     half = normalz_len + 1
-    sq = np.pad(v * v, ((half, half), (0, 0), (0, 0)))
-    return sum(sq[j:j + v.shape[0]] for j in range(2 * half + 1))
+    pad = [(0, 0)] * (v.ndim - 3) + [(half, half), (0, 0), (0, 0)]
+    sq = np.pad(v * v, pad)
+    c = v.shape[-3]
+    return sum(sq[..., j:j + c, :, :] for j in range(2 * half + 1))
 
 
 def convert_out(p: np.ndarray, cdp: Cdp) -> np.ndarray:
@@ -62,7 +64,7 @@ def convert_out(p: np.ndarray, cdp: Cdp) -> np.ndarray:
 
 
 def process(cube: np.ndarray, cdp: Cdp, cfg: HardwareConfig, tap: Tap = no_tap) -> np.ndarray:
-    """LRN over an int8 cube [Cpad, H, W] (whole memory atoms) -> int8 cube of the same shape.
+    """LRN over an int8 cube [(B,) Cpad, H, W] (whole memory atoms) -> int8, same shape.
 
     ``tap`` sees the registers ``icvt``, ``sqsum``, ``lut``, ``mul`` and ``out``.
     """
@@ -71,7 +73,7 @@ def process(cube: np.ndarray, cdp: Cdp, cfg: HardwareConfig, tap: Tap = no_tap) 
                          f"{cdp.input_data})")
     offset = sx_int(cdp.datin_offset, 8)
     x = cube.astype(np.int64)
-    x[cdp.channels:] = offset
+    x[..., cdp.channels:, :, :] = offset
     v = tap("icvt", convert_in(x, cdp))
     s = tap("sqsum", v if cdp.sqsum_bypass else square_sum(v, cdp.normalz_len))
     lut = tap("lut", lut_unit.cdp_lookup(s, cdp.lut))

@@ -1,26 +1,31 @@
 """CMAC: the MAC array.  Each cell sums ``atom_c`` int8 x int8 products per cycle.
 
-Functionally the whole convolution is one integer matrix product.  It is
-computed exactly with float64 BLAS: every product is at most 2**14 in
-magnitude, so a sum of n products is exact while n * 2**14 < 2**53, i.e. for
-up to 2**39 terms per output (checked).
+Functionally the whole convolution is one integer matrix product, computed
+exactly with float32 BLAS: every product is at most 2**14 in magnitude, so
+any partial sum of up to 2**10 products stays below 2**24 and is exact in
+float32 whatever order BLAS adds in.  Longer sums are split into chunks of
+2**10 terms whose exact results are added in int64.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from nvdla_sim.errors import LayerError
 
-_EXACT_TERMS = 1 << 39  # n * 2**14 < 2**53
+CHUNK = 1 << 10  # 2**10 products of |x| <= 2**14 sum below 2**24: exact in float32
 
 
 def exact_matmul(weights: np.ndarray, patches: np.ndarray) -> np.ndarray:
-    """int64 result of ``weights [K, N] @ patches [N, P]`` for int8 operands."""
-    n = weights.shape[1]
-    if n >= _EXACT_TERMS:
-        raise LayerError(f"CMAC: {n} products per output exceed the exact float64 bound")
-    return (weights.astype(np.float64) @ patches.astype(np.float64)).astype(np.int64)
+    """int64 result of ``weights [K, N] @ patches [N, P]`` for int8-valued operands."""
+    w = weights.astype(np.float32, copy=False)
+    d = patches.astype(np.float32)
+    n = w.shape[1]
+    if n <= CHUNK:
+        return (w @ d).astype(np.int64)
+    out = np.zeros((w.shape[0], d.shape[1]), np.int64)
+    for start in range(0, n, CHUNK):  # a few chunks per layer, each a BLAS call
+        out += (w[:, start:start + CHUNK] @ d[start:start + CHUNK]).astype(np.int64)
+    return out
 
 
 def cell_sums(data: np.ndarray, weights: np.ndarray) -> np.ndarray:

@@ -14,25 +14,52 @@ from nvdla_sim.units import cacc, cdma, cmac, csc
 
 @dataclass(frozen=True)
 class ConvOperands:
-    """What the convolution core fetched: input [C, H, W] and weights [K, C, R, S], int8."""
+    """What the convolution core fetched: input [C, H, W] and weights [K, C, R, S], int8;
+    ``matrix`` is the weights as the float32 [K, C*R*S] operand of the exact GEMM."""
 
     data: np.ndarray
     weights: np.ndarray
+    matrix: np.ndarray
 
 
-def fetch(conv: ConvCore, mem: Memory, cfg: HardwareConfig) -> ConvOperands:
+WeightCache = dict[tuple, tuple[np.ndarray, np.ndarray]]
+
+
+def check(conv: ConvCore) -> None:
     csc.check_geometry(conv)
-    return ConvOperands(cdma.fetch_feature(conv, mem, cfg), cdma.fetch_weights(conv, mem, cfg))
+
+
+def weights(conv: ConvCore, mem: Memory, cfg: HardwareConfig,
+            cache: WeightCache | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """(int8 [K, C, R, S], float32 [K, C*R*S]); ``cache`` keeps them by address and shape
+    for callers whose weight memory never changes (fault campaigns on datapath registers)."""
+    key = (conv.weight_address, conv.kernels, conv.kernel_channels, conv.kernel_height,
+           conv.kernel_width)
+    cached = cache.get(key) if cache is not None else None
+    if cached is None:
+        w = cdma.fetch_weights(conv, mem, cfg)
+        cached = (w, w.reshape(conv.kernels, -1).astype(np.float32))
+        if cache is not None:
+            cache[key] = cached
+    return cached
 
 
 def accumulate(conv: ConvCore, ops: ConvOperands, cfg: HardwareConfig) -> np.ndarray:
-    """Full-precision accumulator [K, Ho, Wo] (int64) as CACC holds it before rounding."""
-    k = conv.kernels
+    """Full-precision accumulator [(B,) K, Ho, Wo] (int64) as CACC holds it before rounding."""
+    k, data = conv.kernels, ops.data
     taps = conv.in_channels * conv.kernel_height * conv.kernel_width
-    if cacc.accumulation_is_safe(taps):
-        acc = cmac.exact_matmul(ops.weights.reshape(k, -1), csc.im2col(conv, ops.data))
-        return acc.reshape(k, conv.out_height, conv.out_width)
-    # Saturation is possible: add stripe operations in hardware order (block, then tap).
+    if not cacc.accumulation_is_safe(taps):
+        if data.ndim == 4:
+            return np.stack([accumulate(conv, ConvOperands(d, ops.weights, ops.matrix), cfg)
+                             for d in data])
+        return _accumulate_in_order(conv, ops, cfg)
+    acc = cmac.exact_matmul(ops.matrix, csc.im2col(conv, data))
+    acc = acc.reshape(k, -1, conv.out_height, conv.out_width)
+    return acc[:, 0] if data.ndim == 3 else acc.transpose(1, 0, 2, 3)
+
+
+def _accumulate_in_order(conv: ConvCore, ops: ConvOperands, cfg: HardwareConfig) -> np.ndarray:
+    """Saturation is possible: add stripe operations in hardware order (block, then tap)."""
     win = csc.windows(conv, ops.data)  # [C, R, S, Ho, Wo]
     steps = []
     for b in range(0, conv.in_channels, cfg.atom_c):
@@ -41,11 +68,13 @@ def accumulate(conv: ConvCore, ops: ConvOperands, cfg: HardwareConfig) -> np.nda
                 w = ops.weights[:, b:b + cfg.atom_c, y, x]
                 d = win[b:b + cfg.atom_c, y, x].reshape(w.shape[1], -1)
                 steps.append(cmac.exact_matmul(w, d))
-    return cacc.accumulate_in_order(np.stack(steps)).reshape(k, conv.out_height, conv.out_width)
+    acc = cacc.accumulate_in_order(np.stack(steps))
+    return acc.reshape(conv.kernels, conv.out_height, conv.out_width)
 
 
 def to_sdp(conv: ConvCore, acc: np.ndarray, cfg: HardwareConfig) -> np.ndarray:
     """CACC output: rounded int32 values, channels padded to whole atoms with zeros."""
-    out = np.zeros((cfg.channels_padded(conv.kernels), conv.out_height, conv.out_width), np.int64)
-    out[: conv.kernels] = cacc.truncate(acc, conv.clip_truncate)
+    shape = (*acc.shape[:-3], cfg.channels_padded(conv.kernels), conv.out_height, conv.out_width)
+    out = np.zeros(shape, np.int64)
+    out[..., : conv.kernels, :, :] = cacc.truncate(acc, conv.clip_truncate)
     return out

@@ -34,32 +34,38 @@ def check_geometry(conv: ConvCore) -> None:
 
 
 def padded_input(conv: ConvCore, cube: np.ndarray) -> np.ndarray:
-    """Input [C, H', W'] surrounded by the pad value, as wide as the windows reach."""
+    """Input [..., C, H', W'] surrounded by the pad value, as wide as the windows reach
+    (leading axes, if any, are a batch)."""
     span_x = (conv.kernel_width - 1) * conv.dilation_x + 1
     span_y = (conv.kernel_height - 1) * conv.dilation_y + 1
     width = (conv.out_width - 1) * conv.stride_x + span_x
     height = (conv.out_height - 1) * conv.stride_y + span_y
     pad = sx_int(conv.pad_value, 8)
-    out = np.full((cube.shape[0], height, width), pad, np.int8)
+    out = np.full((*cube.shape[:-2], height, width), pad, np.int8)
     # copy the part of the real input that lies inside the window extent
     x0, y0 = conv.pad_left, conv.pad_top
     w = max(0, min(conv.in_width, width - x0))
     h = max(0, min(conv.in_height, height - y0))
-    out[:, y0:y0 + h, x0:x0 + w] = cube[:, :h, :w]
+    out[..., y0:y0 + h, x0:x0 + w] = cube[..., :h, :w]
     return out
 
 
 def windows(conv: ConvCore, cube: np.ndarray) -> np.ndarray:
-    """Strided view [C, R, S, Ho, Wo]: input under kernel tap (y, x) for each output pixel."""
+    """Strided view [..., C, R, S, Ho, Wo]: input under kernel tap (y, x) for each output
+    pixel."""
     padded = padded_input(conv, cube)
-    c, s_c = padded.shape[0], padded.strides
-    shape = (c, conv.kernel_height, conv.kernel_width, conv.out_height, conv.out_width)
-    strides = (s_c[0], s_c[1] * conv.dilation_y, s_c[2] * conv.dilation_x,
-               s_c[1] * conv.stride_y, s_c[2] * conv.stride_x)
+    lead, (sc, sy, sx) = padded.shape[:-3], padded.strides[-3:]
+    shape = (*lead, padded.shape[-3], conv.kernel_height, conv.kernel_width, conv.out_height,
+             conv.out_width)
+    strides = (*padded.strides[:-3], sc, sy * conv.dilation_y, sx * conv.dilation_x,
+               sy * conv.stride_y, sx * conv.stride_x)
     return as_strided(padded, shape=shape, strides=strides, writeable=False)
 
 
 def im2col(conv: ConvCore, cube: np.ndarray) -> np.ndarray:
-    """Patches [C*R*S, Ho*Wo] in (c, y, x) row order, matching weights [K, C, R, S]."""
+    """Patches [C*R*S, (B*)Ho*Wo] in (c, y, x) row order, matching weights [K, C, R, S];
+    a batch [B, C, H, W] puts its samples side by side."""
     win = windows(conv, cube)
-    return win.reshape(-1, conv.out_height * conv.out_width)
+    if cube.ndim == 4:
+        win = np.moveaxis(win, 0, 3)  # [C, R, S, B, Ho, Wo]
+    return win.reshape(conv.in_channels * conv.kernel_height * conv.kernel_width, -1)

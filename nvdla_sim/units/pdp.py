@@ -118,7 +118,7 @@ def _pool_strip(x: np.ndarray, pdp: Pdp, pad_left: int, pad_right: int, out_widt
 
 
 def process(cube: np.ndarray, pdp: Pdp, cfg: HardwareConfig, tap: Tap = no_tap) -> np.ndarray:
-    """Pool an int8 ``[Cpad, H, W]`` cube to int8 ``[Cpad, out_height, out_width]``.
+    """Pool an int8 ``[(B,) Cpad, H, W]`` cube to int8 ``[(B,) Cpad, out_height, out_width]``.
 
     ``tap`` sees the registers ``in`` (the input elements), ``acc`` (each window's
     16-bit result before the average division) and ``out``.
@@ -130,6 +130,10 @@ def process(cube: np.ndarray, pdp: Pdp, cfg: HardwareConfig, tap: Tap = no_tap) 
     """
     if pdp.method not in _COMBINE:
         raise LayerError(f"PDP: unknown pooling method {pdp.method}")
+    if cube.ndim == 4:  # a batch: channels pool independently, so stack them
+        b = cube.shape[0]
+        out = process(cube.reshape(-1, *cube.shape[2:]), pdp, cfg, tap)
+        return out.reshape(b, -1, *out.shape[1:])
     x = tap("in", cube.astype(np.int64))
     pads = _pad_table(pdp)
     parts = []

@@ -34,30 +34,33 @@ def output_surface(sdp: Sdp) -> FeatureSurface:
                           sdp.dst_line_stride, sdp.dst_surface_stride)
 
 
-def read_input(sdp: Sdp, mem: Memory, cfg: HardwareConfig) -> np.ndarray:
-    """int8 input cube sign-extended to int64, channels padded to whole atoms."""
-    return input_surface(sdp).read(mem, cfg).astype(np.int64)
+def element_bytes(dma: OperandDma) -> int:
+    """Bytes per operand element: 1 or 2 per component, one or two components."""
+    return (2 if dma.data_size else 1) * (2 if dma.data_use == USE_BOTH else 1)
 
 
-def read_operands(dma: OperandDma, sdp: Sdp, mem: Memory, cfg: HardwareConfig) -> Operands:
-    """Fetch one operand stream; components are sign-extended little-endian integers.
+def operand_surface(dma: OperandDma, sdp: Sdp) -> FeatureSurface:
+    """Where a per-element operand stream lies (a cube laid out like a feature surface)."""
+    return FeatureSurface(dma.address, sdp.width, sdp.height, sdp.channels, dma.line_stride,
+                          dma.surface_stride, element_bytes=element_bytes(dma))
 
-    An element holds one component (MUL or ALU) or both (ALU first, then MUL)
-    of 1 or 2 bytes each.  Per-kernel data is one vector of ceil(C/A)*A
-    elements; per-element data is a cube laid out like a feature surface.
-    """
+
+def operand_raw(dma: OperandDma, sdp: Sdp, mem: Memory, cfg: HardwareConfig) -> np.ndarray:
+    """Raw operand bytes: [Cpad, H, W, E] per element, [Cpad, 1, 1, E] per kernel (one
+    vector of ceil(C/A)*A elements)."""
+    if dma.data_mode == MODE_PER_ELEMENT:
+        return operand_surface(dma, sdp).read_bytes(mem, cfg)
+    cpad, elem = cfg.channels_padded(sdp.channels), element_bytes(dma)
+    return mem.read(dma.address, cpad * elem).reshape(cpad, 1, 1, elem)
+
+
+def decode_operands(dma: OperandDma, raw: np.ndarray | None) -> Operands:
+    """Components of an operand stream: sign-extended little-endian integers, ALU first
+    when an element holds both."""
     if dma.disable:
         return Operands(None, None)
     comp_bytes = 2 if dma.data_size else 1
     comps = 2 if dma.data_use == USE_BOTH else 1
-    elem = comp_bytes * comps
-    cpad = cfg.channels_padded(sdp.channels)
-    if dma.data_mode == MODE_PER_ELEMENT:
-        surf = FeatureSurface(dma.address, sdp.width, sdp.height, sdp.channels,
-                              dma.line_stride, dma.surface_stride, element_bytes=elem)
-        raw = surf.read_bytes(mem, cfg)  # [Cpad, H, W, elem]
-    else:
-        raw = mem.read(dma.address, cpad * elem).reshape(cpad, 1, 1, elem)
     raw = raw.astype(np.int64)
     values = [sx(sum(raw[..., j * comp_bytes + i] << (8 * i) for i in range(comp_bytes)),
                  8 * comp_bytes) for j in range(comps)]
@@ -66,3 +69,8 @@ def read_operands(dma: OperandDma, sdp: Sdp, mem: Memory, cfg: HardwareConfig) -
     if dma.data_use == USE_ALU:
         return Operands(values[0], None)
     return Operands(None, values[0])
+
+
+def read_operands(dma: OperandDma, sdp: Sdp, mem: Memory, cfg: HardwareConfig) -> Operands:
+    """One operand stream as SDP_RDMA fetches it from memory."""
+    return decode_operands(dma, None if dma.disable else operand_raw(dma, sdp, mem, cfg))

@@ -1,0 +1,245 @@
+"""Incremental, batched propagation of faults through the rest of the network.
+
+Each fault carries its own version of the tensors it changed (copies of the
+golden ones, patched).  Layer by layer, only the faults whose changed values
+the layer reads take part; they run together as one batch through the same
+executor (one GEMM for all of them), on the cone of the output their changes
+can reach (the layer restricted to that box) or the whole layer when the cone
+is most of it.  Each fault's result is compared with the golden one: values
+a layer masks (rounding, ReLU, pooling) stop there, and a fault whose
+changes all died out is masked.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from nvdla_sim.config import HardwareConfig
+from nvdla_sim.executor import Executor
+from nvdla_sim.faults.region import Box, reach, restrict
+from nvdla_sim.layers import ConvCore, HardwareLayer, OperandDma, Sdp
+from nvdla_sim.memory import Memory
+from nvdla_sim.program import Program
+from nvdla_sim.surface import FeatureSurface
+from nvdla_sim.units import cdp as cdp_unit, convcore, pdp as pdp_unit, sdp_rdma
+
+WHOLE_LAYER = 0.5  # recompute the whole layer once the cone covers this much of it
+
+
+@dataclass(frozen=True)
+class Placement:
+    """Where a surface sits in a tensor: its root surface and the origin within it."""
+
+    root: int  # index of the root surface
+    c0: int
+    y0: int
+    x0: int
+
+
+def layer_reads(layer: HardwareLayer) -> list[FeatureSurface]:
+    """Feature surfaces a layer reads (per-element operands included)."""
+    reads = []
+    if layer.conv is not None:
+        v = layer.conv
+        reads.append(FeatureSurface(v.in_address, v.in_width, v.in_height, v.in_channels,
+                                    v.in_line_stride, v.in_surface_stride))
+    if layer.sdp is not None:
+        s = layer.sdp
+        if not s.flying:
+            reads.append(sdp_rdma.input_surface(s))
+        for stage in (s.bs, s.bn, s.ew):
+            dma = stage.dma
+            if not dma.disable and dma.data_mode == 1:
+                elem = (2 if dma.data_size else 1) * (2 if dma.data_use == 2 else 1)
+                reads.append(FeatureSurface(dma.address, s.width, s.height, s.channels,
+                                            dma.line_stride, dma.surface_stride, elem))
+    if layer.pdp is not None and layer.pdp.from_memory:
+        reads.append(pdp_unit.input_surface(layer.pdp))
+    if layer.cdp is not None:
+        reads.append(cdp_unit.input_surface(layer.cdp))
+    return reads
+
+
+def layer_writes(layer: HardwareLayer) -> FeatureSurface:
+    if layer.cdp is not None:
+        return cdp_unit.output_surface(layer.cdp)
+    if layer.pdp is not None:
+        return pdp_unit.output_surface(layer.pdp)
+    return sdp_rdma.output_surface(layer.sdp)
+
+
+class Dataflow:
+    """Which layers read which tensors; surfaces located in their root tensors."""
+
+    def __init__(self, program: Program) -> None:
+        cfg = self.config = program.config
+        reads = [layer_reads(layer) for layer in program.layers]
+        writes = [layer_writes(layer) for layer in program.layers]
+        surfaces = [b.surface for b in program.tensors.values()] + writes + [
+            s for r in reads for s in r]
+        # roots: surfaces not inside a larger one (a Concat output, not its slices or tiles)
+        spans = [(s.address, s.address + s.span(cfg)) for s in surfaces]
+        self.roots = [s for s, (a, e) in zip(surfaces, spans)
+                      if not any(a2 <= a and e <= e2 and (a2, e2) != (a, e) for a2, e2 in spans)]
+        self.reads = [[(s, self.place(s)) for s in r] for r in reads]
+        self.writes = [(w, self.place(w)) for w in writes]
+
+    def place(self, s: FeatureSurface) -> Placement:
+        atom = self.config.mem_atom
+        for i, root in enumerate(self.roots):
+            if (root.line_stride, root.surface_stride) != (s.line_stride, s.surface_stride):
+                continue
+            off = s.address - root.address
+            if 0 <= off < root.span(self.config):
+                c, rest = divmod(off, root.surface_stride)
+                y, rest = divmod(rest, root.line_stride)
+                return Placement(i, c * atom, y, rest // (atom * s.element_bytes))
+        raise ValueError(f"surface at {s.address:#x} lies in no tensor of the program")
+
+
+def changed_box(a: np.ndarray, b: np.ndarray) -> Box | None:
+    """Bounding box of the elements where cubes [C, H, W] differ."""
+    diff = a != b
+    if not diff.any():
+        return None
+    c, y, x = (np.flatnonzero(diff.any(axis=axes)) for axes in ((1, 2), (0, 2), (0, 1)))
+    return Box(int(c[0]), int(c[-1]) + 1, int(y[0]), int(y[-1]) + 1, int(x[0]), int(x[-1]) + 1)
+
+
+class GoldenTensors:
+    """The golden value of every root tensor of one input, as int8 cubes."""
+
+    def __init__(self, flow: Dataflow, memory: Memory) -> None:
+        self.memory = memory
+        self.cubes = [root.read(memory, flow.config) for root in flow.roots]
+
+
+@dataclass
+class FaultState:
+    """One fault's tensors: golden ones, and patched copies of those it changed."""
+
+    golden: GoldenTensors
+    start: int  # the faulty layer
+    own: dict[int, np.ndarray] = field(default_factory=dict)
+    changed: dict[int, Box] = field(default_factory=dict)
+
+    def cube(self, root: int) -> np.ndarray:
+        return self.own.get(root, self.golden.cubes[root])
+
+    def write(self, where: Placement, cube: np.ndarray, config: HardwareConfig) -> None:
+        """Store a layer's output at ``where``; remember what differs from golden."""
+        c, h, w = cube.shape
+        index = (slice(where.c0, where.c0 + c), slice(where.y0, where.y0 + h),
+                 slice(where.x0, where.x0 + w))
+        box = changed_box(cube, self.golden.cubes[where.root][index])
+        if box is None:
+            if where.root in self.own:  # an earlier faulty write there is overwritten
+                self.own[where.root][index] = cube
+            return
+        if where.root not in self.own:
+            self.own[where.root] = self.golden.cubes[where.root].copy()
+        self.own[where.root][index] = cube
+        moved = box.shift(where.c0, where.y0, where.x0)
+        self.changed[where.root] = moved.union(self.changed.get(where.root))
+
+
+class BatchInputs:
+    """A layer's inputs for a batch of faults: each from its own tensors (see Executor)."""
+
+    def __init__(self, states: list[FaultState], flow: Dataflow,
+                 weight_cache: convcore.WeightCache) -> None:
+        self.states, self.flow, self.weight_cache = states, flow, weight_cache
+
+    def feature(self, surface: FeatureSurface) -> np.ndarray:
+        w = self.flow.place(surface)
+        cpad = self.flow.config.channels_padded(surface.channels)
+        index = (slice(w.c0, w.c0 + cpad), slice(w.y0, w.y0 + surface.height),
+                 slice(w.x0, w.x0 + surface.width))
+        return np.stack([state.cube(w.root)[index] for state in self.states])
+
+    def operand_raw(self, dma: OperandDma, sdp: Sdp) -> np.ndarray:
+        if dma.data_mode == sdp_rdma.MODE_PER_ELEMENT:
+            if sdp_rdma.element_bytes(dma) != 1:
+                raise NotImplementedError("batched faults need 1-byte per-element operands")
+            return self.feature(sdp_rdma.operand_surface(dma, sdp)).view(np.uint8)[..., None]
+        memory = self.states[0].golden.memory  # per-kernel operands are constants
+        return sdp_rdma.operand_raw(dma, sdp, memory, self.flow.config)
+
+    def weights(self, conv: ConvCore) -> tuple[np.ndarray, np.ndarray]:
+        memory = self.states[0].golden.memory
+        return convcore.weights(conv, memory, self.flow.config, self.weight_cache)
+
+
+class Propagator:
+    """Runs faults' effects through the layers after theirs, batched."""
+
+    def __init__(self, program: Program, executor: Executor) -> None:
+        self.program, self.executor = program, executor
+        self.config = program.config
+        self.flow = Dataflow(program)
+        self.weight_cache = executor.weight_cache if executor.weight_cache is not None else {}
+
+    def state(self, golden: GoldenTensors, start: int,
+              writes: list[tuple[FeatureSurface, np.ndarray]]) -> FaultState:
+        state = FaultState(golden, start)
+        for surface, cube in writes:
+            state.write(self.flow.place(surface), cube[: self.config.channels_padded(
+                surface.channels)], self.config)
+        return state
+
+    def run(self, states: list[FaultState]) -> list[list[np.ndarray] | None]:
+        """Network outputs of each fault (None: masked before the outputs)."""
+        if states:
+            first = min(s.start for s in states)
+            for index in range(first + 1, len(self.program.layers)):
+                self._layer(index, [s for s in states if s.start < index and s.changed])
+        outputs = []
+        for s in states:
+            if not s.changed:
+                outputs.append(None)
+                continue
+            outs = []
+            for b in self.program.outputs:
+                w = self.flow.place(b.surface)
+                outs.append(s.cube(w.root)[w.c0:w.c0 + b.surface.channels,
+                                           w.y0:w.y0 + b.surface.height,
+                                           w.x0:w.x0 + b.surface.width])
+            outputs.append(outs)
+        return outputs
+
+    def _input_box(self, index: int, state: FaultState) -> Box | None:
+        cfg, box = self.config, None
+        for surface, where in self.flow.reads[index]:
+            changed = state.changed.get(where.root)
+            if changed is None:
+                continue
+            local = changed.shift(-where.c0, -where.y0, -where.x0).clip(
+                cfg.channels_padded(surface.channels), surface.height, surface.width)
+            if not local.empty:
+                box = local.union(box)
+        return box
+
+    def _layer(self, index: int, states: list[FaultState]) -> None:
+        layer, cfg = self.program.layers[index], self.config
+        cone, batch = None, []
+        for state in states:
+            box = self._input_box(index, state)
+            if box is None:
+                continue
+            reached = reach(layer, box, cfg)
+            if not reached.empty:
+                cone = reached.union(cone)
+                batch.append(state)
+        if not batch:
+            return
+        out, where = self.flow.writes[index]
+        total = cfg.channels_padded(out.channels) * out.height * out.width
+        part = restrict(layer, cone, cfg) if cone.size < WHOLE_LAYER * total else None
+        writes, _ = self.executor.compute(part or layer, BatchInputs(batch, self.flow,
+                                                                      self.weight_cache))
+        (surface, cubes), = writes
+        place = self.flow.place(surface)
+        for state, cube in zip(batch, cubes):
+            state.write(place, cube, cfg)

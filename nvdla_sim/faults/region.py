@@ -1,0 +1,184 @@
+"""Regions of tensors, and hardware layers restricted to a region of their output.
+
+A fault that changes a few values reaches, through each following layer, only
+the outputs whose window covers them: a small box grows by the kernel's reach
+per convolution.  :func:`reach` maps a changed input box to the output box it
+can affect, and :func:`restrict` makes the descriptor of the same layer that
+computes only that output box, reading and writing the same memory, so the
+executor recomputes just the cone of a fault.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+
+from nvdla_sim.config import HardwareConfig
+from nvdla_sim.layers import HardwareLayer
+from nvdla_sim.surface import FeatureSurface
+
+
+@dataclass(frozen=True)
+class Box:
+    """Half-open ranges of channels, rows and columns."""
+
+    c0: int
+    c1: int
+    y0: int
+    y1: int
+    x0: int
+    x1: int
+
+    @property
+    def empty(self) -> bool:
+        return self.c0 >= self.c1 or self.y0 >= self.y1 or self.x0 >= self.x1
+
+    @property
+    def size(self) -> int:
+        return 0 if self.empty else (self.c1 - self.c0) * (self.y1 - self.y0) * (self.x1 - self.x0)
+
+    def union(self, other: "Box | None") -> "Box":
+        if other is None or other.empty:
+            return self
+        if self.empty:
+            return other
+        return Box(min(self.c0, other.c0), max(self.c1, other.c1), min(self.y0, other.y0),
+                   max(self.y1, other.y1), min(self.x0, other.x0), max(self.x1, other.x1))
+
+    def clip(self, c: int, h: int, w: int) -> "Box":
+        return Box(max(self.c0, 0), min(self.c1, c), max(self.y0, 0), min(self.y1, h),
+                   max(self.x0, 0), min(self.x1, w))
+
+    def shift(self, dc: int, dy: int, dx: int) -> "Box":
+        return Box(self.c0 + dc, self.c1 + dc, self.y0 + dy, self.y1 + dy, self.x0 + dx,
+                   self.x1 + dx)
+
+
+def window_reach(lo: int, hi: int, stride: int, pad: int, span: int, n_out: int
+                 ) -> tuple[int, int]:
+    """Outputs [o0, o1) whose window (o * stride - pad .. + span - 1) meets inputs [lo, hi)."""
+    o0 = max(0, -(-(lo + pad - span + 1) // stride))
+    o1 = min(n_out, (hi - 1 + pad) // stride + 1)
+    return o0, o1
+
+
+def reach(layer: HardwareLayer, box: Box, cfg: HardwareConfig) -> Box:
+    """Output box (in the layer's final output) that changes of the input ``box`` can reach."""
+    if layer.cdp is not None:
+        c = layer.cdp
+        half = c.normalz_len + 1
+        return Box(box.c0 - half, box.c1 + half, box.y0, box.y1, box.x0, box.x1).clip(
+            cfg.channels_padded(c.channels), c.height, c.width)
+    if layer.conv is not None:
+        v = layer.conv
+        y0, y1 = window_reach(box.y0, box.y1, v.stride_y, v.pad_top,
+                              (v.kernel_height - 1) * v.dilation_y + 1, v.out_height)
+        x0, x1 = window_reach(box.x0, box.x1, v.stride_x, v.pad_left,
+                              (v.kernel_width - 1) * v.dilation_x + 1, v.out_width)
+        out = Box(0, cfg.channels_padded(v.kernels), y0, y1, x0, x1)
+    else:
+        out = box  # SDP from memory is element-wise
+    p = layer.pdp
+    if p is not None:
+        y0, y1 = window_reach(out.y0, out.y1, p.stride_y, p.pad_top, p.kernel_height,
+                              p.out_height)
+        x0, x1 = window_reach(out.x0, out.x1, p.stride_x, p.pad_left, p.kernel_width,
+                              p.out_width)
+        out = Box(out.c0, out.c1, y0, y1, x0, x1)
+    return out
+
+
+def sub_surface(s: FeatureSurface, y0: int, y1: int, x0: int, x1: int,
+                cfg: HardwareConfig) -> FeatureSurface:
+    return FeatureSurface(s.address + y0 * s.line_stride + x0 * cfg.mem_atom * s.element_bytes,
+                          x1 - x0, y1 - y0, s.channels, s.line_stride, s.surface_stride,
+                          s.element_bytes)
+
+
+def restrict(layer: HardwareLayer, box: Box, cfg: HardwareConfig) -> HardwareLayer | None:
+    """The layer computing only output rows/columns of ``box`` (all channels), or None
+    when the layer cannot be cut (a flying PDP or a split-width PDP)."""
+    if layer.pdp is not None and (layer.sdp is not None or layer.pdp.split_num):
+        return None
+    if layer.conv is not None:
+        return _restrict_conv(layer, box, cfg)
+    if layer.sdp is not None:
+        return dataclasses.replace(layer, sdp=_restrict_sdp_memory(layer.sdp, box, cfg))
+    if layer.pdp is not None:
+        return dataclasses.replace(layer, pdp=_restrict_pdp(layer.pdp, box, cfg))
+    c = layer.cdp
+    src = sub_surface(FeatureSurface(c.src_address, c.width, c.height, c.channels,
+                                     c.src_line_stride, c.src_surface_stride),
+                      box.y0, box.y1, box.x0, box.x1, cfg)
+    dst = sub_surface(FeatureSurface(c.dst_address, c.width, c.height, c.channels,
+                                     c.dst_line_stride, c.dst_surface_stride),
+                      box.y0, box.y1, box.x0, box.x1, cfg)
+    return dataclasses.replace(layer, cdp=dataclasses.replace(
+        c, width=src.width, height=src.height, src_address=src.address,
+        dst_address=dst.address))
+
+
+def _input_range(o0: int, o1: int, stride: int, pad: int, span: int, size: int
+                 ) -> tuple[int, int, int, int]:
+    """(first input, end input, pad before, pad after) feeding outputs [o0, o1)."""
+    i0 = o0 * stride - pad
+    i1 = (o1 - 1) * stride - pad + span
+    return max(i0, 0), min(i1, size), max(0, -i0), max(0, i1 - size)
+
+
+def _restrict_conv(layer: HardwareLayer, box: Box, cfg: HardwareConfig) -> HardwareLayer:
+    v, s = layer.conv, layer.sdp
+    y0, y1, pt, pb = _input_range(box.y0, box.y1, v.stride_y, v.pad_top,
+                                  (v.kernel_height - 1) * v.dilation_y + 1, v.in_height)
+    x0, x1, pl, pr = _input_range(box.x0, box.x1, v.stride_x, v.pad_left,
+                                  (v.kernel_width - 1) * v.dilation_x + 1, v.in_width)
+    src = sub_surface(FeatureSurface(v.in_address, v.in_width, v.in_height, v.in_channels,
+                                     v.in_line_stride, v.in_surface_stride), y0, y1, x0, x1, cfg)
+    conv = dataclasses.replace(
+        v, in_width=src.width, in_height=src.height, in_address=src.address,
+        pad_top=pt, pad_bottom=pb, pad_left=pl, pad_right=pr,
+        out_width=box.x1 - box.x0, out_height=box.y1 - box.y0,
+        atomics=(box.x1 - box.x0) * (box.y1 - box.y0))
+    return dataclasses.replace(layer, conv=conv, sdp=_restrict_sdp_out(s, box, cfg))
+
+
+def _restrict_sdp_out(s, box: Box, cfg: HardwareConfig):
+    dst = sub_surface(FeatureSurface(s.dst_address, s.width, s.height, s.channels,
+                                     s.dst_line_stride, s.dst_surface_stride),
+                      box.y0, box.y1, box.x0, box.x1, cfg)
+    stages = {}
+    for name in ("bs", "bn", "ew"):
+        stage = getattr(s, name)
+        dma = stage.dma
+        if not dma.disable and dma.data_mode == 1:  # per-element operands move with the box
+            elem = (2 if dma.data_size else 1) * (2 if dma.data_use == 2 else 1)
+            view = sub_surface(FeatureSurface(dma.address, s.width, s.height, s.channels,
+                                              dma.line_stride, dma.surface_stride, elem),
+                               box.y0, box.y1, box.x0, box.x1, cfg)
+            stages[name] = dataclasses.replace(stage, dma=dataclasses.replace(
+                dma, address=view.address))
+    return dataclasses.replace(s, width=dst.width, height=dst.height, dst_address=dst.address,
+                               **stages)
+
+
+def _restrict_sdp_memory(s, box: Box, cfg: HardwareConfig):
+    src = sub_surface(FeatureSurface(s.src_address, s.width, s.height, s.channels,
+                                     s.src_line_stride, s.src_surface_stride),
+                      box.y0, box.y1, box.x0, box.x1, cfg)
+    return dataclasses.replace(_restrict_sdp_out(s, box, cfg), src_address=src.address)
+
+
+def _restrict_pdp(p, box: Box, cfg: HardwareConfig):
+    y0, y1, pt, pb = _input_range(box.y0, box.y1, p.stride_y, p.pad_top, p.kernel_height,
+                                  p.in_height)
+    x0, x1, pl, pr = _input_range(box.x0, box.x1, p.stride_x, p.pad_left, p.kernel_width,
+                                  p.in_width)
+    src = sub_surface(FeatureSurface(p.src_address, p.in_width, p.in_height, p.in_channels,
+                                     p.src_line_stride, p.src_surface_stride), y0, y1, x0, x1, cfg)
+    dst = sub_surface(FeatureSurface(p.dst_address, p.out_width, p.out_height, p.out_channels,
+                                     p.dst_line_stride, p.dst_surface_stride),
+                      box.y0, box.y1, box.x0, box.x1, cfg)
+    return dataclasses.replace(
+        p, in_width=src.width, in_height=src.height, src_address=src.address,
+        out_width=dst.width, out_height=dst.height, dst_address=dst.address,
+        pad_top=pt, pad_bottom=pb, pad_left=pl, pad_right=pr)
