@@ -50,6 +50,15 @@ def rnd_shr(value: ArrayLike, shift: ArrayLike) -> np.ndarray:
     Needs ``|value| + 2**(shift-1) < 2**63``.
     """
     v = as_i64(value)
+    if np.ndim(shift) == 0:  # the common case: one shift for the whole array
+        s = int(shift)
+        if s < 0:
+            raise ValueError("rnd_shr needs a non-negative shift")
+        if s == 0:
+            return v
+        # ties away from zero: floor((v + h) / 2^s) for v >= 0, floor((v + h - 1) / 2^s)
+        # for v < 0 (= -floor((|v| + h) / 2^s)), with h = 2^(s-1)
+        return (v + ((1 << (s - 1)) - (v < 0))) >> s
     s = as_i64(shift)
     if np.any(s < 0):
         raise ValueError("rnd_shr needs a non-negative shift")

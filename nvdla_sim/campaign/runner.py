@@ -30,7 +30,7 @@ from nvdla_sim.faults.injector import FaultInjector, InjectionResult
 from nvdla_sim.faults.site import MODELS
 from nvdla_sim.program import Program
 
-GOLDEN_CACHE = 256  # golden runs kept in memory (LRU)
+GOLDEN_BUDGET = 1 << 30  # bytes of golden runs kept in memory (least recently used go)
 
 
 @dataclass
@@ -67,6 +67,7 @@ class TransientCampaign:
         self.register_index = {n: i for i, n in enumerate(dict.fromkeys(self.register_names))}
         self.strata = self._strata()
         self._golden: OrderedDict[int, GoldenRun] = OrderedDict()
+        self._golden_bytes = 0
         self._golden_logits: np.ndarray | None = None
 
     def _strata(self) -> list | None:
@@ -83,8 +84,10 @@ class TransientCampaign:
         if run is None:
             run = self.injector.golden(self.workload.inputs[image])
             self._golden[image] = run
-            if len(self._golden) > GOLDEN_CACHE:
-                self._golden.popitem(last=False)
+            self._golden_bytes += run.nbytes
+            while self._golden_bytes > GOLDEN_BUDGET and len(self._golden) > 1:
+                _, old = self._golden.popitem(last=False)
+                self._golden_bytes -= old.nbytes
         else:
             self._golden.move_to_end(image)
         return run
@@ -117,31 +120,31 @@ class TransientCampaign:
         site = self.space.site(site_id)
         return self.injector.run(site, self.golden(image)), site_id, image
 
-    def row(self, i: int) -> np.ndarray:
-        result, site_id, image = self.inject(i)
-        site = result.site
-        golden = self.golden(image)
+    def _row(self, i: int, site_id: int, image: int, result: InjectionResult) -> tuple:
+        site, golden = result.site, self.golden(image)
         identical = all(np.array_equal(a, b) for a, b in zip(result.outputs, golden.outputs))
         label = int(self.workload.labels[image])
         outcome = classify(self.golden_logits[image], self.logits(result.outputs), label,
                            identical)
-        row = np.zeros((), INJECTION_DTYPE)
-        row[()] = (i, site_id, site.layer, self.register_index[site.register], site.instance,
-                   site.bit, site.bits, site.cycle, MODELS.index(site.model), image, label,
-                   int(np.argmax(self.golden_logits[image])), outcome.faulty_top1,
-                   outcome.category, outcome.flags, outcome.deviation,
-                   0 if result.effect is None else result.effect.changed,
-                   result.effect is not None)
-        return row
+        return (i, site_id, site.layer, self.register_index[site.register], site.instance,
+                site.bit, site.bits, site.cycle, MODELS.index(site.model), image, label,
+                int(np.argmax(self.golden_logits[image])), outcome.faulty_top1,
+                outcome.category, outcome.flags, outcome.deviation,
+                0 if result.effect is None else result.effect.changed,
+                result.effect is not None)
 
     def rows(self, start: int, stop: int) -> np.ndarray:
-        """Rows of injections [start, stop), computed image by image, returned by id."""
-        ids = np.arange(start, stop)
-        images = np.array([self.plan(i)[1] for i in ids])
-        out = np.zeros(ids.size, INJECTION_DTYPE)
-        for k in np.argsort(images, kind="stable"):
-            out[k] = self.row(int(ids[k]))
-        return out
+        """Rows of injections [start, stop), injected together (their downstream runs are
+        batched), returned by id."""
+        ids = range(start, stop)
+        plans = [self.plan(i) for i in ids]
+        for image in sorted({image for _, image in plans}):
+            self.golden(image)  # capture every input's golden run once, in order
+        results = self.injector.run_many([(self.space.site(site_id), self.golden(image))
+                                          for site_id, image in plans])
+        return np.array([self._row(i, site_id, image, result)
+                         for i, (site_id, image), result in zip(ids, plans, results)],
+                        INJECTION_DTYPE)
 
     # -- files ---------------------------------------------------------------------------
     def attrs(self) -> dict:

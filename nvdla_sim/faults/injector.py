@@ -83,7 +83,17 @@ class FaultInjector:
         self.propagator = Propagator(program, self.runner.executor)
 
     def golden(self, x_q: np.ndarray) -> GoldenRun:
-        return GoldenRun.capture(self.runner, x_q)
+        """The fault-free run of one int8 input, with everything injection reuses."""
+        outputs, traces = self.runner.run(x_q, keep=True)
+        tensors = GoldenTensors(self.propagator.flow, self.runner.memory)
+        return GoldenRun(x_q, traces, outputs, tensors)
+
+    def golden_tensor(self, golden: GoldenRun, surface: FeatureSurface) -> np.ndarray:
+        """The golden int8 value [C, H, W] of the tensor stored at ``surface``."""
+        w = self.propagator.flow.place(surface)
+        return golden.tensors.cubes[w.root][w.c0:w.c0 + surface.channels,
+                                             w.y0:w.y0 + surface.height,
+                                             w.x0:w.x0 + surface.width]
 
     # -- per-layer effects -----------------------------------------------------------------
     def _sdp_elements(self, index: int, trace: LayerTrace, x: np.ndarray, flat: np.ndarray,
@@ -168,6 +178,13 @@ class FaultInjector:
 
     def _conv_effect(self, site: FaultSite, index: int, trace: LayerTrace,
                      golden: GoldenRun | None) -> LayerEffect | None:
+        patch = self._conv_patch(site, index, trace, golden)
+        return None if patch is None else self._conv_effects(index, trace, [patch])[0]
+
+    def _conv_patch(self, site: FaultSite, index: int, trace: LayerTrace,
+                    golden: GoldenRun | None) -> tuple[np.ndarray, np.ndarray] | None:
+        """(flat SDP-input indices, new int32 values) a convolution-core fault produces;
+        None when the register held nothing live."""
         layer, sched = self.program.layers[index], self.schedules[index]
         key = ("conv", index)
         faults = golden.cache.get(key) if golden is not None else None
@@ -175,7 +192,6 @@ class FaultInjector:
             faults = ConvFaults(layer.conv, sched.conv, trace.conv_operands, self.config)
             if golden is not None:
                 golden.cache[key] = faults
-        shape = trace.sdp_in.shape
         pixels = sched.conv.pixels
         if site.transient:
             patch = faults.transient(site)
@@ -186,14 +202,30 @@ class FaultInjector:
             p = np.tile(np.arange(pixels), kernels.size)
             patch = AccPatch(np.repeat(kernels, pixels), p, acc.ravel(),
                              None if final is None else final.ravel())
-        keep = patch.kernels < shape[0]  # cells beyond the padded channels write nothing
-        k, p = patch.kernels[keep], patch.pixels[keep]
+        keep = patch.kernels < trace.sdp_in.shape[0]  # cells beyond the padding write nothing
         final = (cacc.truncate(patch.acc, layer.conv.clip_truncate) if patch.final is None
                  else patch.final)[keep]
-        flat = k * pixels + p
-        out = trace.sdp_out.copy()
-        out.reshape(-1)[flat] = self._sdp_elements(index, trace, final, flat)
-        return self._finish(layer, trace, out, detail=f"{flat.size} accumulator(s)")
+        return patch.kernels[keep] * pixels + patch.pixels[keep], final
+
+    def _conv_effects(self, index: int, trace: LayerTrace,
+                      patches: list[tuple[np.ndarray, np.ndarray]]) -> list[LayerEffect]:
+        """Layer outputs for many accumulator patches of one layer and input: their SDP
+        elements go through one SDP pass together."""
+        layer = self.program.layers[index]
+        flat = np.concatenate([f for f, _ in patches])
+        values = self._sdp_elements(index, trace, np.concatenate([v for _, v in patches]), flat)
+        effects, start = [], 0
+        for f, _ in patches:
+            y = values[start:start + f.size]
+            start += f.size
+            if layer.pdp is None and not np.any(y != trace.sdp_out.reshape(-1)[f]):
+                effects.append(LayerEffect([(sdp_rdma.output_surface(layer.sdp),
+                                             trace.sdp_out)], 0, f"{f.size} accumulator(s)"))
+                continue
+            out = trace.sdp_out.copy()
+            out.reshape(-1)[f] = y
+            effects.append(self._finish(layer, trace, out, detail=f"{f.size} accumulator(s)"))
+        return effects
 
     # -- whole runs --------------------------------------------------------------------------
     def run(self, site: FaultSite, golden: GoldenRun) -> InjectionResult:
@@ -201,31 +233,47 @@ class FaultInjector:
         return self.run_many([(site, golden)])[0]
 
     def run_many(self, items: list[tuple[FaultSite, GoldenRun]]) -> list[InjectionResult]:
-        """Inject many faults (any inputs, any layers); their downstream runs are batched."""
+        """Inject many faults (any inputs, any layers).  Convolution-core faults of one layer
+        and input share one SDP pass; all downstream runs are batched."""
+        effects: dict[int, LayerEffect | None] = {}
+        conv: dict[tuple[int, int], list[tuple[int, tuple]]] = {}
+        for k, (site, golden) in enumerate(items):
+            if site.layer < 0:
+                continue
+            trace = golden.traces[site.layer]
+            if site.unit in ("cmac", "cacc"):
+                patch = self._conv_patch(site, site.layer, trace, golden)
+                if patch is None:
+                    effects[k] = None
+                else:
+                    conv.setdefault((site.layer, id(golden)), []).append((k, patch))
+            else:
+                effects[k] = self.layer_effect(site, site.layer, trace, golden)
+        for (index, _), members in conv.items():
+            golden = items[members[0][0]][1]
+            for (k, _), effect in zip(members, self._conv_effects(
+                    index, golden.traces[index], [patch for _, patch in members])):
+                effects[k] = effect
         results: list[InjectionResult | None] = [None] * len(items)
         pending = []
         for k, (site, golden) in enumerate(items):
             if site.layer < 0:
                 results[k] = self._run_everywhere(site, golden)
                 continue
-            effect = self.layer_effect(site, site.layer, golden.traces[site.layer], golden)
+            effect = effects[k]
             if effect is None or effect.changed == 0:
                 results[k] = InjectionResult(site, golden.outputs, effect)
                 continue
-            state = self.propagator.state(self._tensors(golden), site.layer, effect.writes)
+            state = self.propagator.state(golden.tensors, site.layer, effect.writes)
             pending.append((k, site, golden, effect, state))
         outputs = self.propagator.run([p[-1] for p in pending])
         for (k, site, golden, effect, _), out in zip(pending, outputs):
             results[k] = InjectionResult(site, golden.outputs if out is None else out, effect)
         return results
 
-    def _tensors(self, golden: GoldenRun) -> GoldenTensors:
-        if "tensors" not in golden.cache:
-            golden.cache["tensors"] = GoldenTensors(self.propagator.flow, golden.memory)
-        return golden.cache["tensors"]
-
     def _run_everywhere(self, site: FaultSite, golden: GoldenRun) -> InjectionResult:
-        mem = golden.memory.copy()
+        mem = self.runner.memory  # weights and operands, then this input's run
+        self.runner.write_tensor(self.program.inputs[0], golden.x_q)
         executor = self.runner.executor
         first: LayerEffect | None = None
         for i, layer in enumerate(self.program.layers):

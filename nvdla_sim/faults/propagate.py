@@ -12,20 +12,22 @@ changes all died out is masked.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 
 import numpy as np
 
 from nvdla_sim.config import HardwareConfig
 from nvdla_sim.executor import Executor
-from nvdla_sim.faults.region import Box, reach, restrict
+from nvdla_sim.faults.region import (
+    Box, can_restrict, cut_key, reach, read_strides, restrict)
 from nvdla_sim.layers import ConvCore, HardwareLayer, OperandDma, Sdp
 from nvdla_sim.memory import Memory
 from nvdla_sim.program import Program
 from nvdla_sim.surface import FeatureSurface
 from nvdla_sim.units import cdp as cdp_unit, convcore, pdp as pdp_unit, sdp_rdma
 
-WHOLE_LAYER = 0.5  # recompute the whole layer once the cone covers this much of it
+WHOLE_LAYER = 1.0  # recompute the whole layer once the cone covers this much of it
 
 
 @dataclass(frozen=True)
@@ -101,18 +103,21 @@ class Dataflow:
 
 def changed_box(a: np.ndarray, b: np.ndarray) -> Box | None:
     """Bounding box of the elements where cubes [C, H, W] differ."""
-    diff = a != b
-    if not diff.any():
+    flat = np.flatnonzero(a != b)
+    if flat.size == 0:
         return None
-    c, y, x = (np.flatnonzero(diff.any(axis=axes)) for axes in ((1, 2), (0, 2), (0, 1)))
-    return Box(int(c[0]), int(c[-1]) + 1, int(y[0]), int(y[-1]) + 1, int(x[0]), int(x[-1]) + 1)
+    c, y, x = np.unravel_index(flat, a.shape)
+    return Box(int(c[0]), int(c[-1]) + 1, int(y.min()), int(y.max()) + 1, int(x.min()),
+               int(x.max()) + 1)
 
 
 class GoldenTensors:
-    """The golden value of every root tensor of one input, as int8 cubes."""
+    """The golden value of every root tensor of one input, as int8 cubes, read from the
+    memory right after the run; ``constants`` is a memory whose weights and operand
+    vectors are the program's (its activations may belong to another input)."""
 
     def __init__(self, flow: Dataflow, memory: Memory) -> None:
-        self.memory = memory
+        self.constants = memory
         self.cubes = [root.read(memory, flow.config) for root in flow.roots]
 
 
@@ -146,30 +151,51 @@ class FaultState:
 
 
 class BatchInputs:
-    """A layer's inputs for a batch of faults: each from its own tensors (see Executor)."""
+    """A layer's inputs for a batch of faults, each from its own tensors and its own
+    region.  Every fault runs a translate of one template descriptor (same shape, own
+    place): its reads are the template's, moved by its output offset times the read's
+    stride, so the executor computes all of them in one pass."""
 
-    def __init__(self, states: list[FaultState], flow: Dataflow,
-                 weight_cache: convcore.WeightCache) -> None:
-        self.states, self.flow, self.weight_cache = states, flow, weight_cache
+    def __init__(self, members: list[tuple[FaultState, int, int]], template: HardwareLayer,
+                 flow: Dataflow, weight_cache: convcore.WeightCache) -> None:
+        self.members, self.flow, self.weight_cache = members, flow, weight_cache
+        self.roles = layer_reads(template)
+        self.places = [flow.place(s) for s in self.roles]
+        self.strides = read_strides(template)
 
     def feature(self, surface: FeatureSurface) -> np.ndarray:
-        w = self.flow.place(surface)
+        role = self.roles.index(surface)
+        w, (sy, sx) = self.places[role], self.strides[role]
         cpad = self.flow.config.channels_padded(surface.channels)
-        index = (slice(w.c0, w.c0 + cpad), slice(w.y0, w.y0 + surface.height),
-                 slice(w.x0, w.x0 + surface.width))
-        return np.stack([state.cube(w.root)[index] for state in self.states])
+        h, width = surface.height, surface.width
+        return np.stack([state.cube(w.root)[w.c0:w.c0 + cpad,
+                                            w.y0 + dy * sy:w.y0 + dy * sy + h,
+                                            w.x0 + dx * sx:w.x0 + dx * sx + width]
+                         for state, dy, dx in self.members])
 
     def operand_raw(self, dma: OperandDma, sdp: Sdp) -> np.ndarray:
         if dma.data_mode == sdp_rdma.MODE_PER_ELEMENT:
             if sdp_rdma.element_bytes(dma) != 1:
                 raise NotImplementedError("batched faults need 1-byte per-element operands")
             return self.feature(sdp_rdma.operand_surface(dma, sdp)).view(np.uint8)[..., None]
-        memory = self.states[0].golden.memory  # per-kernel operands are constants
+        memory = self.members[0][0].golden.constants  # per-kernel operands are constants
         return sdp_rdma.operand_raw(dma, sdp, memory, self.flow.config)
 
     def weights(self, conv: ConvCore) -> tuple[np.ndarray, np.ndarray]:
-        memory = self.states[0].golden.memory
+        memory = self.members[0][0].golden.constants
         return convcore.weights(conv, memory, self.flow.config, self.weight_cache)
+
+
+def _round_up(box: Box, h: int, w: int) -> Box:
+    """Grow a box to even height and width (within h x w), so that boxes fall into fewer
+    shapes and batch together."""
+    def grow(lo: int, hi: int, size: int) -> tuple[int, int]:
+        n = min(size, hi - lo + (hi - lo) % 2)
+        lo = min(lo, size - n)
+        return lo, lo + n
+    y0, y1 = grow(box.y0, box.y1, h)
+    x0, x1 = grow(box.x0, box.x1, w)
+    return Box(box.c0, box.c1, y0, y1, x0, x1)
 
 
 class Propagator:
@@ -222,24 +248,31 @@ class Propagator:
         return box
 
     def _layer(self, index: int, states: list[FaultState]) -> None:
+        """Recompute, for each fault whose changes this layer reads, the cone of the output
+        they reach; faults whose cones have one shape run as one batch."""
         layer, cfg = self.program.layers[index], self.config
-        cone, batch = None, []
+        out, out_place = self.flow.writes[index]
+        total = cfg.channels_padded(out.channels) * out.height * out.width
+        whole = Box(0, 0, 0, out.height, 0, out.width)
+        groups: dict[tuple, list[tuple[FaultState, Box]]] = {}
         for state in states:
             box = self._input_box(index, state)
-            if box is None:
+            cone = None if box is None else reach(layer, box, cfg)
+            if cone is None or cone.empty:
                 continue
-            reached = reach(layer, box, cfg)
-            if not reached.empty:
-                cone = reached.union(cone)
-                batch.append(state)
-        if not batch:
-            return
-        out, where = self.flow.writes[index]
-        total = cfg.channels_padded(out.channels) * out.height * out.width
-        part = restrict(layer, cone, cfg) if cone.size < WHOLE_LAYER * total else None
-        writes, _ = self.executor.compute(part or layer, BatchInputs(batch, self.flow,
-                                                                      self.weight_cache))
-        (surface, cubes), = writes
-        place = self.flow.place(surface)
-        for state, cube in zip(batch, cubes):
-            state.write(place, cube, cfg)
+            if cone.size < WHOLE_LAYER * total and can_restrict(layer):
+                cone = _round_up(cone, out.height, out.width)
+                key = cut_key(layer, cone)
+            else:
+                cone, key = whole, ("whole",)
+            groups.setdefault(key, []).append((state, cone))
+        for key, members in groups.items():
+            first = members[0][1]
+            template = layer if key == ("whole",) else restrict(layer, first, cfg)
+            offsets = [(state, c.y0 - first.y0, c.x0 - first.x0) for state, c in members]
+            inputs = BatchInputs(offsets, template, self.flow, self.weight_cache)
+            (_, cubes), = self.executor.compute(template, inputs)[0]
+            for (state, dy, dx), cube in zip(offsets, cubes):
+                where = dataclasses.replace(out_place, y0=out_place.y0 + first.y0 + dy,
+                                            x0=out_place.x0 + first.x0 + dx)
+                state.write(where, cube, cfg)

@@ -95,10 +95,15 @@ def sub_surface(s: FeatureSurface, y0: int, y1: int, x0: int, x1: int,
                           s.element_bytes)
 
 
+def can_restrict(layer: HardwareLayer) -> bool:
+    """Whether :func:`restrict` can cut the layer (not a flying or split-width PDP)."""
+    return layer.pdp is None or (layer.sdp is None and not layer.pdp.split_num)
+
+
 def restrict(layer: HardwareLayer, box: Box, cfg: HardwareConfig) -> HardwareLayer | None:
     """The layer computing only output rows/columns of ``box`` (all channels), or None
-    when the layer cannot be cut (a flying PDP or a split-width PDP)."""
-    if layer.pdp is not None and (layer.sdp is not None or layer.pdp.split_num):
+    when it cannot be cut (see :func:`can_restrict`)."""
+    if not can_restrict(layer):
         return None
     if layer.conv is not None:
         return _restrict_conv(layer, box, cfg)
@@ -182,3 +187,37 @@ def _restrict_pdp(p, box: Box, cfg: HardwareConfig):
         p, in_width=src.width, in_height=src.height, src_address=src.address,
         out_width=dst.width, out_height=dst.height, dst_address=dst.address,
         pad_top=pt, pad_bottom=pb, pad_left=pl, pad_right=pr)
+
+
+def cut_key(layer: HardwareLayer, box: Box) -> tuple:
+    """What the restriction of ``layer`` to ``box`` looks like, addresses aside: equal
+    keys mean equal descriptors but for where they read and write."""
+    h, w = box.y1 - box.y0, box.x1 - box.x0
+    v = layer.conv or layer.pdp
+    if v is None:  # element-wise in space (SDP from memory, CDP)
+        return (h, w)
+    if layer.conv is not None:
+        ky = (v.kernel_height - 1) * v.dilation_y + 1
+        kx = (v.kernel_width - 1) * v.dilation_x + 1
+    else:
+        ky, kx = v.kernel_height, v.kernel_width
+    rows = _input_range(box.y0, box.y1, v.stride_y, v.pad_top, ky, v.in_height)
+    cols = _input_range(box.x0, box.x1, v.stride_x, v.pad_left, kx, v.in_width)
+    return (h, w, rows[1] - rows[0], rows[2], rows[3], cols[1] - cols[0], cols[2], cols[3])
+
+
+def read_strides(layer: HardwareLayer) -> list[tuple[int, int]]:
+    """How far each surface the layer reads (in ``layer_reads`` order) moves per output
+    row / column: the stride for a convolution's or a pooling's input, 1 otherwise."""
+    strides = []
+    if layer.conv is not None:
+        strides.append((layer.conv.stride_y, layer.conv.stride_x))
+    if layer.sdp is not None:
+        s = layer.sdp
+        strides += [(1, 1)] * ((not s.flying) + sum(
+            not st.dma.disable and st.dma.data_mode == 1 for st in (s.bs, s.bn, s.ew)))
+    if layer.pdp is not None and layer.pdp.from_memory:
+        strides.append((layer.pdp.stride_y, layer.pdp.stride_x))
+    if layer.cdp is not None:
+        strides.append((1, 1))
+    return strides

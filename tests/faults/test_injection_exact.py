@@ -57,7 +57,7 @@ def small() -> Net:
 def flying(small) -> Net:
     prog = flying_net(small.program)
     c1 = small.program.tensors["c1"]
-    x = c1.surface.read(small.golden.memory, prog.config)[: c1.surface.channels]
+    x = small.inj.golden_tensor(small.golden, c1.surface)
     return _net(prog, x)
 
 
