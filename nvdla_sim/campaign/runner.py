@@ -21,7 +21,8 @@ from tqdm import tqdm
 
 from nvdla_sim import __version__
 from nvdla_sim.campaign.config import CampaignConfig
-from nvdla_sim.campaign.outcomes import classify
+from nvdla_sim.campaign import draws
+from nvdla_sim.campaign.outcomes import MASKED, Outcome, classify
 from nvdla_sim.campaign.space import SiteSpace
 from nvdla_sim.campaign.stats import sample_size
 from nvdla_sim.campaign.store import INJECTION_DTYPE, ResultStore
@@ -104,16 +105,27 @@ class TransientCampaign:
         return self._golden_logits
 
     # -- injections ----------------------------------------------------------------------
+    def plan_many(self, ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(site ids, image indices) of injections ``ids``: hashes of (seed, id)."""
+        seed = self.config.seed
+        ids = np.asarray(ids, np.int64)
+        images = draws.integers(seed, ids, 0, self.workload.inputs.shape[0])
+        pick, offset = draws.uniform(seed, ids, 1), draws.hash64(seed, ids, 2)
+        if self.strata is None:
+            return self.space.sample(pick, offset), images
+        sites = np.empty(ids.size, np.int64)
+        stratum = ids % len(self.strata)
+        for k in np.unique(stratum):  # equal allocation: injection i goes to stratum i mod n
+            sel = stratum == k
+            kind, value = self.strata[k]
+            sites[sel] = (self.space.sample_bit(pick[sel], offset[sel], value) if kind == "bit"
+                          else self.space.sample(pick[sel], offset[sel], value))
+        return sites, images
+
     def plan(self, i: int) -> tuple[int, int]:
         """(site id, image index) of injection ``i``."""
-        rng = np.random.default_rng([self.config.seed, i])
-        image = int(rng.integers(self.workload.inputs.shape[0]))
-        if self.strata is None:
-            return self.space.sample(rng), image
-        kind, value = self.strata[i % len(self.strata)]
-        if kind == "bit":
-            return self.space.sample_bit(rng, value), image
-        return self.space.sample(rng, value), image
+        sites, images = self.plan_many(np.array([i]))
+        return int(sites[0]), int(images[0])
 
     def inject(self, i: int) -> tuple[InjectionResult, int, int]:
         site_id, image = self.plan(i)
@@ -122,10 +134,14 @@ class TransientCampaign:
 
     def _row(self, i: int, site_id: int, image: int, result: InjectionResult) -> tuple:
         site, golden = result.site, self.golden(image)
-        identical = all(np.array_equal(a, b) for a, b in zip(result.outputs, golden.outputs))
+        identical = result.outputs is golden.outputs or all(
+            np.array_equal(a, b) for a, b in zip(result.outputs, golden.outputs))
         label = int(self.workload.labels[image])
-        outcome = classify(self.golden_logits[image], self.logits(result.outputs), label,
-                           identical)
+        if identical:
+            outcome = Outcome(MASKED, 0, int(np.argmax(self.golden_logits[image])), 0.0)
+        else:
+            outcome = classify(self.golden_logits[image], self.logits(result.outputs), label,
+                               False)
         return (i, site_id, site.layer, self.register_index[site.register], site.instance,
                 site.bit, site.bits, site.cycle, MODELS.index(site.model), image, label,
                 int(np.argmax(self.golden_logits[image])), outcome.faulty_top1,
@@ -137,7 +153,7 @@ class TransientCampaign:
         """Rows of injections [start, stop), injected together (their downstream runs are
         batched), returned by id."""
         ids = range(start, stop)
-        plans = [self.plan(i) for i in ids]
+        plans = list(zip(*(a.tolist() for a in self.plan_many(np.arange(start, stop)))))
         for image in sorted({image for _, image in plans}):
             self.golden(image)  # capture every input's golden run once, in order
         results = self.injector.run_many([(self.space.site(site_id), self.golden(image))

@@ -81,20 +81,35 @@ class SiteSpace:
             groups.setdefault(key, []).append(i)
         return groups
 
-    def sample(self, rng: np.random.Generator, stratum: list[int] | None = None) -> int:
-        """A site id uniform over the exposure of the whole space or of some blocks."""
-        if stratum is None:
-            return int(rng.integers(self.size))
-        sizes = np.array([self.blocks[i].size for i in stratum], np.float64)
-        i = stratum[int(rng.choice(len(stratum), p=sizes / sizes.sum()))]
-        return int(self.offsets[i]) + int(rng.integers(self.blocks[i].size))
+    def sample(self, pick: np.ndarray, offset: np.ndarray,
+               stratum: list[int] | None = None) -> np.ndarray:
+        """Site ids uniform over the exposure of the whole space or of some blocks, from
+        uniform numbers: ``pick`` in [0, 1) chooses a block in proportion to its size,
+        ``offset`` (uint64 bits) the site within it."""
+        blocks = np.arange(len(self.blocks)) if stratum is None else np.asarray(stratum)
+        sizes = np.array([self.blocks[b].size for b in blocks], np.int64)
+        return self._draw(blocks, sizes, pick, offset, lambda block, within: within)
 
-    def sample_bit(self, rng: np.random.Generator, bit: int) -> int:
-        """A site id uniform over the exposure of one bit position (registers wide enough)."""
-        sizes = np.array([b.register.instances * b.cycles if b.register.width > bit else 0
-                          for b in self.blocks], np.float64)
-        i = int(rng.choice(len(self.blocks), p=sizes / sizes.sum()))
-        block = self.blocks[i]
-        instance = int(rng.integers(block.register.instances))
-        cycle = int(rng.integers(block.cycles))
-        return int(self.offsets[i]) + (instance * block.register.width + bit) * block.cycles + cycle
+    def sample_bit(self, pick: np.ndarray, offset: np.ndarray, bit: int) -> np.ndarray:
+        """Site ids uniform over the exposure of one bit position (registers that wide)."""
+        blocks = np.array([i for i, b in enumerate(self.blocks) if b.register.width > bit])
+        sizes = np.array([self.blocks[i].register.instances * self.blocks[i].cycles
+                          for i in blocks], np.int64)
+
+        def place(block: int, within: np.ndarray) -> np.ndarray:
+            b = self.blocks[block]
+            instance, cycle = np.divmod(within, b.cycles)
+            return (instance * b.register.width + bit) * b.cycles + cycle
+        return self._draw(blocks, sizes, pick, offset, place)
+
+    def _draw(self, blocks: np.ndarray, sizes: np.ndarray, pick: np.ndarray,
+              offset: np.ndarray, place) -> np.ndarray:
+        cumulative = np.cumsum(sizes)
+        chosen = np.minimum(np.searchsorted(cumulative, pick * cumulative[-1], side="right"),
+                            len(blocks) - 1)
+        ids = np.empty(pick.shape, np.int64)
+        for k in np.unique(chosen):  # one pass per block drawn
+            sel = chosen == k
+            within = (offset[sel] % np.uint64(sizes[k])).astype(np.int64)
+            ids[sel] = int(self.offsets[blocks[k]]) + place(int(blocks[k]), within)
+        return ids

@@ -181,7 +181,7 @@ class ConvFaults:
         sched, ak = self.schedule, self.cfg.atom_k
         entry, cell = divmod(site.instance, ak)
         ops = sched.ops
-        s = int(np.searchsorted(ops["start"] + entry + CACC_WRITE, site.cycle, side="right")) - 1
+        s = int(np.searchsorted(ops["start"], site.cycle - entry - CACC_WRITE, side="right")) - 1
         steps = sched.blocks * sched.taps
         if s < 0 or entry >= ops["length"][s] or self.step_of(s) == steps - 1:
             return None

@@ -129,7 +129,7 @@ class ConvSchedule:
         """Stripe operation whose weights the active registers hold *live* at ``cycle``:
         promoted at ``start + DAT_ACTV``, last used by the stripe's last atomic op."""
         ops = self.ops
-        s = int(np.searchsorted(ops["start"] + DAT_ACTV, cycle, side="right")) - 1
+        s = int(np.searchsorted(ops["start"], cycle - DAT_ACTV, side="right")) - 1
         if s < 0:
             return None
         return s if cycle <= ops["start"][s] + ops["length"][s] - 1 + DAT_ACTV else None
@@ -143,9 +143,11 @@ class ConvSchedule:
         previous promotion may share a clock edge.
         """
         ops = self.ops
-        loads = np.concatenate([[-DAT_ACTV], ops["start"][:-1]]) + DAT_ACTV + cell
-        s = int(np.searchsorted(loads, cycle, side="right")) - 1
-        return s if s >= 0 and cycle < ops["start"][s] + DAT_ACTV else None
+        # stripe operation s loads at start(s - 1) + DAT_ACTV + cell (cycle ``cell`` for s = 0)
+        s = int(np.searchsorted(ops["start"], cycle - DAT_ACTV - cell, side="right"))
+        if s == 0 and cycle < cell or s >= ops["start"].size:
+            return None
+        return s if cycle < ops["start"][s] + DAT_ACTV else None
 
     def pixel_ops(self, stripe_op: int) -> np.ndarray:
         """Output pixel indices (oy * Wo + ox) of a stripe operation's atomic ops."""

@@ -40,8 +40,8 @@ def test_site_space_ids_round_trip_and_weight_exposure(workload):
         sid = int(rng.integers(space.size))
         assert space.site_id(space.site(sid)) == sid
     # uniform sampling hits a block in proportion to its exposure
-    draws = np.array([space.sample(rng) for _ in range(4000)])
-    block = np.searchsorted(space.offsets, draws, side="right") - 1
+    sites = space.sample(rng.random(4000), rng.integers(0, 2**63, 4000).astype(np.uint64))
+    block = np.searchsorted(space.offsets, sites, side="right") - 1
     sizes = np.array([b.size for b in space.blocks])
     big = int(np.argmax(sizes))
     assert abs((block == big).mean() - sizes[big] / sizes.sum()) < 0.03
@@ -114,3 +114,29 @@ def test_kill_and_resume_equals_uninterrupted(tmp_path):
     assert _campaign(part, n, ', "--resume"').wait() == 0
     assert np.array_equal(_rows(part), _rows(full))
     assert not part.with_name(part.name + ".journal").exists()
+
+
+def test_counter_based_draws_are_uniform_and_independent():
+    from nvdla_sim.campaign import draws
+    ids = np.arange(200_000)
+    u = draws.uniform(5, ids, 1)
+    assert 0 <= u.min() and u.max() < 1
+    assert abs(u.mean() - 0.5) < 0.005 and abs(u.var() - 1 / 12) < 0.002
+    counts = np.bincount(draws.integers(5, ids, 0, 10), minlength=10)
+    assert counts.min() > 19_000 and counts.max() < 21_000
+    assert abs(np.corrcoef(u, draws.uniform(5, ids, 2))[0, 1]) < 0.01  # streams differ
+    assert not np.array_equal(draws.hash64(5, ids[:10], 1), draws.hash64(6, ids[:10], 1))
+    assert np.array_equal(draws.hash64(5, ids[3:4], 1), draws.hash64(5, ids, 1)[3:4])
+
+
+def test_stratified_sampling_covers_every_stratum_equally(workload):
+    config = CampaignConfig(injections=60, sampling="stratified", stratify_by="unit")
+    campaign = TransientCampaign(config, workload)
+    sites, _ = campaign.plan_many(np.arange(60))
+    units = [campaign.space.site(int(s)).unit for s in sites]
+    assert {u: units.count(u) for u in set(units)} == {"cmac": 15, "cacc": 15, "sdp": 15,
+                                                       "pdp": 15}
+    by_bit = TransientCampaign(config.replace(stratify_by="bit"), workload)
+    sites, _ = by_bit.plan_many(np.arange(128))
+    bits = [by_bit.space.site(int(s)).bit for s in sites]
+    assert bits[:64] == list(range(64))
