@@ -21,7 +21,7 @@ from tqdm import tqdm
 
 from nvdla_sim import __version__
 from nvdla_sim.campaign.config import CampaignConfig
-from nvdla_sim.campaign import draws
+from nvdla_sim.campaign import draws, parallel
 from nvdla_sim.campaign.outcomes import MASKED, Outcome, classify
 from nvdla_sim.campaign.space import SiteSpace
 from nvdla_sim.campaign.stats import sample_size
@@ -189,17 +189,24 @@ class TransientCampaign:
             "golden/top1": self.golden_logits.argmax(axis=1).astype(np.int16),
         }
 
-    def run(self, out: Path, resume: bool = False, progress: bool = True) -> Path:
+    def run(self, out: Path, resume: bool = False, progress: bool = True, workers: int = 1,
+            scheduler: str | None = None) -> Path:
+        """Run (or resume) the campaign into ``out``: in this process, on ``workers``
+        processes, or on the Dask cluster at ``scheduler``; the rows are the same."""
         store = ResultStore(out, "injections", INJECTION_DTYPE, self.attrs(),
                             self.fixed_datasets(), self.config.chunk, resume)
-        total = self.config.injections
         start = store.done
-        bar = _progress(total, start, progress)
-        while start < total:
-            stop = min(start + self.config.chunk, total)
-            store.append(self.rows(start, stop))
-            bar.update(stop - start)
-            start = stop
+        if scheduler is not None:
+            chunks = parallel.dask_rows(self.config, self.workload, start, scheduler)
+        elif workers > 1:
+            chunks = parallel.process_pool_rows(self.config, self.workload, start, workers)
+        else:
+            chunks = (self.rows(a, b) for a, b in
+                      parallel.shards(start, self.config.injections, self.config.chunk))
+        bar = _progress(self.config.injections, start, progress)
+        for rows in chunks:
+            store.append(rows)
+            bar.update(rows.size)
         bar.close()
         store.complete()
         return Path(out)

@@ -40,6 +40,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     camp.add_argument("--seed", type=int)
     camp.add_argument("--out", type=Path, metavar="FILE", help="HDF5 results file")
     camp.add_argument("--resume", action="store_true", help="continue an interrupted campaign")
+    camp.add_argument("--workers", type=positive, default=1, metavar="N",
+                      help="processes to run shards on (results do not depend on it)")
+    camp.add_argument("--scheduler", metavar="ADDRESS",
+                      help="run shards on the Dask cluster at ADDRESS (the cluster extra)")
     camp.add_argument("--replay", type=int, metavar="ID",
                       help="re-run one injection and print what it corrupted")
     camp.add_argument("--no-report", action="store_true", help="skip figures and summary.md")
@@ -82,7 +86,8 @@ def run_campaign(args: argparse.Namespace) -> int:
           f"({len(workload.program.layers)} hardware layers, {campaign.space.size:,} fault sites, "
           f"{len(workload.inputs)} {config.dataset} images) -> {out}")
     start = time.perf_counter()
-    campaign.run(out, resume=args.resume, progress=not args.quiet)
+    campaign.run(out, resume=args.resume, progress=not args.quiet, workers=args.workers,
+                 scheduler=args.scheduler)
     seconds = time.perf_counter() - start
     from nvdla_sim.campaign.finish import finish_transient
     print(finish_transient(out, config, seconds, report=not args.no_report))

@@ -1,0 +1,63 @@
+"""Workers and Dask give exactly the serial rows."""
+
+from __future__ import annotations
+
+import h5py
+import numpy as np
+import pytest
+
+from compiler.examples import toy_net
+from compiler.lower import lower
+from nvdla_sim.campaign.config import CampaignConfig
+from nvdla_sim.campaign.runner import TransientCampaign, Workload
+from nvdla_sim.runner import ProgramRunner
+
+
+@pytest.fixture(scope="module")
+def workload():
+    program = lower(toy_net())
+    x = np.random.default_rng(1).integers(-128, 128, (4, *program.inputs[0].shape),
+                                          dtype=np.int8)
+    labels = ProgramRunner(program).run_batch(x).reshape(4, -1).argmax(1)
+    return Workload("toy", program, x, labels)
+
+
+def rows(path):
+    with h5py.File(path, "r") as f:
+        return f["injections"][...]
+
+
+CONFIG = CampaignConfig(model="toy", injections=240, chunk=40, seed=9)
+
+
+def test_process_pool_equals_serial(workload, tmp_path):
+    TransientCampaign(CONFIG, workload).run(tmp_path / "serial.h5", progress=False)
+    TransientCampaign(CONFIG, workload).run(tmp_path / "pool.h5", progress=False, workers=2)
+    assert np.array_equal(rows(tmp_path / "serial.h5"), rows(tmp_path / "pool.h5"))
+
+
+def test_dask_local_cluster_with_two_workers_equals_serial(workload, tmp_path):
+    distributed = pytest.importorskip("distributed", reason="needs the cluster extra")
+    TransientCampaign(CONFIG, workload).run(tmp_path / "serial.h5", progress=False)
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
+                                  dashboard_address=None) as cluster:
+        TransientCampaign(CONFIG, workload).run(tmp_path / "dask.h5", progress=False,
+                                                scheduler=cluster.scheduler_address)
+    assert np.array_equal(rows(tmp_path / "serial.h5"), rows(tmp_path / "dask.h5"))
+
+
+def test_peak_memory_does_not_grow_with_injections(workload, tmp_path):
+    import tracemalloc
+
+    def peak(injections: int, name: str) -> int:
+        config = CONFIG.replace(injections=injections)
+        campaign = TransientCampaign(config, workload)
+        campaign.rows(0, config.chunk)  # goldens and caches are built before measuring
+        tracemalloc.start()
+        campaign.run(tmp_path / name, progress=False)
+        result = tracemalloc.get_traced_memory()[1]
+        tracemalloc.stop()
+        return result
+
+    small, large = peak(80, "small.h5"), peak(800, "large.h5")
+    assert large < 1.5 * small + (1 << 20), (small, large)
