@@ -28,7 +28,7 @@ class CampaignConfig:
     sampling: str = "uniform"
     stratify_by: str = "register"
     seed: int = 0
-    chunk: int = 250  # rows appended and flushed together
+    chunk: int = 500  # injections injected together (downstream runs batched) and flushed
     margin: float = 0.01  # target margin of error (reported with the sample size)
     confidence: float = 0.95
     ber: tuple[float, ...] = (1e-6, 1e-5, 1e-4, 1e-3)  # weight-ber: bit-error rates
