@@ -20,15 +20,21 @@ class Builder:
         return name
 
     def conv(self, name, inp, out, cout, k, *, stride=1, pad=None, groups=1, wscale=0.01,
-             activation=None, dilation=1):
+             activation=None, dilation=1, bias=2000):
+        """A convolution with random int8 weights; ``k``, ``stride``, ``dilation`` are an int
+        or (y, x); ``pad`` an int or (top, left, bottom, right), default k // 2."""
+        def pair(v):
+            return (v, v) if isinstance(v, int) else tuple(v)
+        kh, kw = pair(k)
+        pads = (kh // 2, kw // 2, kh // 2, kw // 2) if pad is None else (
+            (pad,) * 4 if isinstance(pad, int) else tuple(pad))
         cin = self.tensors[inp].channels
-        pad = k // 2 if pad is None else pad
-        w = self.rng.integers(-127, 128, (cout, cin // groups, k, k), dtype=np.int8)
+        w = self.rng.integers(-127, 128, (cout, cin // groups, kh, kw), dtype=np.int8)
         self.nodes.append(Conv(
             name, (inp,), out, weight=w,
             weight_scale=wscale * self.rng.uniform(0.5, 1.5, cout),
-            bias=self.rng.integers(-2000, 2000, cout), stride=(stride, stride), pads=(pad,) * 4,
-            dilation=(dilation, dilation), groups=groups, activation=activation))
+            bias=self.rng.integers(-bias, bias, cout), stride=pair(stride), pads=pads,
+            dilation=pair(dilation), groups=groups, activation=activation))
 
     def add(self, node) -> None:
         self.nodes.append(node)

@@ -14,9 +14,7 @@ the output difference in units of the output scale.
 from __future__ import annotations
 
 import argparse
-import tempfile
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 
@@ -33,46 +31,10 @@ class Agreement:
     accuracy_ort: float | None = None
 
 
-def quantize_with_ort(float_model, calibration: np.ndarray):
-    """QDQ-quantize an ONNX model with onnxruntime (int8 weights per channel and activations)."""
-    import logging
-
-    import onnx
-    from onnxruntime.quantization import (CalibrationDataReader, QuantFormat, QuantType,
-                                          quant_pre_process, quantize_static)
-    logging.getLogger().setLevel(logging.ERROR)  # onnxruntime's advice on pre-processing
-
-    class Reader(CalibrationDataReader):
-        def __init__(self) -> None:
-            self.batches = iter([{"input": x[None]} for x in calibration])
-
-        def get_next(self):
-            return next(self.batches, None)
-
-    with tempfile.TemporaryDirectory() as tmp:
-        src, pre, dst = (Path(tmp) / n for n in ("float.onnx", "pre.onnx", "qdq.onnx"))
-        onnx.save(float_model, src)
-        quant_pre_process(str(src), str(pre))  # folds BatchNormalization into Conv
-        quantize_static(str(pre), str(dst), Reader(), quant_format=QuantFormat.QDQ,
-                        per_channel=True, activation_type=QuantType.QInt8,
-                        weight_type=QuantType.QInt8)
-        return onnx.load(dst)
-
-
-def ort_outputs(model, images: np.ndarray) -> np.ndarray:
-    import onnxruntime as ort
-    options = ort.SessionOptions()
-    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
-    session = ort.InferenceSession(model.SerializeToString(), options,
-                                   providers=["CPUExecutionProvider"])
-    name = session.get_inputs()[0].name
-    return np.concatenate([session.run(None, {name: x[None]})[0].reshape(1, -1)
-                           for x in images.astype(np.float32)])
-
-
 def compare(name: str, float_graph, calibration: np.ndarray, images: np.ndarray,
             labels: np.ndarray | None = None) -> Agreement:
     from compiler.frontends import load_onnx
+    from compiler.frontends.ort_quantize import ort_outputs, quantize_with_ort
     from compiler.lower import lower
     from compiler.zoo import to_onnx
     from nvdla_sim.runner import ProgramRunner

@@ -11,6 +11,7 @@ simulator's golden throughput against onnxruntime on the same INT8 model.
 
 from __future__ import annotations
 
+import importlib.util
 import time
 from dataclasses import asdict, dataclass
 
@@ -96,10 +97,7 @@ def campaign_speed(model: str, images: int, injections: int, naive_count: int,
 
 def golden_speed(model: str, images: int = 32, seed: int = 0) -> GoldenBench:
     """Images/s of the simulator and onnxruntime on the same INT8 (QDQ) model."""
-    try:
-        import onnxruntime as ort
-    except ImportError:
-        ort = None
+    have_ort = importlib.util.find_spec("onnxruntime") is not None
     from compiler.lower import lower
     from compiler.workloads import random_inputs
     from compiler.zoo import get_model, lenet5_mnist_float, to_onnx
@@ -108,13 +106,13 @@ def golden_speed(model: str, images: int = 32, seed: int = 0) -> GoldenBench:
     float_graph = (lenet5_mnist_float() if model == "lenet5" else
                    get_model(model, input_shape=shape, num_classes=10,
                              rng=np.random.default_rng(seed)))
-    if ort is None:
+    if not have_ort:
         from compiler.workloads import load_model
         program = lower(load_model(f"zoo:{model}", shape, 10, seed))
         qdq = None
     else:
         from compiler.frontends import load_onnx
-        from experiments.onnx_agreement import quantize_with_ort
+        from compiler.frontends.ort_quantize import ort_session, quantize_with_ort
         qdq = quantize_with_ort(to_onnx(float_graph), random_inputs(shape, 16, seed + 1))
         program = lower(load_onnx(qdq))
     runner = ProgramRunner(program)
@@ -124,11 +122,8 @@ def golden_speed(model: str, images: int = 32, seed: int = 0) -> GoldenBench:
     runner.run_batch(q)
     sim = images / (time.perf_counter() - start)
     rates = []
-    for level in ("ORT_ENABLE_ALL", "ORT_DISABLE_ALL") if ort is not None else ():
-        options = ort.SessionOptions()
-        options.graph_optimization_level = getattr(ort.GraphOptimizationLevel, level)
-        session = ort.InferenceSession(qdq.SerializeToString(), options,
-                                       providers=["CPUExecutionProvider"])
+    for optimized in (True, False) if have_ort else ():
+        session = ort_session(qdq, optimized)
         name = session.get_inputs()[0].name
         session.run(None, {name: x[:1]})
         start = time.perf_counter()

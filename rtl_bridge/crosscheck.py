@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-from nvdla_sim.config import HardwareConfig
+from nvdla_sim.config import HardwareConfig, get_config
 from nvdla_sim.faults.golden import GoldenRun
 from nvdla_sim.faults.injector import FaultInjector
 from nvdla_sim.faults.site import FaultSite
@@ -364,8 +364,6 @@ class Prepared:
 
 def prepare(network: str = "toy", config: HardwareConfig | str | None = None, seed: int = 0
             ) -> Prepared:
-    from nvdla_sim.config import get_config  # noqa: PLC0415
-
     cfg = get_config(config) if config is not None else None
     program, x = load_network(network, cfg, seed)
     params = RtlParams.from_config(program.config)

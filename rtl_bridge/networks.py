@@ -22,9 +22,9 @@ import dataclasses
 
 import numpy as np
 
-from compiler.examples import toy_net
+from compiler.examples import Builder, toy_net
 from compiler.zoo import lenet5_mnist_int8
-from compiler.ir import RELU, Activation, Add, Conv, Graph, QuantParams, Tensor
+from compiler.ir import RELU, Activation, Add, Graph
 from compiler.lower import lower
 from nvdla_sim.config import DEFAULT_CONFIG, HardwareConfig
 from nvdla_sim.program import Program
@@ -32,35 +32,8 @@ from nvdla_sim.program import Program
 NETWORKS = ("toy", "shapes", "rounding", "prelu", "lenet5")
 
 
-class _Graph:
-    def __init__(self, name: str, seed: int) -> None:
-        self.name = name
-        self.rng = np.random.default_rng(seed)
-        self.tensors: dict[str, Tensor] = {}
-        self.nodes: list = []
-
-    def tensor(self, name: str, shape, scale: float, zp: int) -> str:
-        self.tensors[name] = Tensor(name, tuple(shape), QuantParams(scale, zp))
-        return name
-
-    def conv(self, name: str, inp: str, out: str, k: int, *, stride=(1, 1), pads=(0, 0, 0, 0),
-             dilation=(1, 1), wscale=0.01, activation=None) -> None:
-        cout, cin = self.tensors[out].channels, self.tensors[inp].channels
-        kh, kw = (k, k) if isinstance(k, int) else k
-        w = self.rng.integers(-127, 128, (cout, cin, kh, kw), dtype=np.int8)
-        self.nodes.append(Conv(name, (inp,), out, weight=w,
-                               weight_scale=wscale * self.rng.uniform(0.5, 1.5, cout),
-                               bias=self.rng.integers(-3000, 3000, cout), stride=stride,
-                               pads=pads, dilation=dilation, activation=activation))
-
-    def graph(self, inputs, outputs) -> Graph:
-        g = Graph(self.name, dict(self.tensors), list(self.nodes), list(inputs), list(outputs))
-        g.validate()
-        return g
-
-
 def shapes_net(seed: int = 7) -> Graph:
-    b = _Graph("shapes", seed)
+    b = Builder(seed)
     b.tensor("x", (20, 9, 9), 0.02, 5)
     b.tensor("c1", (12, 9, 9), 0.05, -128)
     b.tensor("c2", (8, 5, 5), 0.04, -100)
@@ -69,16 +42,16 @@ def shapes_net(seed: int = 7) -> Graph:
     b.tensor("c5", (8, 5, 5), 0.06, -7)
     b.tensor("a", (8, 5, 5), 0.07, -20)
     b.tensor("fc", (10, 1, 1), 0.1, 2)
-    b.conv("c1", "x", "c1", 3, pads=(1, 1, 1, 1), wscale=0.0004, activation=RELU)
-    b.conv("c2", "c1", "c2", 3, stride=(2, 2), pads=(1, 0, 1, 2), wscale=0.0048,
-           activation=Activation(0.0, 3.0))
-    b.conv("c3", "c2", "c3", 3, pads=(2, 2, 2, 2), dilation=(2, 2), wscale=0.004,
-           activation=Activation(-2.0, None))
-    b.conv("c4", "c3", "c4", 1, wscale=0.016)
-    b.conv("c5", "c3", "c5", (1, 3), pads=(0, 1, 0, 1), wscale=0.008)
-    b.nodes.append(Add("add", ("c4", "c5"), "a", activation=RELU))
-    b.conv("fc", "a", "fc", 5, wscale=0.008)
-    return b.graph(["x"], ["fc"])
+    b.conv("c1", "x", "c1", 12, 3, pad=1, wscale=0.0004, activation=RELU, bias=3000)
+    b.conv("c2", "c1", "c2", 8, 3, stride=2, pad=(1, 0, 1, 2), wscale=0.0048,
+           activation=Activation(0.0, 3.0), bias=3000)
+    b.conv("c3", "c2", "c3", 16, 3, pad=2, dilation=2, wscale=0.004,
+           activation=Activation(-2.0, None), bias=3000)
+    b.conv("c4", "c3", "c4", 8, 1, pad=0, wscale=0.016, bias=3000)
+    b.conv("c5", "c3", "c5", 8, (1, 3), pad=(0, 1, 0, 1), wscale=0.008, bias=3000)
+    b.add(Add("add", ("c4", "c5"), "a", activation=RELU))
+    b.conv("fc", "a", "fc", 10, 5, pad=0, wscale=0.008, bias=3000)
+    return b.graph("shapes", ["x"], ["fc"])
 
 
 def _rounding_variant(program: Program, seed: int) -> Program:
@@ -140,10 +113,3 @@ def load_network(name: str, config: HardwareConfig | None = None, seed: int = 0
     x = rng.integers(-128, 128, program.inputs[0].shape).astype(np.int8)
     return program, x
 
-
-def lenet5_available() -> bool:
-    try:
-        from compiler.zoo import lenet5_mnist_int8  # noqa: F401, PLC0415
-    except ImportError:
-        return False
-    return True

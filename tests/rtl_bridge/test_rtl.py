@@ -19,7 +19,6 @@ from nvdla_sim.config import NV_LARGE, NV_SMALL, NV_SMALL_256
 from nvdla_sim.timing.registers import conv_registers, sdp_registers
 from rtl_bridge.checker import Capture, check_fault, check_golden, parse_capture
 from rtl_bridge.job import Diff, LayerCase
-from rtl_bridge.networks import lenet5_available
 from rtl_bridge.sites import RTL_REGISTERS, forceable_vlt, rtl_path, unmodelled_registers
 from rtl_bridge.stimulus import CFG_FIELDS, RowFormat, hex_lines
 from rtl_bridge.toolchain import TB_DIR, missing
@@ -177,7 +176,6 @@ def test_prelu_paths():
 
 
 @needs_sim
-@pytest.mark.skipif(not lenet5_available(), reason="compiler.zoo LeNet-5 not available")
 def test_lenet5_layers():
     from rtl_bridge.crosscheck import rtl_check  # noqa: PLC0415
     report = rtl_check(injections=51, seed=14, network="lenet5")
