@@ -33,7 +33,7 @@ def quantize_with_ort(float_model, calibration: np.ndarray):
     with tempfile.TemporaryDirectory() as tmp:
         src, pre, dst = (Path(tmp) / n for n in ("float.onnx", "pre.onnx", "qdq.onnx"))
         onnx.save(float_model, src)
-        quant_pre_process(str(src), str(pre))
+        quant_pre_process(str(src), str(pre), skip_symbolic_shape=True)
         quantize_static(str(pre), str(dst), Reader(), quant_format=QuantFormat.QDQ,
                         per_channel=True, activation_type=QuantType.QInt8,
                         weight_type=QuantType.QInt8)
