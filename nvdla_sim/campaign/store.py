@@ -148,6 +148,8 @@ def write_summary(path: Path, groups: dict[str, np.ndarray], attrs: dict) -> Non
 
 def read_rows(path: Path, table: str = "injections") -> tuple[np.ndarray, dict, h5py.File]:
     """Rows, root attributes and the open file (caller closes) of a result file."""
+    if not Path(path).is_file():
+        raise ConfigError(f"{path}: no such campaign results file")
     try:
         f = h5py.File(path, "r")
     except (OSError, FileNotFoundError) as exc:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 
 from nvdla_sim.config import CONFIGS
-from nvdla_sim.errors import ConfigError
 
 
 def input_size(text: str) -> tuple[int, int, int]:
@@ -31,7 +30,10 @@ def add_model_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def positive(text: str) -> int:
-    value = int(text)
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
     if value < 1:
-        raise ConfigError(f"expected a positive number, got {text}")
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text}")
     return value
