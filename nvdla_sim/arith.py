@@ -34,7 +34,7 @@ def sx_int(value: int, bits: int) -> int:
 def sat(value: ArrayLike, bits: int) -> np.ndarray:
     """Clamp to the signed ``bits``-bit range."""
     lim = 1 << (bits - 1)
-    return np.clip(as_i64(value), -lim, lim - 1)
+    return np.minimum(np.maximum(as_i64(value), -lim), lim - 1)  # two ufuncs: cheaper than clip
 
 
 def saturates(value: ArrayLike, bits: int) -> np.ndarray:

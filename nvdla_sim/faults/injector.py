@@ -182,9 +182,10 @@ class FaultInjector:
         return None if patch is None else self._conv_effects(index, trace, [patch])[0]
 
     def _conv_patch(self, site: FaultSite, index: int, trace: LayerTrace,
-                    golden: GoldenRun | None) -> tuple[np.ndarray, np.ndarray] | None:
-        """(flat SDP-input indices, new int32 values) a convolution-core fault produces;
-        None when the register held nothing live."""
+                    golden: GoldenRun | None) -> AccPatch | None:
+        """The accumulators a convolution-core fault changes (elements beyond the padded
+        channels dropped: cells there write nothing); None when the register held nothing
+        live."""
         layer, sched = self.program.layers[index], self.schedules[index]
         key = ("conv", index)
         faults = golden.cache.get(key) if golden is not None else None
@@ -202,20 +203,32 @@ class FaultInjector:
             p = np.tile(np.arange(pixels), kernels.size)
             patch = AccPatch(np.repeat(kernels, pixels), p, acc.ravel(),
                              None if final is None else final.ravel())
-        keep = patch.kernels < trace.sdp_in.shape[0]  # cells beyond the padding write nothing
-        final = (cacc.truncate(patch.acc, layer.conv.clip_truncate) if patch.final is None
-                 else patch.final)[keep]
-        return patch.kernels[keep] * pixels + patch.pixels[keep], final
+        keep = patch.kernels < trace.sdp_in.shape[0]
+        if keep.all():
+            return patch
+        return AccPatch(patch.kernels[keep], patch.pixels[keep], patch.acc[keep],
+                        None if patch.final is None else patch.final[keep])
 
     def _conv_effects(self, index: int, trace: LayerTrace,
-                      patches: list[tuple[np.ndarray, np.ndarray]]) -> list[LayerEffect]:
-        """Layer outputs for many accumulator patches of one layer and input: their SDP
-        elements go through one SDP pass together."""
+                      patches: list[AccPatch]) -> list[LayerEffect]:
+        """Layer outputs for many accumulator patches of one layer and input: CACC's
+        rounding and SDP run once for all of them."""
         layer = self.program.layers[index]
-        flat = np.concatenate([f for f, _ in patches])
-        values = self._sdp_elements(index, trace, np.concatenate([v for _, v in patches]), flat)
+        pixels = self.schedules[index].conv.pixels
+        flats = [p.kernels * pixels + p.pixels for p in patches]
+        rounded = cacc.truncate(np.concatenate([p.acc for p in patches]),
+                                layer.conv.clip_truncate)
+        finals = [p.final for p in patches]
+        if any(f is not None for f in finals):  # a fault in the result register itself
+            start = 0
+            for p, final in zip(patches, finals):
+                if final is not None:
+                    rounded[start:start + p.acc.size] = final
+                start += p.acc.size
+        flat = np.concatenate(flats)
+        values = self._sdp_elements(index, trace, rounded, flat)
         effects, start = [], 0
-        for f, _ in patches:
+        for f in flats:
             y = values[start:start + f.size]
             start += f.size
             if layer.pdp is None and not np.any(y != trace.sdp_out.reshape(-1)[f]):
