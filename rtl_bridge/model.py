@@ -3,9 +3,9 @@
 The SDP outputs come from :meth:`FaultInjector.layer_effect` (None: the
 register held nothing live, the layer's output is golden).  For faults in
 the convolution core the corrupted CACC finals are taken from the same
-fault model (:class:`ConvFaults` / :class:`ConvStuck`, which
-``layer_effect`` uses internally), so the RTL's finals are checked too, not
-only what survives SDP's requantization.
+fault model (:meth:`FaultInjector.conv_patch`, which ``layer_effect`` uses
+internally), so the RTL's finals are checked too, not only what survives
+SDP's requantization.
 """
 
 from __future__ import annotations
@@ -14,7 +14,6 @@ from time import perf_counter
 
 import numpy as np
 
-from nvdla_sim.faults.conv import ConvFaults, ConvStuck
 from nvdla_sim.faults.golden import GoldenRun
 from nvdla_sim.faults.injector import FaultInjector
 from nvdla_sim.faults.site import FaultSite
@@ -32,22 +31,13 @@ def predicted_finals(inj: FaultInjector, index: int, site: FaultSite, golden: Go
     if site.unit not in ("cmac", "cacc"):
         return fin
     layer, sched = inj.program.layers[index], inj.schedules[index]
-    faults = ConvFaults(layer.conv, sched.conv, trace.conv_operands, inj.config)
-    if site.transient:
-        patch = faults.transient(site)
-        if patch is None:
-            return fin
-        kernels, pixels, acc, final = patch.kernels, patch.pixels, patch.acc, patch.final
-    else:
-        k, acc, final = ConvStuck(faults).accumulators(site)
-        npix = sched.conv.pixels
-        kernels, pixels = np.repeat(k, npix), np.tile(np.arange(npix), k.size)
-        acc = acc.ravel()
-        final = None if final is None else final.ravel()
-    keep = kernels < fin.shape[0]
-    value = cacc.truncate(acc, layer.conv.clip_truncate) if final is None else final
+    patch = inj.conv_patch(site, index, trace)
+    if patch is None:
+        return fin
+    value = (cacc.truncate(patch.acc, layer.conv.clip_truncate) if patch.final is None
+             else patch.final)
     out = fin.copy()
-    out.reshape(-1)[kernels[keep] * sched.conv.pixels + pixels[keep]] = value[keep]
+    out.reshape(-1)[patch.kernels * sched.conv.pixels + patch.pixels] = value
     return out
 
 

@@ -13,6 +13,7 @@ import hashlib
 import json
 from collections import OrderedDict
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 
 import h5py
@@ -69,7 +70,6 @@ class TransientCampaign:
         self.strata = self._strata()
         self._golden: OrderedDict[int, GoldenRun] = OrderedDict()
         self._golden_bytes = 0
-        self._golden_logits: np.ndarray | None = None
 
     def _strata(self) -> list | None:
         if self.config.sampling == "uniform":
@@ -96,13 +96,14 @@ class TransientCampaign:
     def logits(self, outputs: list[np.ndarray]) -> np.ndarray:
         return self.injector.runner.dequantize_output(outputs[0]).ravel()
 
-    @property
+    @cached_property
     def golden_logits(self) -> np.ndarray:
-        if self._golden_logits is None:
-            runner = self.injector.runner
-            self._golden_logits = np.stack([self.logits(runner.run(x)[0])
-                                            for x in self.workload.inputs])
-        return self._golden_logits
+        runner = self.injector.runner
+        return np.stack([self.logits(runner.run(x)[0]) for x in self.workload.inputs])
+
+    @cached_property
+    def golden_top1(self) -> list[int]:
+        return self.golden_logits.argmax(axis=1).tolist()
 
     # -- injections ----------------------------------------------------------------------
     def plan_many(self, ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -137,14 +138,15 @@ class TransientCampaign:
         identical = result.outputs is golden.outputs or all(
             np.array_equal(a, b) for a, b in zip(result.outputs, golden.outputs))
         label = int(self.workload.labels[image])
+        top1 = self.golden_top1[image]
         if identical:
-            outcome = Outcome(MASKED, 0, int(np.argmax(self.golden_logits[image])), 0.0)
+            outcome = Outcome(MASKED, 0, top1, 0.0)
         else:
             outcome = classify(self.golden_logits[image], self.logits(result.outputs), label,
                                False)
         return (i, site_id, site.layer, self.register_index[site.register], site.instance,
                 site.bit, site.bits, site.cycle, MODELS.index(site.model), image, label,
-                int(np.argmax(self.golden_logits[image])), outcome.faulty_top1,
+                top1, outcome.faulty_top1,
                 outcome.category, outcome.flags, outcome.deviation,
                 0 if result.effect is None else result.effect.changed,
                 result.effect is not None)

@@ -42,23 +42,33 @@ class AccPatch:
     final: np.ndarray | None = None  # new rounded value, when a fault hit the result register
 
 
+def lane_weights(conv: ConvCore, schedule: ConvSchedule, weights: np.ndarray,
+                 config: HardwareConfig) -> np.ndarray:
+    """Weights as CMAC cells see them: int8 [kernel, block, tap, lane], kernels padded to
+    whole groups and channels to whole blocks with zeros.  The same for every input."""
+    ac, c, blocks = config.atom_c, conv.in_channels, schedule.blocks
+    kpad = schedule.groups * config.atom_k
+    w = np.zeros((kpad, blocks * ac, schedule.taps), np.int8)
+    w[: conv.kernels, :c] = weights.reshape(conv.kernels, c, schedule.taps)
+    return w.reshape(kpad, blocks, ac, schedule.taps).transpose(0, 1, 3, 2)
+
+
 class ConvFaults:
-    """Fault effects for one convolution layer, given its golden operands."""
+    """Fault effects for one convolution layer, given its golden operands.  Operands are
+    kept as int8 (a campaign holds one per layer and input) and widened where used."""
 
     def __init__(self, conv: ConvCore, schedule: ConvSchedule, ops: ConvOperands,
-                 config: HardwareConfig) -> None:
+                 config: HardwareConfig, weights: np.ndarray | None = None) -> None:
         self.conv, self.schedule, self.cfg = conv, schedule, config
         ac = config.atom_c
         win = csc.windows(conv, ops.data)  # [C, R, S, Ho, Wo]
         c, blocks = conv.in_channels, schedule.blocks
-        # data[b, tap, lane, pixel] and weights[k, b, tap, lane], channels >= C are zero
-        data = np.zeros((blocks * ac, schedule.taps, schedule.pixels), np.int64)
+        # data[b, tap, lane, pixel], channels >= C are zero
+        data = np.zeros((blocks * ac, schedule.taps, schedule.pixels), np.int8)
         data[:c] = win.reshape(c, schedule.taps, schedule.pixels)
         self.data = data.reshape(blocks, ac, schedule.taps, schedule.pixels).transpose(0, 2, 1, 3)
-        kpad = schedule.groups * config.atom_k
-        w = np.zeros((kpad, blocks * ac, schedule.taps), np.int64)
-        w[: conv.kernels, :c] = ops.weights.reshape(conv.kernels, c, schedule.taps)
-        self.weights = w.reshape(kpad, blocks, ac, schedule.taps).transpose(0, 1, 3, 2)
+        self.weights = (lane_weights(conv, schedule, ops.weights, config) if weights is None
+                        else weights)  # [k, b, tap, lane]
 
     # -- helpers -----------------------------------------------------------------------
     def step_of(self, stripe_op: int) -> int:
@@ -70,8 +80,8 @@ class ConvFaults:
 
     def psums(self, kernels: np.ndarray, pixels: np.ndarray) -> np.ndarray:
         """Partial sums [element, step] in accumulation order (block, then tap)."""
-        d = self.data[:, :, :, pixels]  # [B, T, lane, E]
-        w = self.weights[kernels]  # [E, B, T, lane]
+        d = self.data[:, :, :, pixels].astype(np.int64)  # [B, T, lane, E]
+        w = self.weights[kernels].astype(np.int64)  # [E, B, T, lane]
         return np.einsum("btle,ebtl->ebt", d, w).reshape(len(kernels), -1)
 
     def accumulate(self, psums: np.ndarray, start: int = 0, initial: np.ndarray | None = None
@@ -139,8 +149,8 @@ class ConvFaults:
         b, t = self.block_tap(s)
         step = self.step_of(s)
         ps = self.psums(k, np.full(k.size, p))
-        d = self.data[b, t, :, p]  # [lane]
-        w = self.weights[k, b, t]  # [E, lane]
+        d = self.data[b, t, :, p].astype(np.int64)  # [lane]
+        w = self.weights[k, b, t].astype(np.int64)  # [E, lane]
         d_new = site.apply_lanes(d, self.cfg.bpe)
         live = (d != 0)[None, :] & (w != 0)  # zero lanes are gated off
         ps[:, step] += np.where(live, (d_new - d)[None, :] * w, 0).sum(axis=1)
@@ -155,8 +165,8 @@ class ConvFaults:
         k, p = self.elements(s, j, np.full(j.size, site.instance))
         b, t = self.block_tap(s)
         ps = self.psums(k, p)
-        w = self.weights[k[0], b, t]  # [lane]
-        d = self.data[b, t][:, p]  # [lane, E]
+        w = self.weights[k[0], b, t].astype(np.int64)  # [lane]
+        d = self.data[b, t][:, p].astype(np.int64)  # [lane, E]
         w_new = site.apply_lanes(w, self.cfg.bpe)
         live = (w != 0)[:, None] & (d != 0)  # zero lanes are gated off
         ps[:, self.step_of(s)] += np.where(live, d * (w_new - w)[:, None], 0).sum(axis=0)
@@ -174,6 +184,43 @@ class ConvFaults:
             return AccPatch(k, p, self.accumulate(ps, step + 1, acc))
         ps[:, step] = site.apply(ps[:, step], self.cfg.mac_result_width)
         return AccPatch(k, p, self.accumulate(ps))
+
+    def abuf_flips(self, sites: list[FaultSite]) -> list[AccPatch | None]:
+        """:meth:`transient` for many assembly-buffer upsets at once (the most numerous
+        convolution-core faults); exact whenever no running sum saturates, per fault
+        in hardware order otherwise."""
+        sched, ak = self.schedule, self.cfg.atom_k
+        ops, steps = sched.ops, sched.blocks * sched.taps
+        entry, cell = np.divmod(np.array([s.instance for s in sites]), ak)
+        cycle = np.array([s.cycle for s in sites])
+        op = np.searchsorted(ops["start"], cycle - entry - CACC_WRITE, side="right") - 1
+        safe = np.maximum(op, 0)
+        step = safe % steps
+        live = (op >= 0) & (entry < ops["length"][safe]) & (step != steps - 1)
+        nxt = np.minimum(safe + 1, ops["start"].size - 1)
+        live &= cycle <= ops["start"][nxt] + entry + CACC_SUM - 1
+        out: list[AccPatch | None] = [None] * len(sites)
+        rows = np.flatnonzero(live)
+        if rows.size == 0:
+            return out
+        kernels = ops["group"][op[rows]] * ak + cell[rows]
+        pixels = ops["first"][op[rows]] + entry[rows]
+        sums = np.cumsum(self.psums(kernels, pixels), axis=1)  # golden running sums
+        step = step[rows]
+        running = sums[np.arange(rows.size), step]
+        width = CACC_ACC_BITS
+        raw = running & ((1 << width) - 1)
+        flipped = raw ^ np.array([sites[r].mask(width) for r in rows], np.int64)
+        flipped = flipped - ((flipped >> (width - 1)) << width)  # sign-extend
+        later = np.arange(steps)[None, :] > step[:, None]
+        faulty = np.where(later, sums - running[:, None] + flipped[:, None], sums)
+        exact = (np.abs(faulty) < ACC_LIMIT).all(axis=1)
+        for n, r in enumerate(rows):
+            if exact[n]:
+                out[r] = AccPatch(kernels[n:n + 1], pixels[n:n + 1], faulty[n, -1:])
+            else:
+                out[r] = self._abuf_flip(sites[r])
+        return out
 
     def _abuf_flip(self, site: FaultSite) -> AccPatch | None:
         """Entry ``e`` holds pixel ``first + e`` of a stripe between the write of step n
@@ -215,7 +262,7 @@ class ConvStuck:
         ak, sched = f.cfg.atom_k, f.schedule
         cells = self.cells(site)
         kernels = (np.arange(sched.groups)[:, None] * ak + cells[None, :]).ravel()
-        data, weights = f.data, f.weights[kernels]
+        data, weights = f.data.astype(np.int64), f.weights[kernels].astype(np.int64)
         if reg in ("cmac.dat_in", "cmac.dat_actv"):
             lanes_last = data.transpose(0, 1, 3, 2)
             forced = site.apply_lanes(lanes_last, f.cfg.bpe).transpose(0, 1, 3, 2)

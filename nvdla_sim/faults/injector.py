@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from nvdla_sim.executor import LayerTrace
-from nvdla_sim.faults.conv import AccPatch, ConvFaults, ConvStuck
+from nvdla_sim.faults.conv import AccPatch, ConvFaults, ConvStuck, lane_weights
 from nvdla_sim.faults.golden import GoldenRun
 from nvdla_sim.faults.propagate import GoldenTensors, Propagator
 from nvdla_sim.faults.site import FaultSite
@@ -72,6 +72,18 @@ def _gather(operands: Operands, flat: np.ndarray, shape: tuple[int, ...]) -> Ope
     return Operands(pick(operands.alu), pick(operands.mul))
 
 
+def _in_layer(patch: AccPatch | None, trace: LayerTrace) -> AccPatch | None:
+    """``patch`` without elements beyond the layer's padded channels (cells there write
+    nothing)."""
+    if patch is None:
+        return None
+    keep = patch.kernels < trace.sdp_in.shape[0]
+    if keep.all():
+        return patch
+    return AccPatch(patch.kernels[keep], patch.pixels[keep], patch.acc[keep],
+                    None if patch.final is None else patch.final[keep])
+
+
 class FaultInjector:
     """Fault injection into one program; keep one per worker (it caches schedules)."""
 
@@ -81,6 +93,7 @@ class FaultInjector:
         self.runner = ProgramRunner(program, constant_weights=True)
         self.schedules = [LayerSchedule(layer, self.config) for layer in program.layers]
         self.propagator = Propagator(program, self.runner.executor)
+        self._lane_weights: dict[int, np.ndarray] = {}  # per convolution layer, all inputs
 
     def golden(self, x_q: np.ndarray) -> GoldenRun:
         """The fault-free run of one int8 input, with everything injection reuses."""
@@ -178,36 +191,37 @@ class FaultInjector:
 
     def _conv_effect(self, site: FaultSite, index: int, trace: LayerTrace,
                      golden: GoldenRun | None) -> LayerEffect | None:
-        patch = self._conv_patch(site, index, trace, golden)
+        patch = self.conv_patch(site, index, trace, golden)
         return None if patch is None else self._conv_effects(index, trace, [patch])[0]
 
-    def _conv_patch(self, site: FaultSite, index: int, trace: LayerTrace,
-                    golden: GoldenRun | None) -> AccPatch | None:
-        """The accumulators a convolution-core fault changes (elements beyond the padded
-        channels dropped: cells there write nothing); None when the register held nothing
-        live."""
-        layer, sched = self.program.layers[index], self.schedules[index]
+    def _conv_faults(self, index: int, trace: LayerTrace, golden: GoldenRun | None
+                     ) -> ConvFaults:
+        """The layer's :class:`ConvFaults`, kept in ``golden``'s cache when given."""
         key = ("conv", index)
         faults = golden.cache.get(key) if golden is not None else None
         if faults is None:
-            faults = ConvFaults(layer.conv, sched.conv, trace.conv_operands, self.config)
+            conv, sched = self.program.layers[index].conv, self.schedules[index].conv
+            weights = self._lane_weights.get(index)
+            if weights is None:
+                weights = self._lane_weights[index] = lane_weights(
+                    conv, sched, trace.conv_operands.weights, self.config)
+            faults = ConvFaults(conv, sched, trace.conv_operands, self.config, weights)
             if golden is not None:
                 golden.cache[key] = faults
-        pixels = sched.conv.pixels
+        return faults
+
+    def conv_patch(self, site: FaultSite, index: int, trace: LayerTrace,
+                   golden: GoldenRun | None = None) -> AccPatch | None:
+        """The accumulators a convolution-core fault changes (within the layer's padded
+        channels); None when the register held nothing live."""
+        faults = self._conv_faults(index, trace, golden)
         if site.transient:
-            patch = faults.transient(site)
-            if patch is None:
-                return None
-        else:
-            kernels, acc, final = ConvStuck(faults).accumulators(site)
-            p = np.tile(np.arange(pixels), kernels.size)
-            patch = AccPatch(np.repeat(kernels, pixels), p, acc.ravel(),
-                             None if final is None else final.ravel())
-        keep = patch.kernels < trace.sdp_in.shape[0]
-        if keep.all():
-            return patch
-        return AccPatch(patch.kernels[keep], patch.pixels[keep], patch.acc[keep],
-                        None if patch.final is None else patch.final[keep])
+            return _in_layer(faults.transient(site), trace)
+        kernels, acc, final = ConvStuck(faults).accumulators(site)
+        pixels = self.schedules[index].conv.pixels
+        p = np.tile(np.arange(pixels), kernels.size)
+        return _in_layer(AccPatch(np.repeat(kernels, pixels), p, acc.ravel(),
+                                  None if final is None else final.ravel()), trace)
 
     def _conv_effects(self, index: int, trace: LayerTrace,
                       patches: list[AccPatch]) -> list[LayerEffect]:
@@ -249,19 +263,32 @@ class FaultInjector:
         """Inject many faults (any inputs, any layers).  Convolution-core faults of one layer
         and input share one SDP pass; all downstream runs are batched."""
         effects: dict[int, LayerEffect | None] = {}
-        conv: dict[tuple[int, int], list[tuple[int, tuple]]] = {}
+        conv: dict[tuple[int, int], list[tuple[int, AccPatch]]] = {}
+        abuf: dict[tuple[int, int], list[int]] = {}
         for k, (site, golden) in enumerate(items):
             if site.layer < 0:
                 continue
             trace = golden.traces[site.layer]
-            if site.unit in ("cmac", "cacc"):
-                patch = self._conv_patch(site, site.layer, trace, golden)
+            if site.register == "cacc.abuf" and site.transient:
+                abuf.setdefault((site.layer, id(golden)), []).append(k)
+            elif site.unit in ("cmac", "cacc"):
+                patch = self.conv_patch(site, site.layer, trace, golden)
                 if patch is None:
                     effects[k] = None
                 else:
                     conv.setdefault((site.layer, id(golden)), []).append((k, patch))
             else:
                 effects[k] = self.layer_effect(site, site.layer, trace, golden)
+        for key, ks in abuf.items():
+            golden = items[ks[0]][1]
+            trace = golden.traces[key[0]]
+            faults = self._conv_faults(key[0], trace, golden)
+            for k, patch in zip(ks, faults.abuf_flips([items[k][0] for k in ks])):
+                patch = _in_layer(patch, trace)
+                if patch is None:
+                    effects[k] = None
+                else:
+                    conv.setdefault(key, []).append((k, patch))
         for (index, _), members in conv.items():
             golden = items[members[0][0]][1]
             for (k, _), effect in zip(members, self._conv_effects(

@@ -28,6 +28,7 @@ from nvdla_sim.surface import FeatureSurface
 from nvdla_sim.units import cdp as cdp_unit, convcore, pdp as pdp_unit, sdp_rdma
 
 WHOLE_LAYER = 1.0  # recompute the whole layer once the cone covers this much of it
+BATCH_ELEMENTS = 1 << 23  # faults run together until their patch matrices hold this many
 
 
 @dataclass(frozen=True)
@@ -85,10 +86,26 @@ class Dataflow:
         spans = [(s.address, s.address + s.span(cfg)) for s in surfaces]
         self.roots = [s for s, (a, e) in zip(surfaces, spans)
                       if not any(a2 <= a and e <= e2 and (a2, e2) != (a, e) for a2, e2 in spans)]
+        self._placed: dict[FeatureSurface, Placement] = {}
         self.reads = [[(s, self.place(s)) for s in r] for r in reads]
         self.writes = [(w, self.place(w)) for w in writes]
+        self.outputs = [self.place(b.surface) for b in program.outputs]
+        keep = {w.root for w in self.outputs}
+        last: dict[int, int] = {}
+        for index, placed in enumerate(self.reads):
+            for _, where in placed:
+                last[where.root] = index
+        # root tensors no layer reads after layer i (network outputs excluded)
+        self.dead_after = [sorted(r for r, n in last.items() if n == i and r not in keep)
+                           for i in range(len(reads))]
 
     def place(self, s: FeatureSurface) -> Placement:
+        placed = self._placed.get(s)
+        if placed is None:
+            placed = self._placed[s] = self._locate(s)
+        return placed
+
+    def _locate(self, s: FeatureSurface) -> Placement:
         atom = self.config.mem_atom
         for i, root in enumerate(self.roots):
             if (root.line_stride, root.surface_stride) != (s.line_stride, s.surface_stride):
@@ -103,10 +120,9 @@ class Dataflow:
 
 def changed_box(a: np.ndarray, b: np.ndarray) -> Box | None:
     """Bounding box of the elements where cubes [C, H, W] differ."""
-    flat = np.flatnonzero(a != b)
-    if flat.size == 0:
+    c, y, x = np.nonzero(a != b)
+    if c.size == 0:
         return None
-    c, y, x = np.unravel_index(flat, a.shape)
     return Box(int(c[0]), int(c[-1]) + 1, int(y.min()), int(y.max()) + 1, int(x.min()),
                int(x.max()) + 1)
 
@@ -186,6 +202,16 @@ class BatchInputs:
         return convcore.weights(conv, memory, self.flow.config, self.weight_cache)
 
 
+def _work_elements(layer: HardwareLayer) -> int:
+    """Largest intermediate array of one fault's run of ``layer``, in elements: the
+    convolution's patch matrix, or the output."""
+    if layer.conv is not None:
+        v = layer.conv
+        return v.in_channels * v.kernel_height * v.kernel_width * v.out_height * v.out_width
+    out = layer_writes(layer)
+    return max(1, out.channels * out.height * out.width)
+
+
 def _round_up(box: Box, h: int, w: int) -> Box:
     """Grow a box to even height and width (within h x w), so that boxes fall into fewer
     shapes and batch together."""
@@ -216,23 +242,27 @@ class Propagator:
         return state
 
     def run(self, states: list[FaultState]) -> list[list[np.ndarray] | None]:
-        """Network outputs of each fault (None: masked before the outputs)."""
+        """Network outputs of each fault (None: masked before the outputs).  A fault's copy
+        of a tensor is dropped once no later layer reads it, so memory stays bounded by
+        the tensors live at one point of the network."""
         if states:
             first = min(s.start for s in states)
             for index in range(first + 1, len(self.program.layers)):
-                self._layer(index, [s for s in states if s.start < index and s.changed])
+                live = [s for s in states if s.changed]
+                self._layer(index, [s for s in live if s.start < index])
+                for root in self.flow.dead_after[index]:
+                    for s in live:
+                        s.own.pop(root, None)
+                        s.changed.pop(root, None)
         outputs = []
         for s in states:
             if not s.changed:
                 outputs.append(None)
                 continue
-            outs = []
-            for b in self.program.outputs:
-                w = self.flow.place(b.surface)
-                outs.append(s.cube(w.root)[w.c0:w.c0 + b.surface.channels,
+            outputs.append([s.cube(w.root)[w.c0:w.c0 + b.surface.channels,
                                            w.y0:w.y0 + b.surface.height,
-                                           w.x0:w.x0 + b.surface.width])
-            outputs.append(outs)
+                                           w.x0:w.x0 + b.surface.width]
+                            for b, w in zip(self.program.outputs, self.flow.outputs)])
         return outputs
 
     def _input_box(self, index: int, state: FaultState) -> Box | None:
@@ -269,10 +299,14 @@ class Propagator:
         for key, members in groups.items():
             first = members[0][1]
             template = layer if key == ("whole",) else restrict(layer, first, cfg)
-            offsets = [(state, c.y0 - first.y0, c.x0 - first.x0) for state, c in members]
-            inputs = BatchInputs(offsets, template, self.flow, self.weight_cache)
-            (_, cubes), = self.executor.compute(template, inputs)[0]
-            for (state, dy, dx), cube in zip(offsets, cubes):
-                where = dataclasses.replace(out_place, y0=out_place.y0 + first.y0 + dy,
-                                            x0=out_place.x0 + first.x0 + dx)
-                state.write(where, cube, cfg)
+            per_member = _work_elements(template)
+            step = max(1, BATCH_ELEMENTS // per_member)
+            for at in range(0, len(members), step):
+                offsets = [(state, c.y0 - first.y0, c.x0 - first.x0)
+                           for state, c in members[at:at + step]]
+                inputs = BatchInputs(offsets, template, self.flow, self.weight_cache)
+                (_, cubes), = self.executor.compute(template, inputs)[0]
+                for (state, dy, dx), cube in zip(offsets, cubes):
+                    where = dataclasses.replace(out_place, y0=out_place.y0 + first.y0 + dy,
+                                                x0=out_place.x0 + first.x0 + dx)
+                    state.write(where, cube, cfg)

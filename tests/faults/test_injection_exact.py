@@ -389,3 +389,24 @@ def test_sdp_operands_follow_the_input(small):
     assert np.array_equal(got, expected), (
         f"{np.count_nonzero(got != expected)} element(s) differ: the injector reused the "
         f"first input's SDP operands")
+
+
+def test_batched_abuf_flips_equal_one_at_a_time(small):
+    """``ConvFaults.abuf_flips`` (all assembly-buffer upsets of a layer at once) gives what
+    ``transient`` gives per site, including sign-bit upsets whose later sums saturate."""
+    for layer in (0, 1):
+        ref = small.refs[layer].conv
+        faults = conv_sites(ref, "cacc.abuf", *CONV_REGS["cacc.abuf"], 40, seed=5)
+        faults += [Fault("cacc.abuf", f.instance, 33, 1, "flip", f.cycle) for f in faults]
+        sites = [_site(layer, f) for f in faults]
+        conv = small.inj._conv_faults(layer, small.golden.traces[layer], None)
+        batched = conv.abuf_flips(sites)
+        live = 0
+        for site, got in zip(sites, batched):
+            want = conv.transient(site)
+            assert (got is None) == (want is None), site.describe()
+            if want is not None:
+                live += 1
+                assert np.array_equal(got.kernels, want.kernels) and np.array_equal(
+                    got.pixels, want.pixels) and np.array_equal(got.acc, want.acc), site.describe()
+        assert 0 < live < len(sites)
