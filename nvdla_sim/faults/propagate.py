@@ -17,7 +17,6 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from nvdla_sim.config import HardwareConfig
 from nvdla_sim.executor import Executor
 from nvdla_sim.faults.region import (
     Box, can_restrict, cut_key, reach, read_strides, restrict)
@@ -118,13 +117,22 @@ class Dataflow:
         raise ValueError(f"surface at {s.address:#x} lies in no tensor of the program")
 
 
-def changed_box(a: np.ndarray, b: np.ndarray) -> Box | None:
-    """Bounding box of the elements where cubes [C, H, W] differ."""
-    c, y, x = np.nonzero(a != b)
-    if c.size == 0:
-        return None
-    return Box(int(c[0]), int(c[-1]) + 1, int(y.min()), int(y.max()) + 1, int(x.min()),
-               int(x.max()) + 1)
+def changed_boxes(new: np.ndarray, old: np.ndarray) -> list[Box | None]:
+    """Per cube of ``new`` [N, C, H, W], the bounding box of where it differs from ``old``
+    (None: identical)."""
+    n, c, y, x = np.nonzero(new != old)  # sorted by cube, then channel
+    boxes: list[Box | None] = [None] * new.shape[0]
+    if n.size == 0:
+        return boxes
+    starts = np.flatnonzero(np.diff(n, prepend=-1))
+    ends = np.append(starts[1:], n.size) - 1
+    bounds = [c[starts], c[ends] + 1, np.minimum.reduceat(y, starts),
+              np.maximum.reduceat(y, starts) + 1, np.minimum.reduceat(x, starts),
+              np.maximum.reduceat(x, starts) + 1]
+    bounds = [b.tolist() for b in bounds]
+    for i, cube in enumerate(n[starts].tolist()):
+        boxes[cube] = Box(*(b[i] for b in bounds))
+    return boxes
 
 
 class GoldenTensors:
@@ -149,12 +157,16 @@ class FaultState:
     def cube(self, root: int) -> np.ndarray:
         return self.own.get(root, self.golden.cubes[root])
 
-    def write(self, where: Placement, cube: np.ndarray, config: HardwareConfig) -> None:
-        """Store a layer's output at ``where``; remember what differs from golden."""
+    def golden_at(self, where: Placement, shape: tuple[int, ...]) -> np.ndarray:
+        c, h, w = shape
+        return self.golden.cubes[where.root][where.c0:where.c0 + c, where.y0:where.y0 + h,
+                                             where.x0:where.x0 + w]
+
+    def write(self, where: Placement, cube: np.ndarray, box: Box | None) -> None:
+        """Store a layer's output at ``where``; ``box``: where it differs from golden."""
         c, h, w = cube.shape
         index = (slice(where.c0, where.c0 + c), slice(where.y0, where.y0 + h),
                  slice(where.x0, where.x0 + w))
-        box = changed_box(cube, self.golden.cubes[where.root][index])
         if box is None:
             if where.root in self.own:  # an earlier faulty write there is overwritten
                 self.own[where.root][index] = cube
@@ -237,8 +249,10 @@ class Propagator:
               writes: list[tuple[FeatureSurface, np.ndarray]]) -> FaultState:
         state = FaultState(golden, start)
         for surface, cube in writes:
-            state.write(self.flow.place(surface), cube[: self.config.channels_padded(
-                surface.channels)], self.config)
+            where, cube = self.flow.place(surface), cube[: self.config.channels_padded(
+                surface.channels)]
+            state.write(where, cube, changed_boxes(
+                cube[None], state.golden_at(where, cube.shape)[None])[0])
         return state
 
     def run(self, states: list[FaultState]) -> list[list[np.ndarray] | None]:
@@ -306,7 +320,11 @@ class Propagator:
                            for state, c in members[at:at + step]]
                 inputs = BatchInputs(offsets, template, self.flow, self.weight_cache)
                 (_, cubes), = self.executor.compute(template, inputs)[0]
-                for (state, dy, dx), cube in zip(offsets, cubes):
-                    where = dataclasses.replace(out_place, y0=out_place.y0 + first.y0 + dy,
-                                                x0=out_place.x0 + first.x0 + dx)
-                    state.write(where, cube, cfg)
+                places = [dataclasses.replace(out_place, y0=out_place.y0 + first.y0 + dy,
+                                              x0=out_place.x0 + first.x0 + dx)
+                          for _, dy, dx in offsets]
+                golden = np.stack([state.golden_at(where, cubes.shape[1:])
+                                   for (state, _, _), where in zip(offsets, places)])
+                for (state, _, _), where, cube, box in zip(offsets, places, cubes,
+                                                           changed_boxes(cubes, golden)):
+                    state.write(where, cube, box)

@@ -43,3 +43,21 @@ def test_batched_injections_equal_one_at_a_time(make):
     for (site, i), result in zip(items, batched):
         want = naive.run(site, xs[i])
         assert all(np.array_equal(a, b) for a, b in zip(result.outputs, want)), site
+
+
+def test_changed_boxes_bound_every_difference():
+    from nvdla_sim.faults.propagate import changed_boxes
+    rng = np.random.default_rng(3)
+    old = rng.integers(-128, 128, (6, 5, 7, 9), dtype=np.int8)
+    new = old.copy()
+    new[1, 2, 3, 4] += 1
+    new[3, 0, 6, 0] ^= 64
+    new[3, 4, 1, 8] -= 3
+    new[5] = -new[5] - 1
+    boxes = changed_boxes(new, old)
+    assert boxes[0] is None and boxes[2] is None and boxes[4] is None
+    assert (boxes[1].c0, boxes[1].c1, boxes[1].y0, boxes[1].y1, boxes[1].x0, boxes[1].x1) == (
+        2, 3, 3, 4, 4, 5)
+    assert (boxes[3].c0, boxes[3].c1, boxes[3].y0, boxes[3].y1, boxes[3].x0, boxes[3].x1) == (
+        0, 5, 1, 7, 0, 9)
+    assert boxes[5].size == 5 * 7 * 9
