@@ -241,17 +241,24 @@ class FaultInjector:
                 start += p.acc.size
         flat = np.concatenate(flats)
         values = self._sdp_elements(index, trace, rounded, flat)
+        differs = values != trace.sdp_out.reshape(-1)[flat]
         effects, start = [], 0
         for f in flats:
-            y = values[start:start + f.size]
+            y, changed = values[start:start + f.size], int(differs[start:start + f.size].sum())
             start += f.size
-            if layer.pdp is None and not np.any(y != trace.sdp_out.reshape(-1)[f]):
-                effects.append(LayerEffect([(sdp_rdma.output_surface(layer.sdp),
-                                             trace.sdp_out)], 0, f"{f.size} accumulator(s)"))
+            detail = f"{f.size} accumulator(s)"
+            if changed == 0:  # the layer's output (pooled or not) is golden
+                golden = (pdp_unit.output_surface(layer.pdp), trace.pdp_out) if layer.pdp \
+                    else (sdp_rdma.output_surface(layer.sdp), trace.sdp_out)
+                effects.append(LayerEffect([golden], 0, detail))
                 continue
             out = trace.sdp_out.copy()
             out.reshape(-1)[f] = y
-            effects.append(self._finish(layer, trace, out, detail=f"{f.size} accumulator(s)"))
+            if layer.pdp is None:
+                effects.append(LayerEffect([(sdp_rdma.output_surface(layer.sdp), out)],
+                                           changed, detail))
+            else:
+                effects.append(self._finish(layer, trace, out, detail=detail))
         return effects
 
     # -- whole runs --------------------------------------------------------------------------
