@@ -18,7 +18,7 @@ CHUNK = 1 << 10  # 2**10 products of |x| <= 2**14 sum below 2**24: exact in floa
 def exact_matmul(weights: np.ndarray, patches: np.ndarray) -> np.ndarray:
     """int64 result of ``weights [K, N] @ patches [N, P]`` for int8-valued operands."""
     w = weights.astype(np.float32, copy=False)
-    d = patches.astype(np.float32)
+    d = patches.astype(np.float32, copy=False)
     n = w.shape[1]
     if n <= CHUNK:
         return (w @ d).astype(np.int64)

@@ -53,7 +53,7 @@ def accumulate(conv: ConvCore, ops: ConvOperands, cfg: HardwareConfig) -> np.nda
             return np.stack([accumulate(conv, ConvOperands(d, ops.weights, ops.matrix), cfg)
                              for d in data])
         return _accumulate_in_order(conv, ops, cfg)
-    acc = cmac.exact_matmul(ops.matrix, csc.im2col(conv, data))
+    acc = cmac.exact_matmul(ops.matrix, csc.im2col(conv, data, np.float32))
     acc = acc.reshape(k, -1, conv.out_height, conv.out_width)
     return acc[:, 0] if data.ndim == 3 else acc.transpose(1, 0, 2, 3)
 
@@ -74,7 +74,10 @@ def _accumulate_in_order(conv: ConvCore, ops: ConvOperands, cfg: HardwareConfig)
 
 def to_sdp(conv: ConvCore, acc: np.ndarray, cfg: HardwareConfig) -> np.ndarray:
     """CACC output: rounded int32 values, channels padded to whole atoms with zeros."""
-    shape = (*acc.shape[:-3], cfg.channels_padded(conv.kernels), conv.out_height, conv.out_width)
-    out = np.zeros(shape, np.int64)
-    out[..., : conv.kernels, :, :] = cacc.truncate(acc, conv.clip_truncate)
+    rounded = cacc.truncate(acc, conv.clip_truncate)
+    padded = cfg.channels_padded(conv.kernels)
+    if padded == conv.kernels:
+        return rounded
+    out = np.zeros((*acc.shape[:-3], padded, conv.out_height, conv.out_width), np.int64)
+    out[..., : conv.kernels, :, :] = rounded
     return out

@@ -62,10 +62,12 @@ def windows(conv: ConvCore, cube: np.ndarray) -> np.ndarray:
     return as_strided(padded, shape=shape, strides=strides, writeable=False)
 
 
-def im2col(conv: ConvCore, cube: np.ndarray) -> np.ndarray:
+def im2col(conv: ConvCore, cube: np.ndarray, dtype: type = np.int8) -> np.ndarray:
     """Patches [C*R*S, (B*)Ho*Wo] in (c, y, x) row order, matching weights [K, C, R, S];
-    a batch [B, C, H, W] puts its samples side by side."""
+    a batch [B, C, H, W] puts its samples side by side.  Written once, as ``dtype``."""
     win = windows(conv, cube)
     if cube.ndim == 4:
         win = np.moveaxis(win, 0, 3)  # [C, R, S, B, Ho, Wo]
-    return win.reshape(conv.in_channels * conv.kernel_height * conv.kernel_width, -1)
+    out = np.empty(win.shape, dtype)
+    out[...] = win
+    return out.reshape(conv.in_channels * conv.kernel_height * conv.kernel_width, -1)
