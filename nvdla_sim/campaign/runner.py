@@ -69,7 +69,6 @@ class TransientCampaign:
         self.register_index = {n: i for i, n in enumerate(dict.fromkeys(self.register_names))}
         self.strata = self._strata()
         self._golden: OrderedDict[int, GoldenRun] = OrderedDict()
-        self._golden_bytes = 0
 
     def _strata(self) -> list | None:
         if self.config.sampling == "uniform":
@@ -85,13 +84,16 @@ class TransientCampaign:
         if run is None:
             run = self.injector.golden(self.workload.inputs[image])
             self._golden[image] = run
-            self._golden_bytes += run.nbytes
-            while self._golden_bytes > GOLDEN_BUDGET and len(self._golden) > 1:
-                _, old = self._golden.popitem(last=False)
-                self._golden_bytes -= old.nbytes
+            self._evict()
         else:
             self._golden.move_to_end(image)
         return run
+
+    def _evict(self) -> None:
+        """Drop the least recently used golden runs beyond GOLDEN_BUDGET (never the last)."""
+        while (len(self._golden) > 1
+               and sum(run.nbytes for run in self._golden.values()) > GOLDEN_BUDGET):
+            self._golden.popitem(last=False)
 
     def logits(self, outputs: list[np.ndarray]) -> np.ndarray:
         return self.injector.runner.dequantize_output(outputs[0]).ravel()
@@ -160,6 +162,7 @@ class TransientCampaign:
             self.golden(image)  # capture every input's golden run once, in order
         results = self.injector.run_many([(self.space.site(site_id), self.golden(image))
                                           for site_id, image in plans])
+        self._evict()  # injection grew the runs' fault-model state
         return np.array([self._row(i, site_id, image, result)
                          for i, (site_id, image), result in zip(ids, plans, results)],
                         INJECTION_DTYPE)

@@ -70,6 +70,11 @@ class ConvFaults:
         self.weights = (lane_weights(conv, schedule, ops.weights, config) if weights is None
                         else weights)  # [k, b, tap, lane]
 
+    @property
+    def nbytes(self) -> int:
+        """Memory this input's operands hold (the weights are shared across inputs)."""
+        return self.data.base.nbytes if self.data.base is not None else self.data.nbytes
+
     # -- helpers -----------------------------------------------------------------------
     def step_of(self, stripe_op: int) -> int:
         return stripe_op % (self.schedule.blocks * self.schedule.taps)

@@ -9,6 +9,7 @@ other constants are not copied: they stay in the injector's memory.
 from __future__ import annotations
 
 from dataclasses import dataclass, field, fields, is_dataclass
+from functools import cached_property
 
 import numpy as np
 
@@ -22,15 +23,22 @@ class GoldenRun:
     traces: list[LayerTrace]
     outputs: list[np.ndarray]
     tensors: GoldenTensors
-    cache: dict = field(default_factory=dict)  # per-layer fault-model state, built on demand
+    # per-layer fault-model state, built on demand (values have ``nbytes``)
+    cache: dict = field(default_factory=dict)
+    shared: tuple[np.ndarray, ...] = ()  # arrays every run shares (the weights)
 
     @property
     def nbytes(self) -> int:
-        """Memory the golden values hold (weights shared with the program are not counted
-        twice: they are cached once per injector)."""
+        """Memory this run holds: its values, and the fault-model state built so far."""
+        return self.values_nbytes + sum(state.nbytes for state in self.cache.values())
+
+    @cached_property
+    def values_nbytes(self) -> int:
+        """Memory the golden values hold (an array they share counts once; the weights,
+        shared by every run, not at all)."""
         def size(obj, seen) -> int:
             if isinstance(obj, np.ndarray):
-                base = obj if obj.base is None else obj.base
+                base = _owner(obj)
                 if id(base) in seen:
                     return 0
                 seen.add(id(base))
@@ -40,5 +48,10 @@ class GoldenRun:
             if isinstance(obj, (list, tuple)):
                 return sum(size(o, seen) for o in obj)
             return 0
-        seen: set[int] = set()
+        seen = {id(_owner(a)) for a in self.shared}
         return size(self.traces, seen) + size(self.tensors.cubes, seen)
+
+
+def _owner(a: np.ndarray):
+    """The object holding ``a``'s memory (itself, or the array it views)."""
+    return a if a.base is None else a.base

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import signal
 import subprocess
@@ -140,3 +141,21 @@ def test_stratified_sampling_covers_every_stratum_equally(workload):
     sites, _ = by_bit.plan_many(np.arange(128))
     bits = [by_bit.space.site(int(s)).bit for s in sites]
     assert bits[:64] == list(range(64))
+
+
+def test_golden_runs_are_kept_within_budget_counting_fault_state(workload, monkeypatch):
+    from nvdla_sim.campaign import runner
+    campaign = TransientCampaign(CampaignConfig(model="toy", injections=200, seed=4), workload)
+    first = campaign.golden(0)
+    weights = sum((a if a.base is None else a.base).nbytes for a in first.shared)
+    counting_weights = dataclasses.replace(first, shared=()).values_nbytes
+    assert weights > 0 and counting_weights - first.values_nbytes == weights
+    campaign.rows(0, 200)
+    runs = campaign._golden
+    assert len(runs) == workload.inputs.shape[0]
+    assert any(run.nbytes > run.values_nbytes for run in runs.values())  # fault-model state
+    budget = sum(run.nbytes for run in runs.values()) - 1
+    monkeypatch.setattr(runner, "GOLDEN_BUDGET", budget)
+    campaign.rows(200, 200)  # nothing injected; the budget is enforced after every chunk
+    assert len(runs) == workload.inputs.shape[0] - 1
+    assert sum(run.nbytes for run in runs.values()) <= budget
