@@ -13,8 +13,8 @@ import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
 
-from nvdla_sim._compat import tomllib
 from nvdla_sim.errors import ConfigError
+from nvdla_sim.tomlfile import read_toml
 
 
 @dataclass(frozen=True)
@@ -119,12 +119,7 @@ def get_config(name_or_path: str | Path | HardwareConfig | None = None) -> Hardw
 
 def load_config_toml(path: Path) -> HardwareConfig:
     """Load a config; a ``base = "nv_small"`` key starts from a built-in one."""
-    try:
-        data = tomllib.loads(path.read_text())
-    except FileNotFoundError:
-        raise ConfigError(f"{path}: no such config file") from None
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"{path}: {exc}") from None
+    data = read_toml(path, "config")
     table = data.get("hardware", data)
     base = CONFIGS.get(table.pop("base", "nv_small"))
     if base is None:

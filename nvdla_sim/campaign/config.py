@@ -7,8 +7,8 @@ import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from nvdla_sim._compat import tomllib
 from nvdla_sim.errors import ConfigError
+from nvdla_sim.tomlfile import read_toml
 
 FAULT_MODELS = ("flip", "stuck0", "stuck1", "weight-ber")
 SAMPLINGS = ("uniform", "stratified")
@@ -62,12 +62,7 @@ class CampaignConfig:
 
 
 def load_campaign_toml(path: Path) -> CampaignConfig:
-    try:
-        data = tomllib.loads(path.read_text())
-    except FileNotFoundError:
-        raise ConfigError(f"{path}: no such campaign file") from None
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"{path}: {exc}") from None
+    data = read_toml(path, "campaign")
     table = dict(data.get("campaign", data))
     known = {f.name for f in dataclasses.fields(CampaignConfig)}
     unknown = sorted(set(table) - known)
