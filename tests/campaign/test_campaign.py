@@ -13,23 +13,17 @@ import h5py
 import numpy as np
 import pytest
 
-from compiler.lower import lower
 from nvdla_sim.campaign.config import CampaignConfig
 from nvdla_sim.campaign.outcomes import FLAG_SDC1, FLAG_SDC5, MASKED, SDC, TOLERABLE, classify
-from nvdla_sim.campaign.runner import TransientCampaign, Workload
+from nvdla_sim.campaign.runner import TransientCampaign
 from nvdla_sim.campaign.space import SiteSpace
 from nvdla_sim.faults.injector import FaultInjector
-from nvdla_sim.runner import ProgramRunner
-from compiler.examples import toy_net
+from tests.campaign.workloads import toy_workload
 
 
 @pytest.fixture(scope="module")
 def workload():
-    program = lower(toy_net())
-    x = np.random.default_rng(0).integers(-128, 128, (6, *program.inputs[0].shape),
-                                          dtype=np.int8)
-    labels = ProgramRunner(program).run_batch(x).reshape(6, -1).argmax(1)
-    return Workload("toy", program, x, labels)
+    return toy_workload(6, seed=0)
 
 
 def test_site_space_ids_round_trip_and_weight_exposure(workload):

@@ -6,20 +6,14 @@ import h5py
 import numpy as np
 import pytest
 
-from compiler.examples import toy_net
-from compiler.lower import lower
 from nvdla_sim.campaign.config import CampaignConfig
-from nvdla_sim.campaign.runner import TransientCampaign, Workload
-from nvdla_sim.runner import ProgramRunner
+from nvdla_sim.campaign.runner import TransientCampaign
+from tests.campaign.workloads import toy_workload
 
 
 @pytest.fixture(scope="module")
 def workload():
-    program = lower(toy_net())
-    x = np.random.default_rng(1).integers(-128, 128, (4, *program.inputs[0].shape),
-                                          dtype=np.int8)
-    labels = ProgramRunner(program).run_batch(x).reshape(4, -1).argmax(1)
-    return Workload("toy", program, x, labels)
+    return toy_workload(4, seed=1)
 
 
 def rows(path):

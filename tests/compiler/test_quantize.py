@@ -13,18 +13,8 @@ from compiler.ir import CompileError
 from compiler.quantize import (activation_params, calibrate, int8_forward, quantize,
                                quantize_weights)
 from compiler.reference import evaluate
-from compiler.zoo import MODELS, GraphBuilder, fold_batchnorm, forward, get_model, lenet5
-
-SMALL = (3, 32, 32)
-
-
-@functools.cache
-def small(name: str):
-    return get_model(name, input_shape=SMALL, num_classes=10)
-
-
-def images(n: int, shape=SMALL, seed: int = 1) -> np.ndarray:
-    return np.random.default_rng(seed).standard_normal((n, *shape)).astype(np.float32)
+from compiler.zoo import MODELS, GraphBuilder, fold_batchnorm, forward, lenet5
+from tests.compiler.zoo_inputs import images, small
 
 
 @functools.cache

@@ -3,8 +3,6 @@ bundled trained LeNet-5."""
 
 from __future__ import annotations
 
-import functools
-
 import numpy as np
 import pytest
 
@@ -12,17 +10,7 @@ from compiler.ir import CompileError
 from compiler.zoo import (MODELS, BatchNorm, GraphBuilder, fold_batchnorm, forward, get_model,
                           lenet5)
 from compiler.zoo.pretrained import LENET5_MNIST
-
-SMALL = (3, 32, 32)
-
-
-@functools.cache
-def small(name: str):
-    return get_model(name, input_shape=SMALL, num_classes=10)
-
-
-def images(n: int, shape=SMALL, seed: int = 1) -> np.ndarray:
-    return np.random.default_rng(seed).standard_normal((n, *shape)).astype(np.float32)
+from tests.compiler.zoo_inputs import SMALL, images, small
 
 
 @pytest.mark.parametrize("name", list(MODELS))

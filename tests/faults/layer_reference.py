@@ -185,16 +185,23 @@ class LayerRef:
         raise KeyError(fault.register)
 
 
-def run_with_stuck_at(program, x_q: np.ndarray, fault: Fault) -> list[np.ndarray]:
-    """Network outputs with ``fault`` (a stuck-at) in every layer that has the register,
-    recomputed layer by layer: each layer runs fault-free on the (faulty) memory, then the
-    reference replaces its output."""
+def memory_with_input(program, x_q: np.ndarray):
+    """The program's memory image with the int8 input [C, H, W] written (channels padded)."""
     cfg = program.config
     mem = program.memory()
     (binding,) = program.inputs
     cube = np.zeros((cfg.channels_padded(binding.surface.channels), *x_q.shape[1:]), np.int8)
     cube[: x_q.shape[0]] = x_q
     binding.surface.write(mem, cfg, cube)
+    return mem
+
+
+def run_with_stuck_at(program, x_q: np.ndarray, fault: Fault) -> list[np.ndarray]:
+    """Network outputs with ``fault`` (a stuck-at) in every layer that has the register,
+    recomputed layer by layer: each layer runs fault-free on the (faulty) memory, then the
+    reference replaces its output."""
+    cfg = program.config
+    mem = memory_with_input(program, x_q)
     executor = Executor(cfg)
     for i, layer in enumerate(program.layers):
         before = mem.copy()
@@ -211,11 +218,7 @@ def run_with_stuck_at(program, x_q: np.ndarray, fault: Fault) -> list[np.ndarray
 def layer_inputs(program, x_q: np.ndarray):
     """(memory before layer i, fault-free trace of layer i) for every layer."""
     cfg = program.config
-    mem = program.memory()
-    (binding,) = program.inputs
-    cube = np.zeros((cfg.channels_padded(binding.surface.channels), *x_q.shape[1:]), np.int8)
-    cube[: x_q.shape[0]] = x_q
-    binding.surface.write(mem, cfg, cube)
+    mem = memory_with_input(program, x_q)
     executor = Executor(cfg)
     out = []
     for layer in program.layers:
