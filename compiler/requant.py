@@ -36,10 +36,6 @@ class Affine:
     mult: np.ndarray
     mult_shift: int
 
-    @property
-    def scalar(self) -> bool:
-        return self.bias.size == 1 and self.mult.size == 1
-
     def effective_mult(self) -> np.ndarray:
         return self.mult / float(1 << self.mult_shift)
 

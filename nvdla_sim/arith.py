@@ -37,13 +37,6 @@ def sat(value: ArrayLike, bits: int) -> np.ndarray:
     return np.minimum(np.maximum(as_i64(value), -lim), lim - 1)  # two ufuncs: cheaper than clip
 
 
-def saturates(value: ArrayLike, bits: int) -> np.ndarray:
-    """Which elements :func:`sat` would change."""
-    lim = 1 << (bits - 1)
-    v = as_i64(value)
-    return (v < -lim) | (v > lim - 1)
-
-
 def rnd_shr(value: ArrayLike, shift: ArrayLike) -> np.ndarray:
     """``value / 2**shift`` rounded to nearest, ties away from zero (shift >= 0).
 
@@ -70,13 +63,6 @@ def rnd_shr(value: ArrayLike, shift: ArrayLike) -> np.ndarray:
 def shl_sat(value: ArrayLike, shift: ArrayLike, bits: int) -> np.ndarray:
     """``sat_bits(value << shift)`` (cmod ``IntShiftLeft``); shift < 63 - bit length."""
     return sat(as_i64(value) << as_i64(shift), bits)
-
-
-def signed_shift(value: ArrayLike, shift: ArrayLike) -> np.ndarray:
-    """Right shift with rounding for shift >= 0, plain left shift for shift < 0."""
-    v = as_i64(value)
-    s = as_i64(shift)
-    return np.where(s >= 0, rnd_shr(v, np.maximum(s, 0)), v << np.maximum(-s, 0))
 
 
 def wrap(value: ArrayLike, bits: int) -> np.ndarray:

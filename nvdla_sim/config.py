@@ -57,16 +57,8 @@ class HardwareConfig:
         return 2 * self.bpe + (self.atom_c.bit_length() - 1)
 
     @property
-    def cbuf_bytes(self) -> int:
-        return self.cbuf_banks * self.cbuf_bank_width * self.cbuf_bank_depth
-
-    @property
     def cbuf_bank_bytes(self) -> int:
         return self.cbuf_bank_width * self.cbuf_bank_depth
-
-    @property
-    def macs_per_cycle(self) -> int:
-        return self.atom_c * self.atom_k
 
     def channels_padded(self, channels: int) -> int:
         """Channels rounded up to whole memory atoms (what readers/writers move)."""

@@ -32,7 +32,6 @@ from pathlib import Path
 import numpy as np
 
 from nvdla_sim.config import HardwareConfig
-from nvdla_sim.errors import LayerError
 from nvdla_sim.executor import LayerTrace
 from nvdla_sim.layers import HardwareLayer, SdpX
 from nvdla_sim.timing.schedule import LayerSchedule

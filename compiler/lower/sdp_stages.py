@@ -17,7 +17,7 @@ from compiler import descriptors
 from compiler.ir import Activation, CompileError, Tensor
 from compiler.lower.planner import MemoryPlan
 from compiler.lower.channel_requant import ChannelRequant
-from compiler.requant import Affine, fit_scale
+from compiler.requant import Affine
 from nvdla_sim.layers import SdpX
 from nvdla_sim.surface import FeatureSurface
 from nvdla_sim.units.sdp import ALU_MAX, ALU_MIN, ALU_SUM

@@ -15,7 +15,6 @@ from dataclasses import dataclass
 import numpy as np
 
 MASKED, TOLERABLE, SDC = 0, 1, 2
-CATEGORIES = ("masked", "tolerable", "sdc")
 FLAG_SDC1, FLAG_SDC5, FLAG_SDC10, FLAG_SDC20 = 1, 2, 4, 8
 FLAGS = {"sdc1": FLAG_SDC1, "sdc5": FLAG_SDC5, "sdc10": FLAG_SDC10, "sdc20": FLAG_SDC20}
 

@@ -48,10 +48,6 @@ class InjectionResult:
     outputs: list[np.ndarray]  # the network's int8 outputs under the fault
     effect: LayerEffect | None  # None: the register held nothing live (masked at once)
 
-    @property
-    def masked_in_layer(self) -> bool:
-        return self.effect is None or self.effect.changed == 0
-
 
 def _element_tap(register: str, flat: int | None, site: FaultSite, width: int) -> Tap:
     """Corrupt ``register`` for one element (``flat`` index) or all (stuck-at, flat None)."""

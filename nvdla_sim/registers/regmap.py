@@ -55,14 +55,6 @@ class Register:
             word |= (f.reset << f.lsb) & f.mask
         return word
 
-    @cached_property
-    def writable_mask(self) -> int:
-        mask = 0
-        for f in self.fields:
-            if "w" in f.access:
-                mask |= f.mask
-        return mask
-
     def field(self, name: str) -> Field:
         for f in self.fields:
             if f.name == name:

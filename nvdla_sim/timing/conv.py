@@ -149,18 +149,3 @@ class ConvSchedule:
             return None
         return s if cycle < ops["start"][s] + DAT_ACTV else None
 
-    def pixel_ops(self, stripe_op: int) -> np.ndarray:
-        """Output pixel indices (oy * Wo + ox) of a stripe operation's atomic ops."""
-        ops = self.ops
-        return ops["first"][stripe_op] + np.arange(ops["length"][stripe_op])
-
-    def channel_op(self, stripe_op: int) -> np.ndarray:
-        """The stripe operations that accumulate into the same CACC entries (same group
-        and stripe), in order."""
-        ops = self.ops
-        per = self.blocks * self.taps
-        base = stripe_op - stripe_op % per
-        return np.arange(base, base + per)
-
-    def issue_cycle(self, stripe_op: int, j: int) -> int:
-        return int(self.ops["start"][stripe_op]) + j

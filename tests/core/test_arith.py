@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from nvdla_sim.arith import rnd_shr, sat, shl_sat, signed_shift, sx, sx_int, wrap
+from nvdla_sim.arith import rnd_shr, sat, shl_sat, sx, sx_int, wrap
 
 
 def test_rnd_shr_ties_away_from_zero():
@@ -37,8 +37,3 @@ def test_shift_left_saturates():
     assert shl_sat(np.array([0x4000, 0x7FFF, -0x8000]), 20, 32).tolist() == [
         (1 << 31) - 1, (1 << 31) - 1, -(1 << 31)]
     assert shl_sat(np.array([0x4000]), 3, 32).tolist() == [1 << 17]
-
-
-def test_signed_shift():
-    # shift 2: 10/4 = 2.5 -> 3; shift -2: 10 * 4
-    assert signed_shift(np.array([10, 10]), np.array([2, -2])).tolist() == [3, 40]

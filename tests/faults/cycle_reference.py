@@ -242,7 +242,7 @@ class ConvCycleRef:
                    if en_d and en_w)
 
     def simulate(self, fault: Fault | None = None) -> ConvResult:
-        ak, ac = self.ak, self.ac
+        ak = self.ak
         names = {"cmac.dat_in": 2, "pre": ak, "cmac.dat_actv": ak, "cmac.wt_sd": ak,
                  "cmac.wt_actv": ak, "cmac.sum_out": ak, "stage6": ak, "cmac.mac_out": ak,
                  "cacc.sum": ak, "cacc.abuf": 2 * ak * ak, "cacc.out": ak}
