@@ -1,9 +1,12 @@
 """The naive way to inject a fault: re-run the whole network from its input.
 
-The faulty layer's output comes from the same exact fault model; everything
-else is recomputed from scratch, with no golden values reused.  This is the
-baseline ``nvdla-fi bench`` measures the incremental injector against (same
-numerics, so both must give identical outcomes).
+The faulty layer's output comes from the same exact fault model; every layer
+is recomputed from the input, with no golden values reused.  The program
+stays loaded, as in any inference loop: one memory image whose activations
+each run overwrites, and weights unpacked once (datapath faults never touch
+weight memory).  This is the baseline ``nvdla-fi bench`` measures the
+incremental injector against (same numerics, so both must give identical
+outcomes).
 """
 
 from __future__ import annotations
@@ -19,10 +22,11 @@ from nvdla_sim.runner import ProgramRunner
 class NaiveInjector:
     def __init__(self, program: Program) -> None:
         self.program = program
+        self.runner = ProgramRunner(program, constant_weights=True)
         self.model = FaultInjector(program)  # only for the faulty layer's output
 
     def run(self, site: FaultSite, x_q: np.ndarray) -> list[np.ndarray]:
-        runner = ProgramRunner(self.program)  # a fresh memory image every time
+        runner = self.runner
         (binding,) = self.program.inputs
         runner.write_tensor(binding, x_q)
         for index, layer in enumerate(self.program.layers):
