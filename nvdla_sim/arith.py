@@ -34,7 +34,8 @@ def sx_int(value: int, bits: int) -> int:
 def sat(value: ArrayLike, bits: int) -> np.ndarray:
     """Clamp to the signed ``bits``-bit range."""
     lim = 1 << (bits - 1)
-    return np.minimum(np.maximum(as_i64(value), -lim), lim - 1)  # two ufuncs: cheaper than clip
+    v = np.maximum(as_i64(value), -lim)  # a new array: the second bound goes in place
+    return np.minimum(v, lim - 1, out=v) if v.ndim else np.minimum(v, lim - 1)
 
 
 def rnd_shr(value: ArrayLike, shift: ArrayLike) -> np.ndarray:
@@ -51,7 +52,10 @@ def rnd_shr(value: ArrayLike, shift: ArrayLike) -> np.ndarray:
             return v
         # ties away from zero: floor((v + h) / 2^s) for v >= 0, floor((v + h - 1) / 2^s)
         # for v < 0 (= -floor((|v| + h) / 2^s)), with h = 2^(s-1)
-        return (v + ((1 << (s - 1)) - (v < 0))) >> s
+        t = v + (1 << (s - 1))  # a new array: the rest goes in place (memory traffic)
+        t -= v < 0
+        t >>= s
+        return t
     s = as_i64(shift)
     if np.any(s < 0):
         raise ValueError("rnd_shr needs a non-negative shift")

@@ -25,6 +25,9 @@ from nvdla_sim.units import cdma, cdp as cdp_unit, convcore, pdp as pdp_unit, sd
 from nvdla_sim.units import sdp_rdma
 
 
+BLOCK_ELEMENTS = 1 << 16  # element-wise work on batches goes in blocks of this size
+
+
 @dataclass
 class LayerTrace:
     """Intermediate values of one layer run (kept when ``keep=True``)."""
@@ -50,8 +53,8 @@ class Inputs(Protocol):
     def operand_raw(self, dma: OperandDma, sdp: Sdp) -> np.ndarray:
         """Raw bytes of an SDP operand stream (see ``sdp_rdma.operand_raw``)."""
 
-    def weights(self, conv: ConvCore) -> tuple[np.ndarray, np.ndarray]:
-        """(int8 [K, C, R, S], float32 [K, C*R*S]) weights."""
+    def weights(self, conv: ConvCore) -> convcore.Weights:
+        """The layer's weights, as :func:`convcore.weights` gives them."""
 
 
 class MemoryInputs:
@@ -67,7 +70,7 @@ class MemoryInputs:
     def operand_raw(self, dma: OperandDma, sdp: Sdp) -> np.ndarray:
         return sdp_rdma.operand_raw(dma, sdp, self.mem, self.config)
 
-    def weights(self, conv: ConvCore) -> tuple[np.ndarray, np.ndarray]:
+    def weights(self, conv: ConvCore) -> convcore.Weights:
         return convcore.weights(conv, self.mem, self.config, self.weight_cache)
 
 
@@ -112,18 +115,29 @@ class Executor:
                 if not sdp.flying:
                     raise LayerError("a convolution needs SDP in flying mode "
                                      "(SDP D_FEATURE_MODE_CFG.FLYING_MODE = 1)")
-                x = self._convolve(layer.conv, inputs, trace)
-                _check_cube(x, sdp.width, sdp.height, sdp.channels, cfg, "SDP input from CACC")
+                raw = self._accumulate(layer.conv, inputs, trace)
+                _check_cube((cfg.channels_padded(layer.conv.kernels), *raw.shape[-2:]),
+                            sdp.width, sdp.height, sdp.channels, cfg, "SDP input from CACC")
+
+                def to_sdp(acc: np.ndarray) -> np.ndarray:
+                    return convcore.to_sdp(layer.conv, acc, cfg)
             else:
                 if sdp.flying:
                     raise LayerError("SDP is in flying mode but no convolution was launched")
-                x = inputs.feature(sdp_rdma.input_surface(sdp)).astype(np.int64)
+                raw = inputs.feature(sdp_rdma.input_surface(sdp))
+
+                def to_sdp(cube: np.ndarray) -> np.ndarray:
+                    return cube.astype(np.int64)
             operands = [sdp_rdma.decode_operands(
                 stage.dma, None if stage.dma.disable else inputs.operand_raw(stage.dma, sdp))
                 for stage in (sdp.bs, sdp.bn, sdp.ew)]
-            y = sdp_unit.process(x, sdp, *operands)
             if trace:
+                x = to_sdp(raw)
+                y = sdp_unit.process(x, sdp, *operands)
                 trace.sdp_in, trace.sdp_out, trace.sdp_operands = x, y, operands
+            else:
+                y = _blockwise(raw, operands, lambda r, ops: sdp_unit.process(
+                    to_sdp(r), sdp, *ops))
             if sdp.output_to_pdp:
                 if layer.pdp is None or layer.pdp.from_memory:
                     raise LayerError("SDP streams to PDP, but PDP is not enabled in on-flying mode")
@@ -142,20 +156,41 @@ class Executor:
                 trace.pdp_in, trace.pdp_out = pooled_input, out
         return writes, trace
 
-    def _convolve(self, conv: ConvCore, inputs: Inputs, trace: LayerTrace | None) -> np.ndarray:
-        cfg = self.config
+    def _accumulate(self, conv: ConvCore, inputs: Inputs, trace: LayerTrace | None
+                    ) -> np.ndarray:
+        """CACC's accumulators [(B,) K, Ho, Wo], before rounding."""
         convcore.check(conv)
         data = cdma.feature(conv, inputs.feature(cdma.feature_surface(conv)))
         ops = convcore.ConvOperands(data, *inputs.weights(conv))
-        acc = convcore.accumulate(conv, ops, cfg)
+        acc = convcore.accumulate(conv, ops, self.config)
         if trace:
             trace.conv_operands, trace.accumulator = ops, acc
-        return convcore.to_sdp(conv, acc, cfg)
+        return acc
 
 
-def _check_cube(x: np.ndarray, width: int, height: int, channels: int, cfg: HardwareConfig,
-                what: str) -> None:
-    expected = (cfg.channels_padded(channels), height, width)
-    if x.shape[-3:] != expected:
-        raise LayerError(f"{what}: cube is {x.shape[-1]}x{x.shape[-2]}x{x.shape[-3]} (WxHxC), "
+def _blockwise(cube: np.ndarray, operands: list[sdp_rdma.Operands], fn) -> np.ndarray:
+    """``fn(cube, operands)`` on a batch [B, ...] a few samples at a time: SDP's chain of
+    element-wise passes then works on arrays that stay in cache (twice as fast on large
+    batches).  Operands with a batch axis are cut alike; per-kernel ones broadcast."""
+    if cube.ndim < 4:
+        return fn(cube, operands)
+    step = max(1, BLOCK_ELEMENTS // max(1, cube[0].size))
+    if step >= cube.shape[0]:
+        return fn(cube, operands)
+
+    def cut(a: np.ndarray | None, sl: slice) -> np.ndarray | None:
+        return a[sl] if a is not None and a.ndim == cube.ndim else a
+    parts = []
+    for start in range(0, cube.shape[0], step):
+        sl = slice(start, start + step)
+        parts.append(fn(cube[sl], [sdp_rdma.Operands(cut(o.alu, sl), cut(o.mul, sl))
+                                   for o in operands]))
+    return np.concatenate(parts)
+
+
+def _check_cube(shape: tuple[int, int, int], width: int, height: int, channels: int,
+                cfg: HardwareConfig, what: str) -> None:
+    """``shape`` [C, H, W] (channels padded) against what SDP is programmed for."""
+    if shape != (cfg.channels_padded(channels), height, width):
+        raise LayerError(f"{what}: cube is {shape[2]}x{shape[1]}x{shape[0]} (WxHxC), "
                          f"but SDP is programmed for {width}x{height}x{channels}")

@@ -13,7 +13,6 @@ import hashlib
 import json
 from collections import OrderedDict
 from dataclasses import dataclass
-from functools import cached_property
 from pathlib import Path
 
 import h5py
@@ -69,6 +68,7 @@ class TransientCampaign:
         self.register_index = {n: i for i, n in enumerate(dict.fromkeys(self.register_names))}
         self.strata = self._strata()
         self._golden: OrderedDict[int, GoldenRun] = OrderedDict()
+        self._logits: dict[int, np.ndarray] = {}  # golden logits per image, kept for good
 
     def _strata(self) -> list | None:
         if self.config.sampling == "uniform":
@@ -98,14 +98,20 @@ class TransientCampaign:
     def logits(self, outputs: list[np.ndarray]) -> np.ndarray:
         return self.injector.runner.dequantize_output(outputs[0]).ravel()
 
-    @cached_property
-    def golden_logits(self) -> np.ndarray:
-        runner = self.injector.runner
-        return np.stack([self.logits(runner.run(x)[0]) for x in self.workload.inputs])
+    def image_logits(self, image: int) -> np.ndarray:
+        """Golden logits of one image: from its golden run when one is kept (no extra
+        inference), else from a plain run."""
+        logits = self._logits.get(image)
+        if logits is None:
+            run = self._golden.get(image)
+            outputs = (run.outputs if run is not None
+                       else self.injector.runner.run(self.workload.inputs[image])[0])
+            logits = self._logits[image] = self.logits(outputs)
+        return logits
 
-    @cached_property
-    def golden_top1(self) -> list[int]:
-        return self.golden_logits.argmax(axis=1).tolist()
+    @property
+    def golden_logits(self) -> np.ndarray:
+        return np.stack([self.image_logits(i) for i in range(self.workload.inputs.shape[0])])
 
     # -- injections ----------------------------------------------------------------------
     def plan_many(self, ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -140,12 +146,12 @@ class TransientCampaign:
         identical = result.outputs is golden.outputs or all(
             np.array_equal(a, b) for a, b in zip(result.outputs, golden.outputs))
         label = int(self.workload.labels[image])
-        top1 = self.golden_top1[image]
+        golden_logits = self.image_logits(image)
+        top1 = int(golden_logits.argmax())
         if identical:
             outcome = Outcome(MASKED, 0, top1, 0.0)
         else:
-            outcome = classify(self.golden_logits[image], self.logits(result.outputs), label,
-                               False)
+            outcome = classify(golden_logits, self.logits(result.outputs), label, False)
         return (i, site_id, site.layer, self.register_index[site.register], site.instance,
                 site.bit, site.bits, site.cycle, MODELS.index(site.model), image, label,
                 top1, outcome.faulty_top1,

@@ -1,10 +1,14 @@
 """CMAC: the MAC array.  Each cell sums ``atom_c`` int8 x int8 products per cycle.
 
 Functionally the whole convolution is one integer matrix product, computed
-exactly with float32 BLAS: every product is at most 2**14 in magnitude, so
-any partial sum of up to 2**10 products stays below 2**24 and is exact in
-float32 whatever order BLAS adds in.  Longer sums are split into chunks of
-2**10 terms whose exact results are added in int64.
+exactly with float32 BLAS: a partial sum is exact in float32, whatever order
+BLAS adds in, while its magnitude stays below 2**24.  With int8 data
+(|x| <= 128) every partial sum of row k over columns J is bounded by
+128 * sum_{j in J} |w_kj|, so the columns are split into chunks whose bound is
+below 2**24 for every row (:func:`exact_splits`, once per weight matrix: one
+or two chunks for typical layers; 2**10 columns when nothing is known about
+the weights).  Chunk results are exact integers, added in float64 (exact
+below 2**53).
 """
 
 from __future__ import annotations
@@ -13,19 +17,48 @@ import numpy as np
 
 
 CHUNK = 1 << 10  # 2**10 products of |x| <= 2**14 sum below 2**24: exact in float32
+FLOAT32_EXACT = 1 << 24
+DATA_MAX = 128  # |int8|
 
 
-def exact_matmul(weights: np.ndarray, patches: np.ndarray) -> np.ndarray:
-    """int64 result of ``weights [K, N] @ patches [N, P]`` for int8-valued operands."""
+def exact_splits(weights: np.ndarray) -> np.ndarray:
+    """Column boundaries [0, ..., N] of ``weights [K, N]`` (int8-valued) such that in every
+    chunk, for every row, ``DATA_MAX * sum |w|`` stays below 2**24 (greedy, widest first).
+    Rows are scanned in blocks of about 2**22 values, so huge FC layers need no huge
+    temporaries."""
+    k, n = weights.shape
+    limit = (FLOAT32_EXACT - 1) // DATA_MAX
+    rows = max(1, (1 << 22) // max(n, 1))
+    bounds, start = [0], 0
+    while start < n:
+        widest = np.zeros(n - start, np.int64)  # largest row sum over [start, start + j]
+        for r in range(0, k, rows):
+            block = np.abs(weights[r:r + rows, start:].astype(np.int32))
+            np.maximum(widest, np.cumsum(block, axis=1).max(axis=0), out=widest)
+        start += max(1, int(np.searchsorted(widest, limit, side="right")))
+        bounds.append(start)
+    return np.array(bounds, np.int64)
+
+
+def exact_matmul(weights: np.ndarray, patches: np.ndarray,
+                 splits: np.ndarray | None = None) -> np.ndarray:
+    """int64 result of ``weights [K, N] @ patches [N, P]`` for int8-valued operands;
+    ``splits``: :func:`exact_splits` of ``weights`` (default: chunks of 2**10 columns)."""
     w = weights.astype(np.float32, copy=False)
     d = patches.astype(np.float32, copy=False)
     n = w.shape[1]
-    if n <= CHUNK:
+    bounds = (splits.tolist() if splits is not None
+              else list(range(0, n, CHUNK)) + [n])
+    if len(bounds) == 2:
         return (w @ d).astype(np.int64)
-    out = np.zeros((w.shape[0], d.shape[1]), np.int64)
-    for start in range(0, n, CHUNK):  # a few chunks per layer, each a BLAS call
-        out += (w[:, start:start + CHUNK] @ d[start:start + CHUNK]).astype(np.int64)
-    return out
+    out = None
+    for a, b in zip(bounds[:-1], bounds[1:]):  # a few BLAS calls per layer
+        part = w[:, a:b] @ d[a:b]
+        if out is None:
+            out = part.astype(np.float64)
+        else:
+            out += part
+    return out.astype(np.int64)
 
 
 def cell_sums(data: np.ndarray, weights: np.ndarray) -> np.ndarray:

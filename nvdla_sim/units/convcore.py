@@ -15,14 +15,17 @@ from nvdla_sim.units import cacc, cdma, cmac, csc
 @dataclass(frozen=True)
 class ConvOperands:
     """What the convolution core fetched: input [C, H, W] and weights [K, C, R, S], int8;
-    ``matrix`` is the weights as the float32 [K, C*R*S] operand of the exact GEMM."""
+    ``matrix`` is the weights as the float32 [K, C*R*S] operand of the exact GEMM, and
+    ``splits`` its exact column chunks (:func:`cmac.exact_splits`; None: the default)."""
 
     data: np.ndarray
     weights: np.ndarray
     matrix: np.ndarray
+    splits: np.ndarray | None
 
 
-WeightCache = dict[tuple, tuple[np.ndarray, np.ndarray]]
+Weights = tuple[np.ndarray, np.ndarray, np.ndarray | None]  # weights, matrix, splits
+WeightCache = dict[tuple, Weights]
 
 
 def check(conv: ConvCore) -> None:
@@ -30,15 +33,19 @@ def check(conv: ConvCore) -> None:
 
 
 def weights(conv: ConvCore, mem: Memory, cfg: HardwareConfig,
-            cache: WeightCache | None = None) -> tuple[np.ndarray, np.ndarray]:
-    """(int8 [K, C, R, S], float32 [K, C*R*S]); ``cache`` keeps them by address and shape
-    for callers whose weight memory never changes (fault campaigns on datapath registers)."""
+            cache: WeightCache | None = None) -> Weights:
+    """(int8 [K, C, R, S], float32 [K, C*R*S], exact GEMM splits); ``cache`` keeps them by
+    address and shape for callers whose weight memory never changes (fault campaigns on
+    datapath registers).  Splits, worth finding only for weights used many times, come
+    with the cache."""
     key = (conv.weight_address, conv.kernels, conv.kernel_channels, conv.kernel_height,
            conv.kernel_width)
     cached = cache.get(key) if cache is not None else None
     if cached is None:
         w = cdma.fetch_weights(conv, mem, cfg)
-        cached = (w, w.reshape(conv.kernels, -1).astype(np.float32))
+        matrix = w.reshape(conv.kernels, -1)
+        cached = (w, matrix.astype(np.float32),
+                  cmac.exact_splits(matrix) if cache is not None else None)
         if cache is not None:
             cache[key] = cached
     return cached
@@ -50,10 +57,11 @@ def accumulate(conv: ConvCore, ops: ConvOperands, cfg: HardwareConfig) -> np.nda
     taps = conv.in_channels * conv.kernel_height * conv.kernel_width
     if not cacc.accumulation_is_safe(taps):
         if data.ndim == 4:
-            return np.stack([accumulate(conv, ConvOperands(d, ops.weights, ops.matrix), cfg)
+            return np.stack([accumulate(conv, ConvOperands(d, ops.weights, ops.matrix,
+                                                           ops.splits), cfg)
                              for d in data])
         return _accumulate_in_order(conv, ops, cfg)
-    acc = cmac.exact_matmul(ops.matrix, csc.im2col(conv, data, np.float32))
+    acc = cmac.exact_matmul(ops.matrix, csc.im2col(conv, data, np.float32), ops.splits)
     acc = acc.reshape(k, -1, conv.out_height, conv.out_width)
     return acc[:, 0] if data.ndim == 3 else acc.transpose(1, 0, 2, 3)
 

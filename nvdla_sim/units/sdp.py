@@ -53,7 +53,8 @@ def x_stage(x: np.ndarray, stage: SdpX, ops: Operands, name: str, tap: Tap = no_
             a = x + op  # 33-bit, not saturated
     a = tap(f"{reg}_alu", a)
     prelu_pass = stage.mul_prelu and not stage.mul_bypass
-    positive = a >= 0  # PReLU's choice travels with the data, not through the multiplier
+    # PReLU's choice travels with the data, not through the multiplier
+    positive = a >= 0 if prelu_pass else None
     if stage.mul_bypass or (prelu_pass and np.all(positive)):
         m = a
     else:
