@@ -30,8 +30,11 @@ def test_incremental_equals_full_reinference(make):
     assert corrupted > 0  # the comparison saw faults that reach the output
 
 
+@pytest.mark.parametrize("block", [None, 1])
 @pytest.mark.parametrize("make", [toy_net, wide_net])
-def test_batched_injections_equal_one_at_a_time(make):
+def test_batched_injections_equal_one_at_a_time(make, block, monkeypatch):
+    if block is not None:  # SDP on the batch one fault at a time (operands cut alike)
+        monkeypatch.setattr("nvdla_sim.executor.BLOCK_ELEMENTS", block)
     program = lower(make())
     fast, naive = FaultInjector(program), NaiveInjector(program)
     rng = np.random.default_rng(11)
