@@ -141,37 +141,39 @@ class TransientCampaign:
         site = self.space.site(site_id)
         return self.injector.run(site, self.golden(image)), site_id, image
 
-    def _row(self, i: int, site_id: int, image: int, result: InjectionResult) -> tuple:
-        site, golden = result.site, self.golden(image)
-        identical = result.outputs is golden.outputs or all(
-            np.array_equal(a, b) for a, b in zip(result.outputs, golden.outputs))
-        label = int(self.workload.labels[image])
-        golden_logits = self.image_logits(image)
-        top1 = int(golden_logits.argmax())
-        if identical:
-            outcome = Outcome(MASKED, 0, top1, 0.0)
-        else:
-            outcome = classify(golden_logits, self.logits(result.outputs), label, False)
-        return (i, site_id, site.layer, self.register_index[site.register], site.instance,
-                site.bit, site.bits, site.cycle, MODELS.index(site.model), image, label,
-                top1, outcome.faulty_top1,
-                outcome.category, outcome.flags, outcome.deviation,
-                0 if result.effect is None else result.effect.changed,
-                result.effect is not None)
-
     def rows(self, start: int, stop: int) -> np.ndarray:
         """Rows of injections [start, stop), injected together (their downstream runs are
         batched), returned by id."""
-        ids = range(start, stop)
-        plans = list(zip(*(a.tolist() for a in self.plan_many(np.arange(start, stop)))))
-        for image in sorted({image for _, image in plans}):
-            self.golden(image)  # capture every input's golden run once, in order
-        results = self.injector.run_many([(self.space.site(site_id), self.golden(image))
-                                          for site_id, image in plans])
+        site_ids, images = self.plan_many(np.arange(start, stop))
+        # every input's golden run captured once, in order (kept here even if evicted later)
+        goldens = {image: self.golden(image) for image in sorted(set(images.tolist()))}
+        sites = [self.space.site(site_id) for site_id in site_ids.tolist()]
+        results = self.injector.run_many([(site, goldens[image])
+                                          for site, image in zip(sites, images.tolist())])
         self._evict()  # injection grew the runs' fault-model state
-        return np.array([self._row(i, site_id, image, result)
-                         for i, (site_id, image), result in zip(ids, plans, results)],
-                        INJECTION_DTYPE)
+        rows = np.zeros(len(sites), INJECTION_DTYPE)
+        rows["id"], rows["site"], rows["image"] = np.arange(start, stop), site_ids, images
+        for name in ("layer", "instance", "bit", "bits", "cycle"):
+            rows[name] = [getattr(site, name) for site in sites]
+        rows["register"] = [self.register_index[site.register] for site in sites]
+        rows["model"] = [MODELS.index(site.model) for site in sites]
+        rows["label"] = self.workload.labels[images]
+        rows["live"] = [result.effect is not None for result in results]
+        rows["changed"] = [0 if r.effect is None else r.effect.changed for r in results]
+        outcomes = []
+        for result, image, label in zip(results, images.tolist(), rows["label"].tolist()):
+            golden, logits = goldens[image].outputs, self.image_logits(image)
+            if result.outputs is golden or all(
+                    np.array_equal(a, b) for a, b in zip(result.outputs, golden)):
+                outcomes.append(Outcome(MASKED, 0, int(logits.argmax()), 0.0))
+            else:
+                outcomes.append(classify(logits, self.logits(result.outputs), label, False))
+        rows["golden_top1"] = [int(self.image_logits(i).argmax()) for i in images.tolist()]
+        rows["faulty_top1"] = [o.faulty_top1 for o in outcomes]
+        rows["outcome"] = [o.category for o in outcomes]
+        rows["flags"] = [o.flags for o in outcomes]
+        rows["deviation"] = [o.deviation for o in outcomes]
+        return rows
 
     # -- files ---------------------------------------------------------------------------
     def attrs(self) -> dict:

@@ -63,8 +63,15 @@ def _element_tap(register: str, flat: int | None, site: FaultSite, width: int) -
 
 
 def _gather(operands: Operands, flat: np.ndarray, shape: tuple[int, ...]) -> Operands:
+    """The operand values of cube elements ``flat`` (indexing the broadcast dimensions of
+    a per-kernel operand at 0, never materializing it at the cube's size)."""
+    index = np.unravel_index(flat, shape)
+
     def pick(a):
-        return None if a is None else np.broadcast_to(a, shape).reshape(-1)[flat]
+        if a is None:
+            return None
+        lead = len(shape) - a.ndim
+        return a[tuple(0 if n == 1 else i for n, i in zip(a.shape, index[lead:]))]
     return Operands(pick(operands.alu), pick(operands.mul))
 
 
@@ -308,10 +315,11 @@ class FaultInjector:
             if effect is None or effect.changed == 0:
                 results[k] = InjectionResult(site, golden.outputs, effect)
                 continue
-            state = self.propagator.state(golden.tensors, site.layer, effect.writes)
-            pending.append((k, site, golden, effect, state))
-        outputs = self.propagator.run([p[-1] for p in pending])
-        for (k, site, golden, effect, _), out in zip(pending, outputs):
+            pending.append((k, site, golden, effect))
+        states = self.propagator.states([(golden.tensors, site.layer, effect.writes)
+                                         for _, site, golden, effect in pending])
+        outputs = self.propagator.run(states)
+        for (k, site, golden, effect), out in zip(pending, outputs):
             results[k] = InjectionResult(site, golden.outputs if out is None else out, effect)
         return results
 

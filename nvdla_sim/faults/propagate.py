@@ -12,8 +12,8 @@ changes all died out is masked.
 
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 import numpy as np
 
@@ -30,8 +30,7 @@ WHOLE_LAYER = 1.0  # recompute the whole layer once the cone covers this much of
 BATCH_ELEMENTS = 1 << 23  # faults run together until their patch matrices hold this many
 
 
-@dataclass(frozen=True)
-class Placement:
+class Placement(NamedTuple):
     """Where a surface sits in a tensor: its root surface and the origin within it."""
 
     root: int  # index of the root surface
@@ -245,15 +244,24 @@ class Propagator:
         self.flow = Dataflow(program)
         self.weight_cache = executor.weight_cache if executor.weight_cache is not None else {}
 
-    def state(self, golden: GoldenTensors, start: int,
-              writes: list[tuple[FeatureSurface, np.ndarray]]) -> FaultState:
-        state = FaultState(golden, start)
-        for surface, cube in writes:
-            where, cube = self.flow.place(surface), cube[: self.config.channels_padded(
-                surface.channels)]
-            state.write(where, cube, changed_boxes(
-                cube[None], state.golden_at(where, cube.shape)[None])[0])
-        return state
+    def states(self, faults: list[tuple[GoldenTensors, int, list[tuple[FeatureSurface,
+                                                                       np.ndarray]]]]
+               ) -> list[FaultState]:
+        """The :class:`FaultState` of each (golden tensors, faulty layer, its writes); the
+        writes to one surface are compared with golden in one pass."""
+        states = [FaultState(golden, start) for golden, start, _ in faults]
+        by_surface: dict[FeatureSurface, list[tuple[FaultState, np.ndarray]]] = {}
+        for state, (_, _, writes) in zip(states, faults):
+            for surface, cube in writes:
+                by_surface.setdefault(surface, []).append((state, cube))
+        for surface, members in by_surface.items():
+            where = self.flow.place(surface)
+            cpad = self.config.channels_padded(surface.channels)
+            cubes = np.stack([cube[:cpad] for _, cube in members])
+            golden = np.stack([state.golden_at(where, cubes.shape[1:]) for state, _ in members])
+            for (state, _), cube, box in zip(members, cubes, changed_boxes(cubes, golden)):
+                state.write(where, cube, box)
+        return states
 
     def run(self, states: list[FaultState]) -> list[list[np.ndarray] | None]:
         """Network outputs of each fault (None: masked before the outputs).  A fault's copy
@@ -320,8 +328,8 @@ class Propagator:
                            for state, c in members[at:at + step]]
                 inputs = BatchInputs(offsets, template, self.flow, self.weight_cache)
                 (_, cubes), = self.executor.compute(template, inputs)[0]
-                places = [dataclasses.replace(out_place, y0=out_place.y0 + first.y0 + dy,
-                                              x0=out_place.x0 + first.x0 + dx)
+                places = [out_place._replace(y0=out_place.y0 + first.y0 + dy,
+                                             x0=out_place.x0 + first.x0 + dx)
                           for _, dy, dx in offsets]
                 golden = np.stack([state.golden_at(where, cubes.shape[1:])
                                    for (state, _, _), where in zip(offsets, places)])
