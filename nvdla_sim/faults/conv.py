@@ -7,7 +7,10 @@ products of that weight for the rest of the stripe, a shadow-register flip
 the whole next stripe, a partial-sum flip one step, an assembly-buffer flip
 one running sum for the rest of its channel operation.  The affected output
 elements are then re-accumulated exactly in hardware order (saturating at
-the assembly-buffer width) and rounded as CACC does.  Lanes whose data or
+the assembly-buffer width) and rounded as CACC does.  Where no partial sum of
+the faulty run can reach the saturation bound, accumulation is plain integer
+addition, and the new accumulator is the golden one plus the change of the
+faulty step: no re-accumulation at all.  Lanes whose data or
 weight is zero are gated off in CMAC (RTL: enable = valid & non-zero), so a
 flip there has no effect.  Stuck-at faults recompute the layer's partial-sum
 tensor for the affected kernels with the bit forced at every use.
@@ -58,8 +61,12 @@ class ConvFaults:
     kept as int8 (a campaign holds one per layer and input) and widened where used."""
 
     def __init__(self, conv: ConvCore, schedule: ConvSchedule, ops: ConvOperands,
-                 config: HardwareConfig, weights: np.ndarray | None = None) -> None:
+                 config: HardwareConfig, weights: np.ndarray | None = None,
+                 accumulator: np.ndarray | None = None) -> None:
+        """``accumulator``: the golden final CACC values [K, Ho, Wo], if known."""
         self.conv, self.schedule, self.cfg = conv, schedule, config
+        self.accumulator = (None if accumulator is None
+                            else accumulator.reshape(accumulator.shape[0], -1))
         ac = config.atom_c
         win = csc.windows(conv, ops.data)  # [C, R, S, Ho, Wo]
         c, blocks = conv.in_channels, schedule.blocks
@@ -76,6 +83,19 @@ class ConvFaults:
         return self.data.base.nbytes if self.data.base is not None else self.data.nbytes
 
     # -- helpers -----------------------------------------------------------------------
+    def _linear(self, excess: int) -> bool:
+        """Whether the faulty run is plain addition (no partial sum reaches the 34-bit
+        bound) when the absolute partial sums add up to at most the golden bound
+        (taps * 2**14) plus ``excess``; then its accumulator is golden + change."""
+        taps = self.conv.in_channels * self.conv.kernel_height * self.conv.kernel_width
+        return self.accumulator is not None and taps * cacc.PRODUCT_MAX + excess < ACC_LIMIT
+
+    def golden_acc(self, kernels: np.ndarray, pixels: np.ndarray) -> np.ndarray:
+        """Golden final accumulators (0 for kernels padding the last group)."""
+        acc = self.accumulator
+        real = kernels < acc.shape[0]
+        return np.where(real, acc[np.where(real, kernels, 0), pixels], 0)
+
     def step_of(self, stripe_op: int) -> int:
         return stripe_op % (self.schedule.blocks * self.schedule.taps)
 
@@ -144,22 +164,27 @@ class ConvFaults:
             if at is None or self.step_of(at[0]) != sched.blocks * sched.taps - 1:
                 return None  # the result register only holds finals after the last step
             k, p = self.elements(at[0], at[1], np.array([site.instance]))
-            acc = self.accumulate(self.psums(k, np.full(k.size, p)))
+            p = np.full(k.size, p)
+            acc = (self.golden_acc(k, p) if self.accumulator is not None
+                   else self.accumulate(self.psums(k, p)))
             final = site.apply(cacc.truncate(acc, self.conv.clip_truncate), 32)
-            return AccPatch(k, np.full(k.size, p), acc, final)
+            return AccPatch(k, p, acc, final)
         raise KeyError(f"not a convolution-core register: {reg}")
 
     def _data_flip(self, site: FaultSite, s: int, j: int, cells: np.ndarray) -> AccPatch | None:
         k, p = self.elements(s, j, cells)
+        p = np.full(k.size, p)
         b, t = self.block_tap(s)
-        step = self.step_of(s)
-        ps = self.psums(k, np.full(k.size, p))
-        d = self.data[b, t, :, p].astype(np.int64)  # [lane]
+        d = self.data[b, t, :, p[0]].astype(np.int64)  # [lane]
         w = self.weights[k, b, t].astype(np.int64)  # [E, lane]
         d_new = site.apply_lanes(d, self.cfg.bpe)
         live = (d != 0)[None, :] & (w != 0)  # zero lanes are gated off
-        ps[:, step] += np.where(live, (d_new - d)[None, :] * w, 0).sum(axis=1)
-        return AccPatch(k, np.full(k.size, p), self.accumulate(ps))
+        change = np.where(live, (d_new - d)[None, :] * w, 0).sum(axis=1)
+        if self._linear(0):  # int8 operands stay int8: the golden bound holds
+            return AccPatch(k, p, self.golden_acc(k, p) + change)
+        ps = self.psums(k, p)
+        ps[:, self.step_of(s)] += change
+        return AccPatch(k, p, self.accumulate(ps))
 
     def _weight_flip(self, site: FaultSite, s: int, first_j: int) -> AccPatch | None:
         ops = self.schedule.ops
@@ -169,18 +194,27 @@ class ConvFaults:
         j = np.arange(first_j, length)
         k, p = self.elements(s, j, np.full(j.size, site.instance))
         b, t = self.block_tap(s)
-        ps = self.psums(k, p)
         w = self.weights[k[0], b, t].astype(np.int64)  # [lane]
         d = self.data[b, t][:, p].astype(np.int64)  # [lane, E]
         w_new = site.apply_lanes(w, self.cfg.bpe)
         live = (w != 0)[:, None] & (d != 0)  # zero lanes are gated off
-        ps[:, self.step_of(s)] += np.where(live, d * (w_new - w)[:, None], 0).sum(axis=0)
+        change = np.where(live, d * (w_new - w)[:, None], 0).sum(axis=0)
+        if self._linear(0):
+            return AccPatch(k, p, self.golden_acc(k, p) + change)
+        ps = self.psums(k, p)
+        ps[:, self.step_of(s)] += change
         return AccPatch(k, p, self.accumulate(ps))
 
     def _psum_flip(self, site: FaultSite, s: int, j: int) -> AccPatch:
         k, p = self.elements(s, j, np.array([site.instance]))
         p = np.full(k.size, p)
         step = self.step_of(s)
+        width = self.cfg.mac_result_width
+        if site.register != "cacc.sum" and self._linear(1 << (width - 1)):
+            b, t = self.block_tap(s)
+            d = self.data[b, t, :, p[0]].astype(np.int64)
+            psum = self.weights[k, b, t].astype(np.int64) @ d  # gated lanes add nothing
+            return AccPatch(k, p, self.golden_acc(k, p) + site.apply(psum, width) - psum)
         ps = self.psums(k, p)
         if site.register == "cacc.sum":  # sum = running + psum, flipped, then saturated
             running = self.accumulate(ps[:, :step]) if step else np.zeros(1, np.int64)

@@ -209,7 +209,8 @@ class FaultInjector:
             if weights is None:
                 weights = self._lane_weights[index] = lane_weights(
                     conv, sched, trace.conv_operands.weights, self.config)
-            faults = ConvFaults(conv, sched, trace.conv_operands, self.config, weights)
+            faults = ConvFaults(conv, sched, trace.conv_operands, self.config, weights,
+                                trace.accumulator)
             if golden is not None:
                 golden.cache[key] = faults
         return faults
