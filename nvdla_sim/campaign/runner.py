@@ -22,7 +22,7 @@ from tqdm import tqdm
 from nvdla_sim import __version__
 from nvdla_sim.campaign.config import CampaignConfig
 from nvdla_sim.campaign import draws, parallel
-from nvdla_sim.campaign.outcomes import MASKED, Outcome, classify
+from nvdla_sim.campaign.outcomes import classify_corrupted
 from nvdla_sim.campaign.space import SiteSpace
 from nvdla_sim.campaign.stats import sample_size
 from nvdla_sim.campaign.store import INJECTION_DTYPE, ResultStore
@@ -160,19 +160,21 @@ class TransientCampaign:
         rows["label"] = self.workload.labels[images]
         rows["live"] = [result.effect is not None for result in results]
         rows["changed"] = [0 if r.effect is None else r.effect.changed for r in results]
-        outcomes = []
-        for result, image, label in zip(results, images.tolist(), rows["label"].tolist()):
-            golden, logits = goldens[image].outputs, self.image_logits(image)
-            if result.outputs is golden or all(
-                    np.array_equal(a, b) for a, b in zip(result.outputs, golden)):
-                outcomes.append(Outcome(MASKED, 0, int(logits.argmax()), 0.0))
-            else:
-                outcomes.append(classify(logits, self.logits(result.outputs), label, False))
         rows["golden_top1"] = [int(self.image_logits(i).argmax()) for i in images.tolist()]
-        rows["faulty_top1"] = [o.faulty_top1 for o in outcomes]
-        rows["outcome"] = [o.category for o in outcomes]
-        rows["flags"] = [o.flags for o in outcomes]
-        rows["deviation"] = [o.deviation for o in outcomes]
+        rows["faulty_top1"] = rows["golden_top1"]  # masked unless corrupted below
+        corrupted = [n for n, (result, image) in enumerate(zip(results, images.tolist()))
+                     if result.outputs is not goldens[image].outputs and not all(
+                         np.array_equal(a, b)
+                         for a, b in zip(result.outputs, goldens[image].outputs))]
+        if corrupted:
+            out = classify_corrupted(
+                np.stack([self.image_logits(int(images[n])) for n in corrupted]),
+                np.stack([self.logits(results[n].outputs) for n in corrupted]),
+                rows["label"][corrupted])
+            for name, values in (("outcome", out.category), ("flags", out.flags),
+                                 ("faulty_top1", out.faulty_top1),
+                                 ("deviation", out.deviation)):
+                rows[name][corrupted] = values
         return rows
 
     # -- files ---------------------------------------------------------------------------

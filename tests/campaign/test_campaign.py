@@ -14,7 +14,8 @@ import numpy as np
 import pytest
 
 from nvdla_sim.campaign.config import CampaignConfig
-from nvdla_sim.campaign.outcomes import FLAG_SDC1, FLAG_SDC5, MASKED, SDC, TOLERABLE, classify
+from nvdla_sim.campaign.outcomes import (
+    FLAG_SDC1, FLAG_SDC5, MASKED, SDC, TOLERABLE, classify, classify_corrupted, softmax)
 from nvdla_sim.campaign.runner import TransientCampaign
 from nvdla_sim.campaign.space import SiteSpace
 from nvdla_sim.faults.injector import FaultInjector
@@ -65,6 +66,26 @@ def test_classify():
     out[1] = -5.0
     out[3:8] = 1.0
     assert classify(g, out, 1, False).flags & FLAG_SDC5
+
+
+def test_many_corrupted_outputs_classify_as_one_by_one():
+    rng = np.random.default_rng(5)
+    g = rng.normal(size=(300, 10))
+    f = g + rng.normal(scale=rng.choice([0.05, 0.5, 3.0], (300, 1)), size=(300, 10))
+    labels = rng.integers(0, 10, 300)
+    many = classify_corrupted(g, f, labels)
+    assert {0, 1}.issubset(set((many.flags & FLAG_SDC1).tolist()))  # both kinds occur
+    for n in range(300):
+        g1, f1 = g[n], f[n]
+        top1 = int(g1.argmax())
+        move = abs(softmax(f1)[top1] - softmax(g1)[top1])
+        flags = ((f1.argmax() != top1) * FLAG_SDC1
+                 | (labels[n] in np.argsort(-g1)[:5] and labels[n] not in np.argsort(-f1)[:5])
+                 * FLAG_SDC5 | (move > 0.1) * 4 | (move > 0.2) * 8)
+        assert many.flags[n] == flags
+        assert many.category[n] == (SDC if flags & FLAG_SDC1 else TOLERABLE)
+        assert many.faulty_top1[n] == f1.argmax()
+        assert many.deviation[n] == np.abs(f1 - g1).max()
 
 
 RUNNER = """
