@@ -19,6 +19,7 @@ import numpy as np
 import pytest
 
 from nvdla_sim.executor import Executor
+from nvdla_sim.faults.conv import ConvFaults
 from nvdla_sim.faults.injector import FaultInjector
 from nvdla_sim.faults.site import FaultSite
 from tests.faults.cycle_reference import Fault, stripe_lengths
@@ -162,6 +163,16 @@ def test_conv_flip(small, layer, register):
     assert any(f.bits > 1 for f in faults) and any(f.bit in (7, width - 1) for f in faults)
     dead = check(small, layer, faults)
     assert 0 < dead < len(faults), "sites should cover live and dead cycles"
+
+
+@pytest.mark.parametrize("register", [r for r in CONV_REGS if r != "cacc.abuf"])
+def test_conv_flip_by_reaccumulation(small, register, monkeypatch):
+    """Where a partial sum could saturate, upsets re-accumulate in hardware order instead
+    of adding their change to the golden accumulator; both must give the reference."""
+    monkeypatch.setattr(ConvFaults, "_linear", lambda self, excess: False)
+    width, instances = CONV_REGS[register]
+    faults = conv_sites(small.refs[1].conv, register, width, instances, CONV_LIMITS[1], seed=5)
+    check(small, 1, faults)
 
 
 @pytest.mark.parametrize("register", list(CONV_REGS))
