@@ -147,7 +147,7 @@ class TransientCampaign:
         site_ids, images = self.plan_many(np.arange(start, stop))
         # every input's golden run captured once, in order (kept here even if evicted later)
         goldens = {image: self.golden(image) for image in sorted(set(images.tolist()))}
-        sites = [self.space.site(site_id) for site_id in site_ids.tolist()]
+        sites = self.space.sites(site_ids)
         results = self.injector.run_many([(site, goldens[image])
                                           for site, image in zip(sites, images.tolist())])
         self._evict()  # injection grew the runs' fault-model state

@@ -53,16 +53,26 @@ class SiteSpace:
         return int(self.offsets[-1])
 
     def site(self, site_id: int) -> FaultSite:
-        if not 0 <= site_id < self.size:
-            raise IndexError(f"site id {site_id} outside [0, {self.size})")
-        i = int(np.searchsorted(self.offsets, site_id, side="right")) - 1
-        block = self.blocks[i]
-        rest = site_id - int(self.offsets[i])
-        instance, rest = divmod(rest, block.register.width * block.cycles)
-        bit, cycle = divmod(rest, block.cycles)
-        bits = min(self.bits, block.register.width - bit)
-        return FaultSite(block.layer, block.register.name, instance, bit,
-                         cycle if self.model == "flip" else 0, self.model, bits)
+        return self.sites(np.array([site_id]))[0]
+
+    def sites(self, site_ids: np.ndarray) -> list[FaultSite]:
+        """The sites of many ids (decoded together: a chunk of a campaign at once)."""
+        ids = np.asarray(site_ids, np.int64)
+        bad = ids[(ids < 0) | (ids >= self.size)]
+        if bad.size:
+            raise IndexError(f"site id {int(bad[0])} outside [0, {self.size})")
+        block = np.searchsorted(self.offsets, ids, side="right") - 1
+        width = np.array([b.register.width for b in self.blocks], np.int64)[block]
+        cycles = np.array([b.cycles for b in self.blocks], np.int64)[block]
+        instance, rest = np.divmod(ids - self.offsets[block], width * cycles)
+        bit, cycle = np.divmod(rest, cycles)
+        bits = np.minimum(self.bits, width - bit)
+        if self.model != "flip":
+            cycle = np.zeros_like(cycle)
+        return [FaultSite(self.blocks[b].layer, self.blocks[b].register.name, n, i, c,
+                          self.model, k)
+                for b, n, i, c, k in zip(block.tolist(), instance.tolist(), bit.tolist(),
+                                         cycle.tolist(), bits.tolist())]
 
     def site_id(self, site: FaultSite) -> int:
         for i, block in enumerate(self.blocks):

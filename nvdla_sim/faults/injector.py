@@ -246,22 +246,21 @@ class FaultInjector:
                 start += p.acc.size
         flat = np.concatenate(flats)
         values = self._sdp_elements(index, trace, rounded, flat)
-        differs = values != trace.sdp_out.reshape(-1)[flat]
-        effects, start = [], 0
-        for f in flats:
-            y, changed = values[start:start + f.size], int(differs[start:start + f.size].sum())
-            start += f.size
+        bounds = np.cumsum([0] + [f.size for f in flats])
+        differ = np.concatenate([[0], np.cumsum(values != trace.sdp_out.reshape(-1)[flat])])
+        starts, changes = bounds[:-1], (differ[bounds[1:]] - differ[bounds[:-1]]).tolist()
+        golden = ((pdp_unit.output_surface(layer.pdp), trace.pdp_out) if layer.pdp
+                  else (sdp_rdma.output_surface(layer.sdp), trace.sdp_out))
+        effects = []
+        for f, start, changed in zip(flats, starts.tolist(), changes):
             detail = f"{f.size} accumulator(s)"
             if changed == 0:  # the layer's output (pooled or not) is golden
-                golden = (pdp_unit.output_surface(layer.pdp), trace.pdp_out) if layer.pdp \
-                    else (sdp_rdma.output_surface(layer.sdp), trace.sdp_out)
                 effects.append(LayerEffect([golden], 0, detail))
                 continue
             out = trace.sdp_out.copy()
-            out.reshape(-1)[f] = y
+            out.reshape(-1)[f] = values[start:start + f.size]
             if layer.pdp is None:
-                effects.append(LayerEffect([(sdp_rdma.output_surface(layer.sdp), out)],
-                                           changed, detail))
+                effects.append(LayerEffect([(golden[0], out)], changed, detail))
             else:
                 effects.append(self._finish(layer, trace, out, detail=detail))
         return effects
