@@ -11,6 +11,7 @@ shards per worker are in flight, so memory does not grow with the campaign.
 from __future__ import annotations
 
 import collections
+import os
 from collections.abc import Callable, Iterator
 from concurrent.futures import ProcessPoolExecutor
 
@@ -55,9 +56,24 @@ def _in_order(submit: Callable[[int, int], object], result: Callable[[object], n
         yield result(pending.popleft())
 
 
+def _share_cores(threads: int) -> None:
+    """Worker initializer: BLAS threads per worker, so that workers x threads does not
+    exceed the cores (oversubscribed BLAS threads spin against each other: two workers
+    on two cores were slower than one)."""
+    from threadpoolctl import threadpool_limits
+    threadpool_limits(threads)
+
+
+def worker_pool(workers: int) -> ProcessPoolExecutor:
+    """``workers`` processes sharing the machine's cores between their BLAS threads."""
+    threads = max(1, (os.cpu_count() or 1) // workers)
+    return ProcessPoolExecutor(max_workers=workers, initializer=_share_cores,
+                               initargs=(threads,))
+
+
 def process_pool_rows(config: CampaignConfig, workload, start: int, workers: int
                       ) -> Iterator[np.ndarray]:
-    with ProcessPoolExecutor(max_workers=workers) as pool:
+    with worker_pool(workers) as pool:
         yield from _in_order(
             lambda a, b: pool.submit(shard_rows, config, workload, a, b),
             lambda future: future.result(),

@@ -94,3 +94,20 @@ def test_dask_worker_killed_mid_campaign_changes_nothing(workload, tmp_path):
     assert not errors, errors
     assert killed_mid_run
     assert np.array_equal(rows(tmp_path / "serial.h5"), rows(tmp_path / "dask.h5"))
+
+
+def _blas_threads() -> int:
+    from threadpoolctl import threadpool_info
+    return max(p["num_threads"] for p in threadpool_info() if p["user_api"] == "blas")
+
+
+def test_pool_workers_share_the_cores_between_their_blas_threads():
+    """Workers x BLAS threads never exceeds the cores (oversubscribed BLAS made two
+    workers slower than one on two cores)."""
+    import os
+    from nvdla_sim.campaign.parallel import worker_pool
+    cores = os.cpu_count() or 1
+    for workers in (1, 2, cores + 1):
+        with worker_pool(workers) as pool:
+            threads = pool.submit(_blas_threads).result()
+        assert threads == max(1, cores // workers)
