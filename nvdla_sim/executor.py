@@ -11,6 +11,7 @@ golden values the timing and fault models start from).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -168,7 +169,8 @@ class Executor:
         return acc
 
 
-def _blockwise(cube: np.ndarray, operands: list[sdp_rdma.Operands], fn) -> np.ndarray:
+def _blockwise(cube: np.ndarray, operands: list[sdp_rdma.Operands],
+               fn: Callable[[np.ndarray, list[sdp_rdma.Operands]], np.ndarray]) -> np.ndarray:
     """``fn(cube, operands)`` on a batch [B, ...] a few samples at a time: SDP's chain of
     element-wise passes then works on arrays that stay in cache (twice as fast on large
     batches).  Operands with a batch axis are cut alike; per-kernel ones broadcast."""
