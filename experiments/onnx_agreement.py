@@ -40,7 +40,7 @@ def compare(name: str, float_graph, calibration: np.ndarray, images: np.ndarray,
     from nvdla_sim.runner import ProgramRunner
     qdq = quantize_with_ort(to_onnx(float_graph), calibration)
     graph = load_onnx(qdq)
-    runner = ProgramRunner(lower(graph))
+    runner = ProgramRunner(lower(graph), constant_weights=True)
     out = runner.program.outputs[0]
     sim = runner.run_batch(runner.quantize_input(images)).reshape(len(images), -1)
     ort_real = ort_outputs(qdq, images)

@@ -17,7 +17,7 @@ def build_workload(config: CampaignConfig) -> Workload:
     graph = load_model(config.model, extra.get("input_size"), extra.get("classes"),
                        extra.get("seed", 0))
     program = lower(graph, get_config(config.hardware))
-    runner = ProgramRunner(program)
+    runner = ProgramRunner(program, constant_weights=True)  # weights are read, never written
     images, labels = load_dataset(config.dataset, program.inputs[0].shape, config.images,
                                   config.seed)
     inputs = runner.quantize_input(images)

@@ -87,7 +87,7 @@ def run_infer(args: argparse.Namespace) -> int:
     if (args.data is None) == (args.input is None):
         raise ConfigError("give either --data NAME or --input X.npy")
     graph, program = _load(args)
-    runner = ProgramRunner(program)
+    runner = ProgramRunner(program, constant_weights=True)  # weights are read, never written
     shape = program.inputs[0].shape
     if args.input is not None:
         try:
