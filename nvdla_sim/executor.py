@@ -83,10 +83,13 @@ class Executor:
 
     def __init__(self, config: HardwareConfig = DEFAULT_CONFIG, constant_weights: bool = False
                  ) -> None:
-        """``constant_weights``: weight memory never changes, so unpacked weights are
-        cached across runs (fault campaigns on datapath registers)."""
+        """``constant_weights``: weight memory (weights and per-kernel SDP operands) never
+        changes, so unpacked weights and decoded operands are cached across runs
+        (inference loops; fault campaigns on datapath registers)."""
         self.config = config
         self.weight_cache: convcore.WeightCache | None = {} if constant_weights else None
+        self.operand_cache: dict[tuple, sdp_rdma.Operands] | None = (
+            {} if constant_weights else None)
 
     def run(self, layer: HardwareLayer, mem: Memory, keep: bool = False) -> LayerTrace | None:
         """Run one layer on memory: read its inputs, write its outputs."""
@@ -129,9 +132,8 @@ class Executor:
 
                 def to_sdp(cube: np.ndarray) -> np.ndarray:
                     return cube.astype(np.int64)
-            operands = [sdp_rdma.decode_operands(
-                stage.dma, None if stage.dma.disable else inputs.operand_raw(stage.dma, sdp))
-                for stage in (sdp.bs, sdp.bn, sdp.ew)]
+            operands = [self._operands(stage.dma, sdp, inputs)
+                        for stage in (sdp.bs, sdp.bn, sdp.ew)]
             if trace:
                 x = to_sdp(raw)
                 y = sdp_unit.process(x, sdp, *operands)
@@ -156,6 +158,20 @@ class Executor:
             if trace:
                 trace.pdp_in, trace.pdp_out = pooled_input, out
         return writes, trace
+
+    def _operands(self, dma: OperandDma, sdp: Sdp, inputs: Inputs) -> sdp_rdma.Operands:
+        """One SDP operand stream, decoded; per-kernel streams are kept when weights are
+        (constants of the program, like the weights)."""
+        if dma.disable:
+            return sdp_rdma.Operands(None, None)
+        key = ((dma, sdp.channels) if self.operand_cache is not None
+               and dma.data_mode == sdp_rdma.MODE_PER_KERNEL else None)
+        operands = self.operand_cache.get(key) if key is not None else None
+        if operands is None:
+            operands = sdp_rdma.decode_operands(dma, inputs.operand_raw(dma, sdp))
+            if key is not None:
+                self.operand_cache[key] = operands
+        return operands
 
     def _accumulate(self, conv: ConvCore, inputs: Inputs, trace: LayerTrace | None
                     ) -> np.ndarray:

@@ -28,6 +28,7 @@ from nvdla_sim.units import cdp as cdp_unit, convcore, pdp as pdp_unit, sdp_rdma
 
 WHOLE_LAYER = 1.0  # recompute the whole layer once the cone covers this much of it
 BATCH_ELEMENTS = 1 << 23  # faults run together until their patch matrices hold this many
+CUTS_KEPT = 4096  # restricted layer descriptors remembered
 
 
 class Placement(NamedTuple):
@@ -243,6 +244,17 @@ class Propagator:
         self.config = program.config
         self.flow = Dataflow(program)
         self.weight_cache = executor.weight_cache if executor.weight_cache is not None else {}
+        self._cuts: dict[tuple[int, Box], HardwareLayer] = {}  # restrict(), by layer and box
+
+    def _cut(self, index: int, box: Box) -> HardwareLayer:
+        """The layer restricted to ``box``, remembered (cones recur across chunks)."""
+        cut = self._cuts.get((index, box))
+        if cut is None:
+            if len(self._cuts) >= CUTS_KEPT:
+                self._cuts.clear()
+            cut = self._cuts[(index, box)] = restrict(self.program.layers[index], box,
+                                                      self.config)
+        return cut
 
     def states(self, faults: list[tuple[GoldenTensors, int, list[tuple[FeatureSurface,
                                                                        np.ndarray]]]]
@@ -320,7 +332,7 @@ class Propagator:
             groups.setdefault(key, []).append((state, cone))
         for key, members in groups.items():
             first = members[0][1]
-            template = layer if key == ("whole",) else restrict(layer, first, cfg)
+            template = layer if key == ("whole",) else self._cut(index, first)
             per_member = _work_elements(template)
             step = max(1, BATCH_ELEMENTS // per_member)
             for at in range(0, len(members), step):
