@@ -101,7 +101,7 @@ class FaultInjector:
     def golden(self, x_q: np.ndarray) -> GoldenRun:
         """The fault-free run of one int8 input, with everything injection reuses."""
         outputs, traces = self.runner.run(x_q, keep=True)
-        tensors = GoldenTensors(self.propagator.flow, self.runner.memory)
+        tensors = GoldenTensors(self.propagator.flow, self.runner.memory, traces)
         weights = tuple(a for cached in self.propagator.weight_cache.values() for a in cached)
         return GoldenRun(x_q, traces, outputs, tensors, shared=weights)
 

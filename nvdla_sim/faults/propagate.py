@@ -17,7 +17,8 @@ from typing import NamedTuple
 
 import numpy as np
 
-from nvdla_sim.executor import Executor
+from nvdla_sim.executor import Executor, LayerTrace
+from nvdla_sim.faults.delta import ConvDelta, applies as delta_applies
 from nvdla_sim.faults.region import (
     Box, can_restrict, cut_key, reach, read_strides, restrict)
 from nvdla_sim.layers import ConvCore, HardwareLayer, OperandDma, Sdp
@@ -29,6 +30,7 @@ from nvdla_sim.units import cdp as cdp_unit, convcore, pdp as pdp_unit, sdp_rdma
 WHOLE_LAYER = 1.0  # recompute the whole layer once the cone covers this much of it
 BATCH_ELEMENTS = 1 << 23  # faults run together until their patch matrices hold this many
 CUTS_KEPT = 4096  # restricted layer descriptors remembered
+DELTA_SHARE = 0.5  # golden + change when the changed input pixels are this few per cone pixel
 
 
 class Placement(NamedTuple):
@@ -137,12 +139,14 @@ def changed_boxes(new: np.ndarray, old: np.ndarray) -> list[Box | None]:
 
 class GoldenTensors:
     """The golden value of every root tensor of one input, as int8 cubes, read from the
-    memory right after the run; ``constants`` is a memory whose weights and operand
-    vectors are the program's (its activations may belong to another input)."""
+    memory right after the run, and the run's layer traces; ``constants`` is a memory
+    whose weights and operand vectors are the program's (its activations may belong to
+    another input)."""
 
-    def __init__(self, flow: Dataflow, memory: Memory) -> None:
+    def __init__(self, flow: Dataflow, memory: Memory, traces: list[LayerTrace]) -> None:
         self.constants = memory
         self.cubes = [root.read(memory, flow.config) for root in flow.roots]
+        self.traces = traces
 
 
 @dataclass
@@ -245,6 +249,7 @@ class Propagator:
         self.flow = Dataflow(program)
         self.weight_cache = executor.weight_cache if executor.weight_cache is not None else {}
         self._cuts: dict[tuple[int, Box], HardwareLayer] = {}  # restrict(), by layer and box
+        self._deltas: dict[int, ConvDelta | None] = {}
 
     def _cut(self, index: int, box: Box) -> HardwareLayer:
         """The layer restricted to ``box``, remembered (cones recur across chunks)."""
@@ -255,6 +260,48 @@ class Propagator:
             cut = self._cuts[(index, box)] = restrict(self.program.layers[index], box,
                                                       self.config)
         return cut
+
+    def _delta(self, index: int, golden: GoldenTensors) -> ConvDelta | None:
+        """The layer's :class:`ConvDelta`, if its faulty runs are golden + change."""
+        if index not in self._deltas:
+            layer = self.program.layers[index]
+            self._deltas[index] = None
+            if delta_applies(layer):
+                weights = convcore.weights(layer.conv, golden.constants, self.config,
+                                           self.weight_cache)[0]
+                self._deltas[index] = ConvDelta(layer, weights, self.config)
+        return self._deltas[index]
+
+    def _change(self, index: int, state: FaultState, box: Box
+                ) -> tuple[np.ndarray, int, int]:
+        """The fault's change of the convolution input within ``box`` (int16 [C, h, w]),
+        and the box's top-left pixel."""
+        (_, where), = self.flow.reads[index]
+        region = (slice(where.c0, where.c0 + self.program.layers[index].conv.in_channels),
+                  slice(where.y0 + box.y0, where.y0 + box.y1),
+                  slice(where.x0 + box.x0, where.x0 + box.x1))
+        change = (state.cube(where.root)[region].astype(np.int16)
+                  - state.golden.cubes[where.root][region])
+        return change, box.y0, box.x0
+
+    def _by_delta(self, index: int, conv: ConvDelta,
+                  members: list[tuple[FaultState, tuple[np.ndarray, int, int]]]) -> None:
+        """Run faults through a convolution as golden + change, in bounded batches."""
+        out, where = self.flow.writes[index]
+        shape = (self.config.channels_padded(out.channels), out.height, out.width)
+        step = max(1, BATCH_ELEMENTS // 4 // (shape[0] * shape[1] * shape[2]))
+        for at in range(0, len(members), step):
+            batch = members[at:at + step]
+            runs: dict[int, int] = {}  # golden run (by id) -> its index in ``accumulators``
+            image = np.array([runs.setdefault(id(state.golden), len(runs))
+                              for state, _ in batch])
+            goldens = {id(state.golden): state.golden for state, _ in batch}
+            accumulators = np.stack([goldens[g].traces[index].accumulator for g in runs])
+            golden_out = np.stack([state.golden_at(where, shape) for state, _ in batch])
+            cubes = conv.outputs([change for _, change in batch], accumulators, image,
+                                 batch[0][0].golden.traces[index].sdp_operands, golden_out)
+            for (state, _), cube, box in zip(batch, cubes, changed_boxes(cubes, golden_out)):
+                state.write(where, cube, box)
 
     def states(self, faults: list[tuple[GoldenTensors, int, list[tuple[FeatureSurface,
                                                                        np.ndarray]]]]
@@ -319,17 +366,27 @@ class Propagator:
         total = cfg.channels_padded(out.channels) * out.height * out.width
         whole = Box(0, 0, 0, out.height, 0, out.width)
         groups: dict[tuple, list[tuple[FaultState, Box]]] = {}
+        conv_delta = self._delta(index, states[0].golden) if states else None
+        by_delta = []
         for state in states:
             box = self._input_box(index, state)
             cone = None if box is None else reach(layer, box, cfg)
             if cone is None or cone.empty:
                 continue
+            if conv_delta is not None:
+                change = self._change(index, state, box)
+                pixels = np.count_nonzero(change[0].any(axis=0))
+                if pixels <= DELTA_SHARE * (cone.y1 - cone.y0) * (cone.x1 - cone.x0):
+                    by_delta.append((state, change))
+                    continue
             if cone.size < WHOLE_LAYER * total and can_restrict(layer):
                 cone = _round_up(cone, out.height, out.width)
                 key = cut_key(layer, cone)
             else:
                 cone, key = whole, ("whole",)
             groups.setdefault(key, []).append((state, cone))
+        if by_delta:
+            self._by_delta(index, conv_delta, by_delta)
         for key, members in groups.items():
             first = members[0][1]
             template = layer if key == ("whole",) else self._cut(index, first)

@@ -21,13 +21,13 @@ FLOAT32_EXACT = 1 << 24
 DATA_MAX = 128  # |int8|
 
 
-def exact_splits(weights: np.ndarray) -> np.ndarray:
+def exact_splits(weights: np.ndarray, data_max: int = DATA_MAX) -> np.ndarray:
     """Column boundaries [0, ..., N] of ``weights [K, N]`` (int8-valued) such that in every
-    chunk, for every row, ``DATA_MAX * sum |w|`` stays below 2**24 (greedy, widest first).
-    Rows are scanned in blocks of about 2**22 values, so huge FC layers need no huge
-    temporaries."""
+    chunk, for every row, ``data_max * sum |w|`` stays below 2**24 (greedy, widest
+    first), for data of magnitude up to ``data_max``.  Rows are scanned in blocks of
+    about 2**22 values, so huge FC layers need no huge temporaries."""
     k, n = weights.shape
-    limit = (FLOAT32_EXACT - 1) // DATA_MAX
+    limit = (FLOAT32_EXACT - 1) // data_max
     rows = max(1, (1 << 22) // max(n, 1))
     bounds, start = [0], 0
     while start < n:
@@ -42,8 +42,9 @@ def exact_splits(weights: np.ndarray) -> np.ndarray:
 
 def exact_matmul(weights: np.ndarray, patches: np.ndarray,
                  splits: np.ndarray | None = None) -> np.ndarray:
-    """int64 result of ``weights [K, N] @ patches [N, P]`` for int8-valued operands;
-    ``splits``: :func:`exact_splits` of ``weights`` (default: chunks of 2**10 columns)."""
+    """int64 result of ``weights [K, N] @ patches [N, P]`` for integer-valued operands;
+    ``splits``: :func:`exact_splits` of ``weights`` for the data's bound (default: chunks
+    of 2**10 columns, exact for int8 data)."""
     w = weights.astype(np.float32, copy=False)
     d = patches.astype(np.float32, copy=False)
     n = w.shape[1]

@@ -12,8 +12,11 @@ from nvdla_sim.faults.naive import NaiveInjector
 from compiler.examples import lrn_net, toy_net, wide_net
 
 
+@pytest.mark.parametrize("delta", ["cost", "always"])
 @pytest.mark.parametrize("make", [toy_net, wide_net, lrn_net])
-def test_incremental_equals_full_reinference(make):
+def test_incremental_equals_full_reinference(make, delta, monkeypatch):
+    if delta == "always":  # every fault a convolution can take as golden + change does
+        monkeypatch.setattr("nvdla_sim.faults.propagate.DELTA_SHARE", float("inf"))
     program = lower(make())
     fast, naive = FaultInjector(program), NaiveInjector(program)
     rng = np.random.default_rng(7)
@@ -64,3 +67,54 @@ def test_changed_boxes_bound_every_difference():
     assert (boxes[3].c0, boxes[3].c1, boxes[3].y0, boxes[3].y1, boxes[3].x0, boxes[3].x1) == (
         0, 5, 1, 7, 0, 9)
     assert boxes[5].size == 5 * 7 * 9
+
+
+def test_golden_plus_change_equals_the_convolution_it_replaces():
+    """ConvDelta against the executor, on layers with padding, stride 2 and a 1x1 kernel,
+    for changes from one value to a fifth of the input."""
+    from nvdla_sim.faults.delta import ConvDelta, applies
+    from nvdla_sim.runner import ProgramRunner
+    from tests.faults.networks import small_net
+    program = small_net()  # conv 3x3 pad 1; conv 3x3 stride 2, top/left pads, pad value 7
+    runner = ProgramRunner(program, constant_weights=True)
+    rng = np.random.default_rng(3)
+    x = rng.integers(-128, 128, program.inputs[0].shape, dtype=np.int8)
+    _, traces = runner.run(x, keep=True)
+    checked = 0
+    for index, layer in enumerate(program.layers):
+        if not applies(layer):
+            continue
+        trace = traces[index]
+        data = trace.conv_operands.data
+        delta = ConvDelta(layer, trace.conv_operands.weights, program.config)
+        for density in (0.0, 0.001, 0.2):
+            faulty = data.copy()
+            hit = rng.random(faulty.shape) < density
+            hit.flat[rng.integers(hit.size)] = True
+            faulty[hit] = rng.integers(-128, 128, hit.sum())
+            change = faulty.astype(np.int16) - data
+            golden_out = trace.sdp_out[None].astype(np.int8)
+            got = delta.outputs([(change, 0, 0)], trace.accumulator[None], np.array([0]),
+                                trace.sdp_operands, golden_out)[0]
+            want = runner.executor.compute(layer, _Cube(faulty, runner))[0][0][1]
+            assert np.array_equal(got, want), (layer.name, density)
+            checked += 1
+    assert checked >= 3
+
+
+class _Cube:
+    """Executor inputs: one convolution input cube, weights and operands from memory."""
+
+    def __init__(self, cube: np.ndarray, runner) -> None:
+        from nvdla_sim.executor import MemoryInputs
+        self.cube, self.memory = cube, MemoryInputs(runner.memory, runner.config,
+                                                    runner.executor.weight_cache)
+
+    def feature(self, surface):
+        return self.cube
+
+    def operand_raw(self, dma, sdp):
+        return self.memory.operand_raw(dma, sdp)
+
+    def weights(self, conv):
+        return self.memory.weights(conv)
