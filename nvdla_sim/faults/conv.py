@@ -18,7 +18,7 @@ tensor for the affected kernels with the bit forced at every use.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from typing import NamedTuple
 
 import numpy as np
 
@@ -35,9 +35,9 @@ from nvdla_sim.units.convcore import ConvOperands
 ACC_LIMIT = 1 << (CACC_ACC_BITS - 1)
 
 
-@dataclass(frozen=True)
-class AccPatch:
-    """New final CACC values (before rounding) for some output elements."""
+class AccPatch(NamedTuple):
+    """New final CACC values (before rounding) for some output elements (a tuple: made
+    for nearly every injection)."""
 
     kernels: np.ndarray  # output channel of each element
     pixels: np.ndarray  # oy * Wo + ox
@@ -249,7 +249,9 @@ class ConvFaults:
         running = sums[np.arange(rows.size), step]
         width = CACC_ACC_BITS
         raw = running & ((1 << width) - 1)
-        flipped = raw ^ np.array([sites[r].mask(width) for r in rows], np.int64)
+        bit = np.array([sites[r].bit for r in rows], np.int64)
+        span = np.array([sites[r].bits for r in rows], np.int64)
+        flipped = raw ^ (((np.int64(1) << span) - 1) << bit & ((1 << width) - 1))
         flipped = flipped - ((flipped >> (width - 1)) << width)  # sign-extend
         later = np.arange(steps)[None, :] > step[:, None]
         faulty = np.where(later, sums - running[:, None] + flipped[:, None], sums)

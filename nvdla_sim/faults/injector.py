@@ -10,6 +10,7 @@ memory.  Everything before the fault's layer is taken from the golden run.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import numpy as np
 
@@ -33,9 +34,9 @@ CDP_OFFSETS = {"cdp.sqsum": 0, "cdp.lut": 1, "cdp.mul": 2, "cdp.out": 3}
 CDP_ICVT_OFFSET = 1
 
 
-@dataclass(frozen=True)
-class LayerEffect:
-    """The faulty layer's output: what it writes, and how much of it changed."""
+class LayerEffect(NamedTuple):
+    """The faulty layer's output: what it writes, and how much of it changed (a tuple:
+    made for nearly every injection)."""
 
     writes: list[tuple[FeatureSurface, np.ndarray]]
     changed: int  # output elements (including padded lanes) that differ from golden
