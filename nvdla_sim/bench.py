@@ -23,7 +23,7 @@ from nvdla_sim.campaign.runner import TransientCampaign, Workload
 from nvdla_sim.faults.naive import NaiveInjector
 from nvdla_sim.runner import ProgramRunner
 
-CHUNK = 500  # injections batched together, as a campaign's chunk
+CHUNK = CampaignConfig.chunk  # injections batched together: a campaign's default chunk
 SETUPS = {  # model -> (images, injections, naive injections timed)
     "lenet5": (20, 20000, 800),
     "resnet18": (8, 2400, 60),
