@@ -68,17 +68,18 @@ class FaultSite:
         """Like :meth:`apply` for a register of ``lane_width``-bit lanes along the last axis
         of ``value`` (a data atom or weight slice): bit ``b`` is bit ``b % w`` of lane ``b // w``."""
         value = np.asarray(value, np.int64)
-        out = value.copy()
-        lanes = value.shape[-1]
-        for lane in range(lanes):
-            lo, hi = lane * lane_width, (lane + 1) * lane_width
-            first, last = max(self.bit, lo), min(self.bit + self.bits, hi)
-            if first >= last:
-                continue
-            sub = FaultSite(self.layer, self.register, self.instance, first - lo, self.cycle,
-                            self.model, last - first)
-            out[..., lane] = sub.apply(value[..., lane], lane_width)
-        return out
+        full = (1 << lane_width) - 1
+        span = ((1 << self.bits) - 1) << self.bit  # over the whole register
+        masks = np.array([(span >> (lane * lane_width)) & full
+                          for lane in range(value.shape[-1])], np.int64)
+        raw = value & full
+        if self.model == "flip":
+            raw = raw ^ masks
+        elif self.model == "stuck0":
+            raw = raw & ~masks
+        else:
+            raw = raw | masks
+        return sx(raw, lane_width)
 
     def describe(self) -> str:
         what = {"flip": "flip", "stuck0": "stuck-at-0", "stuck1": "stuck-at-1"}[self.model]
