@@ -22,7 +22,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from nvdla_sim.arith import sat
+from nvdla_sim.arith import sat, sx
 from nvdla_sim.config import HardwareConfig
 from nvdla_sim.faults.site import FaultSite
 from nvdla_sim.layers import ConvCore
@@ -33,6 +33,17 @@ from nvdla_sim.units import cacc, csc
 from nvdla_sim.units.convcore import ConvOperands
 
 ACC_LIMIT = 1 << (CACC_ACC_BITS - 1)
+DATA, WEIGHT, PSUM = 0, 1, 2  # what a batched CMAC flip changes
+
+
+def _lanes(values: np.ndarray, masks: np.ndarray, sites: list[FaultSite],
+           owners: list[int], lane_width: int) -> np.ndarray:
+    """Lane vectors [E, lane] corrupted by each row's site model with its lane masks."""
+    raw = values & ((1 << lane_width) - 1)
+    models = np.array([sites[n].model for n in owners])
+    raw = np.where((models == "flip")[:, None], raw ^ masks,
+                   np.where((models == "stuck0")[:, None], raw & ~masks, raw | masks))
+    return sx(raw, lane_width)
 
 
 class AccPatch(NamedTuple):
@@ -90,6 +101,16 @@ class ConvFaults:
         taps = self.conv.in_channels * self.conv.kernel_height * self.conv.kernel_width
         return self.accumulator is not None and taps * cacc.PRODUCT_MAX + excess < ACC_LIMIT
 
+    def _batchable(self, register: str) -> bool:
+        """Whether upsets of ``register`` take the golden + change path (:meth:`_flips`):
+        CMAC data and weight registers keep int8 operands (the golden bound holds);
+        a flipped partial sum adds at most 2**(MAC_RESULT_WIDTH - 1)."""
+        if register in ("cmac.dat_in", "cmac.dat_actv", "cmac.wt_actv", "cmac.wt_sd"):
+            return self._linear(0)
+        if register in ("cmac.sum_out", "cmac.mac_out"):
+            return self._linear(1 << (self.cfg.mac_result_width - 1))
+        return False
+
     def golden_acc(self, kernels: np.ndarray, pixels: np.ndarray) -> np.ndarray:
         """Golden final accumulators (0 for kernels padding the last group)."""
         acc = self.accumulator
@@ -132,6 +153,8 @@ class ConvFaults:
     def transient(self, site: FaultSite) -> AccPatch | None:
         """What a flip at ``site.cycle`` does to the accumulators; None if nothing live."""
         reg, sched = site.register, self.schedule
+        if self._batchable(reg):
+            return self.transients([site])[0]
         if reg in ("cmac.dat_in", "cmac.dat_actv"):
             at = sched.atomic_at(site.cycle, DAT_IN if reg == "cmac.dat_in" else DAT_ACTV)
             if at is None:
@@ -171,6 +194,92 @@ class ConvFaults:
             return AccPatch(k, p, acc, final)
         raise KeyError(f"not a convolution-core register: {reg}")
 
+    def transients(self, sites: list[FaultSite]) -> list[AccPatch | None]:
+        """:meth:`transient` for many upsets of CMAC's data, weight and partial-sum
+        registers and CACC's result register: schedule lookups per site, the arithmetic
+        for all at once where the faulty runs are golden + change (:meth:`_linear`);
+        per site otherwise and for the other registers."""
+        out: list[AccPatch | None] = [None] * len(sites)
+        sched, half = self.schedule, self.cfg.atom_k // 2
+        flips: list[tuple[int, int, int, np.ndarray, int]] = []  # (site, op, pixel, cells, kind)
+        for n, site in enumerate(sites):
+            reg = site.register
+            if not self._batchable(reg):
+                out[n] = self.transient(site)
+            elif reg in ("cmac.dat_in", "cmac.dat_actv"):
+                at = sched.atomic_at(site.cycle, DAT_IN if reg == "cmac.dat_in" else DAT_ACTV)
+                if at is not None:
+                    cells = (np.arange(site.instance * half, (site.instance + 1) * half)
+                             if reg == "cmac.dat_in" else np.array([site.instance]))
+                    flips.append((n, at[0], at[1], cells, DATA))
+            elif reg in ("cmac.wt_actv", "cmac.wt_sd"):
+                if reg == "cmac.wt_actv":
+                    op = sched.weight_holder(site.cycle)
+                    first = 0 if op is None else max(
+                        0, site.cycle - int(sched.ops["start"][op]) - DAT_ACTV)
+                else:
+                    op, first = sched.shadow_holder(site.cycle, site.instance), 0
+                if op is not None and first < int(sched.ops["length"][op]):
+                    flips.append((n, op, first, np.array([site.instance]), WEIGHT))
+            else:  # cmac.sum_out, cmac.mac_out
+                at = sched.atomic_at(site.cycle, SUM_OUT if reg == "cmac.sum_out" else MAC_OUT)
+                if at is not None:
+                    flips.append((n, at[0], at[1], np.array([site.instance]), PSUM))
+        if flips:
+            for n, patch in zip([f[0] for f in flips], self._flips(sites, flips)):
+                out[n] = patch
+        return out
+
+    def _flips(self, sites: list[FaultSite],
+               flips: list[tuple[int, int, int, np.ndarray, int]]) -> list[AccPatch]:
+        """Golden accumulator + change for data, weight and partial-sum flips, together.
+        A data flip changes one lane vector for some cells (kernels) at one pixel; a
+        weight flip one cell's lane vector for the pixels from ``first`` to the stripe's
+        end; a partial-sum flip one cell's sum at one pixel."""
+        ops, ak, lw = self.schedule.ops, self.cfg.atom_k, self.cfg.bpe
+        kinds = np.array([f[4] for f in flips])
+        op = np.array([f[1] for f in flips])
+        start = np.array([f[2] for f in flips])  # pixel in stripe (first pixel: weights)
+        cells = [f[3] for f in flips]
+        # elements (kernel, pixel) of each flip, flattened
+        pixels_per = np.where(kinds == WEIGHT, ops["length"][op] - start, 1)
+        cells_per = np.array([c.size for c in cells])
+        count = pixels_per * cells_per
+        owner = np.repeat(np.arange(len(flips)), count)
+        offset = np.arange(owner.size) - np.repeat(np.cumsum(count) - count, count)
+        cell = np.concatenate(cells)[np.repeat(np.cumsum(cells_per) - cells_per, count)
+                                     + offset % cells_per[owner]]
+        kernel = ops["group"][op][owner] * ak + cell
+        pixel = ops["first"][op][owner] + start[owner] + offset // cells_per[owner]
+        block, tap = ops["block"][op][owner], ops["tap"][op][owner]
+        data = self.data[block, tap, :, pixel].astype(np.int64)  # [E, lane]
+        weights = self.weights[kernel, block, tap].astype(np.int64)  # [E, lane]
+        # the flipped register's lanes: masks per flip, in Python ints (up to 64-bit spans)
+        full = (1 << lw) - 1
+        masks = np.array([[((((1 << sites[f[0]].bits) - 1) << sites[f[0]].bit) >> (lane * lw))
+                           & full for lane in range(data.shape[1])] for f in flips],
+                         np.int64)[owner]
+        change = np.zeros(owner.size, np.int64)
+        live = (data != 0) & (weights != 0)  # zero lanes are gated off
+        for kind, values in ((DATA, data), (WEIGHT, weights)):
+            sel = kinds[owner] == kind
+            if sel.any():
+                new = _lanes(values[sel], masks[sel], sites, [flips[i][0] for i in owner[sel]],
+                             lw)
+                other = weights[sel] if kind == DATA else data[sel]
+                change[sel] = np.where(live[sel], (new - values[sel]) * other, 0).sum(axis=1)
+        sel = kinds[owner] == PSUM
+        if sel.any():
+            psum = (data[sel] * weights[sel]).sum(axis=1)
+            width = self.cfg.mac_result_width
+            new = np.array([sites[flips[i][0]].apply(int(v), width)
+                            for i, v in zip(owner[sel].tolist(), psum.tolist())], np.int64)
+            change[sel] = new - psum
+        acc = self.golden_acc(kernel, pixel) + change
+        bounds = np.concatenate([[0], np.cumsum(count)]).tolist()
+        return [AccPatch(kernel[a:b], pixel[a:b], acc[a:b])
+                for a, b in zip(bounds[:-1], bounds[1:])]
+
     def _data_flip(self, site: FaultSite, s: int, j: int, cells: np.ndarray) -> AccPatch | None:
         k, p = self.elements(s, j, cells)
         p = np.full(k.size, p)
@@ -180,8 +289,6 @@ class ConvFaults:
         d_new = site.apply_lanes(d, self.cfg.bpe)
         live = (d != 0)[None, :] & (w != 0)  # zero lanes are gated off
         change = np.where(live, (d_new - d)[None, :] * w, 0).sum(axis=1)
-        if self._linear(0):  # int8 operands stay int8: the golden bound holds
-            return AccPatch(k, p, self.golden_acc(k, p) + change)
         ps = self.psums(k, p)
         ps[:, self.step_of(s)] += change
         return AccPatch(k, p, self.accumulate(ps))
@@ -199,8 +306,6 @@ class ConvFaults:
         w_new = site.apply_lanes(w, self.cfg.bpe)
         live = (w != 0)[:, None] & (d != 0)  # zero lanes are gated off
         change = np.where(live, d * (w_new - w)[:, None], 0).sum(axis=0)
-        if self._linear(0):
-            return AccPatch(k, p, self.golden_acc(k, p) + change)
         ps = self.psums(k, p)
         ps[:, self.step_of(s)] += change
         return AccPatch(k, p, self.accumulate(ps))
@@ -209,12 +314,6 @@ class ConvFaults:
         k, p = self.elements(s, j, np.array([site.instance]))
         p = np.full(k.size, p)
         step = self.step_of(s)
-        width = self.cfg.mac_result_width
-        if site.register != "cacc.sum" and self._linear(1 << (width - 1)):
-            b, t = self.block_tap(s)
-            d = self.data[b, t, :, p[0]].astype(np.int64)
-            psum = self.weights[k, b, t].astype(np.int64) @ d  # gated lanes add nothing
-            return AccPatch(k, p, self.golden_acc(k, p) + site.apply(psum, width) - psum)
         ps = self.psums(k, p)
         if site.register == "cacc.sum":  # sum = running + psum, flipped, then saturated
             running = self.accumulate(ps[:, :step]) if step else np.zeros(1, np.int64)

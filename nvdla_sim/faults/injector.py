@@ -276,13 +276,15 @@ class FaultInjector:
         and input share one SDP pass; all downstream runs are batched."""
         effects: dict[int, LayerEffect | None] = {}
         conv: dict[tuple[int, int], list[tuple[int, AccPatch]]] = {}
-        abuf: dict[tuple[int, int], list[int]] = {}
+        abuf: dict[tuple[int, int], list[int]] = {}  # assembly-buffer upsets
+        core: dict[tuple[int, int], list[int]] = {}  # other convolution-core upsets
         for k, (site, golden) in enumerate(items):
             if site.layer < 0:
                 continue
             trace = golden.traces[site.layer]
-            if site.register == "cacc.abuf" and site.transient:
-                abuf.setdefault((site.layer, id(golden)), []).append(k)
+            if site.unit in ("cmac", "cacc") and site.transient:
+                group = abuf if site.register == "cacc.abuf" else core
+                group.setdefault((site.layer, id(golden)), []).append(k)
             elif site.unit in ("cmac", "cacc"):
                 patch = self.conv_patch(site, site.layer, trace, golden)
                 if patch is None:
@@ -291,16 +293,17 @@ class FaultInjector:
                     conv.setdefault((site.layer, id(golden)), []).append((k, patch))
             else:
                 effects[k] = self.layer_effect(site, site.layer, trace, golden)
-        for key, ks in abuf.items():
-            golden = items[ks[0]][1]
-            trace = golden.traces[key[0]]
-            faults = self._conv_faults(key[0], trace, golden)
-            for k, patch in zip(ks, faults.abuf_flips([items[k][0] for k in ks])):
-                patch = _in_layer(patch, trace)
-                if patch is None:
-                    effects[k] = None
-                else:
-                    conv.setdefault(key, []).append((k, patch))
+        for group, batched in ((abuf, ConvFaults.abuf_flips), (core, ConvFaults.transients)):
+            for key, ks in group.items():
+                golden = items[ks[0]][1]
+                trace = golden.traces[key[0]]
+                faults = self._conv_faults(key[0], trace, golden)
+                for k, patch in zip(ks, batched(faults, [items[k][0] for k in ks])):
+                    patch = _in_layer(patch, trace)
+                    if patch is None:
+                        effects[k] = None
+                    else:
+                        conv.setdefault(key, []).append((k, patch))
         for (index, _), members in conv.items():
             golden = items[members[0][0]][1]
             for (k, _), effect in zip(members, self._conv_effects(

@@ -175,6 +175,32 @@ def test_conv_flip_by_reaccumulation(small, register, monkeypatch):
     check(small, 1, faults)
 
 
+@pytest.mark.parametrize("layer", [0, 1], ids=["conv1", "conv2_stride2_clip3"])
+def test_conv_flips_batched_equal_one_at_a_time(small, layer):
+    """The batched golden + change path for a mix of convolution-core upsets (multi-bit
+    ones across lanes included) against re-accumulation in hardware order, site by site."""
+    trace = small.golden.traces[layer]
+    faults = small.inj._conv_faults(layer, trace, None)
+    slow = small.inj._conv_faults(layer, trace, None)
+    slow._linear = lambda excess: False
+    sites = [_site(layer, f) for register in CONV_REGS if register != "cacc.abuf"
+             for f in conv_sites(small.refs[layer].conv, register, *CONV_REGS[register],
+                                 CONV_LIMITS[layer], seed=11)]
+    batched = faults.transients(sites)
+    assert sum(p is not None for p in batched) > len(sites) // 3
+    for site, got in zip(sites, batched):
+        want = slow.transient(site)
+        assert (got is None) == (want is None), site.describe()
+        if got is not None:
+            order, ref = np.lexsort((got.pixels, got.kernels)), np.lexsort((want.pixels,
+                                                                            want.kernels))
+            for a, b in zip(got[:3], want[:3]):
+                assert np.array_equal(a[order], b[ref]), site.describe()
+            assert (got.final is None) == (want.final is None)
+            if got.final is not None:
+                assert np.array_equal(got.final[order], want.final[ref])
+
+
 @pytest.mark.parametrize("register", list(CONV_REGS))
 def test_conv_flip_pooled_on_the_fly(flying, register):
     width, instances = CONV_REGS[register]
