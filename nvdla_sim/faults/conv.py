@@ -33,7 +33,10 @@ from nvdla_sim.units import cacc, csc
 from nvdla_sim.units.convcore import ConvOperands
 
 ACC_LIMIT = 1 << (CACC_ACC_BITS - 1)
-DATA, WEIGHT, PSUM = 0, 1, 2  # what a batched CMAC flip changes
+DATA, WEIGHT, PSUM = 0, 1, 2  # what a CMAC upset changes
+# CMAC registers mapped through the schedule, with their pipeline offset (weights: by holder)
+CMAC_TARGETS = {"cmac.dat_in": DAT_IN, "cmac.dat_actv": DAT_ACTV, "cmac.sum_out": SUM_OUT,
+                "cmac.mac_out": MAC_OUT, "cmac.wt_actv": None, "cmac.wt_sd": None}
 
 
 def _lanes(values: np.ndarray, masks: np.ndarray, sites: list[FaultSite],
@@ -155,31 +158,16 @@ class ConvFaults:
         reg, sched = site.register, self.schedule
         if self._batchable(reg):
             return self.transients([site])[0]
-        if reg in ("cmac.dat_in", "cmac.dat_actv"):
-            at = sched.atomic_at(site.cycle, DAT_IN if reg == "cmac.dat_in" else DAT_ACTV)
-            if at is None:
+        if reg in CMAC_TARGETS or reg == "cacc.sum":
+            target = self._target(site)
+            if target is None:
                 return None
-            s, j = at
-            half = self.cfg.atom_k // 2
-            cells = (np.arange(site.instance * half, (site.instance + 1) * half)
-                     if reg == "cmac.dat_in" else np.array([site.instance]))
-            return self._data_flip(site, s, j, cells)
-        if reg in ("cmac.wt_actv", "cmac.wt_sd"):
-            if reg == "cmac.wt_actv":
-                s = sched.weight_holder(site.cycle)
-                first_j = 0 if s is None else max(
-                    0, site.cycle - int(sched.ops["start"][s]) - DAT_ACTV)
-            else:
-                s, first_j = sched.shadow_holder(site.cycle, site.instance), 0
-            if s is None:
-                return None
-            return self._weight_flip(site, s, first_j)
-        if reg in ("cmac.sum_out", "cmac.mac_out", "cacc.sum"):
-            offset = {"cmac.sum_out": SUM_OUT, "cmac.mac_out": MAC_OUT, "cacc.sum": CACC_SUM}[reg]
-            at = sched.atomic_at(site.cycle, offset)
-            if at is None:
-                return None
-            return self._psum_flip(site, *at)
+            op, j, cells, kind = target
+            if kind == DATA:
+                return self._data_flip(site, op, j, cells)
+            if kind == WEIGHT:
+                return self._weight_flip(site, op, j)
+            return self._psum_flip(site, op, j)
         if reg == "cacc.abuf":
             return self._abuf_flip(site)
         if reg == "cacc.out":
@@ -194,37 +182,43 @@ class ConvFaults:
             return AccPatch(k, p, acc, final)
         raise KeyError(f"not a convolution-core register: {reg}")
 
+    def _target(self, site: FaultSite) -> tuple[int, int, np.ndarray, int] | None:
+        """(stripe operation, first pixel in its stripe, cells, kind) that a CMAC data,
+        weight or partial-sum upset (or a CACC sum upset) hits; None if nothing live."""
+        reg, sched = site.register, self.schedule
+        cell = np.array([site.instance])
+        if reg in ("cmac.wt_actv", "cmac.wt_sd"):
+            if reg == "cmac.wt_actv":
+                op = sched.weight_holder(site.cycle)
+                first = 0 if op is None else max(
+                    0, site.cycle - int(sched.ops["start"][op]) - DAT_ACTV)
+            else:
+                op, first = sched.shadow_holder(site.cycle, site.instance), 0
+            if op is None or first >= int(sched.ops["length"][op]):
+                return None
+            return op, first, cell, WEIGHT
+        at = sched.atomic_at(site.cycle, CMAC_TARGETS.get(reg, CACC_SUM))
+        if at is None:
+            return None
+        if reg == "cmac.dat_in":
+            half = self.cfg.atom_k // 2
+            return *at, np.arange(site.instance * half, (site.instance + 1) * half), DATA
+        return *at, cell, DATA if reg == "cmac.dat_actv" else PSUM
+
     def transients(self, sites: list[FaultSite]) -> list[AccPatch | None]:
         """:meth:`transient` for many upsets of CMAC's data, weight and partial-sum
         registers and CACC's result register: schedule lookups per site, the arithmetic
         for all at once where the faulty runs are golden + change (:meth:`_linear`);
         per site otherwise and for the other registers."""
         out: list[AccPatch | None] = [None] * len(sites)
-        sched, half = self.schedule, self.cfg.atom_k // 2
         flips: list[tuple[int, int, int, np.ndarray, int]] = []  # (site, op, pixel, cells, kind)
         for n, site in enumerate(sites):
-            reg = site.register
-            if not self._batchable(reg):
+            if not self._batchable(site.register):
                 out[n] = self.transient(site)
-            elif reg in ("cmac.dat_in", "cmac.dat_actv"):
-                at = sched.atomic_at(site.cycle, DAT_IN if reg == "cmac.dat_in" else DAT_ACTV)
-                if at is not None:
-                    cells = (np.arange(site.instance * half, (site.instance + 1) * half)
-                             if reg == "cmac.dat_in" else np.array([site.instance]))
-                    flips.append((n, at[0], at[1], cells, DATA))
-            elif reg in ("cmac.wt_actv", "cmac.wt_sd"):
-                if reg == "cmac.wt_actv":
-                    op = sched.weight_holder(site.cycle)
-                    first = 0 if op is None else max(
-                        0, site.cycle - int(sched.ops["start"][op]) - DAT_ACTV)
-                else:
-                    op, first = sched.shadow_holder(site.cycle, site.instance), 0
-                if op is not None and first < int(sched.ops["length"][op]):
-                    flips.append((n, op, first, np.array([site.instance]), WEIGHT))
-            else:  # cmac.sum_out, cmac.mac_out
-                at = sched.atomic_at(site.cycle, SUM_OUT if reg == "cmac.sum_out" else MAC_OUT)
-                if at is not None:
-                    flips.append((n, at[0], at[1], np.array([site.instance]), PSUM))
+                continue
+            target = self._target(site)
+            if target is not None:
+                flips.append((n, *target))
         if flips:
             for n, patch in zip([f[0] for f in flips], self._flips(sites, flips)):
                 out[n] = patch
