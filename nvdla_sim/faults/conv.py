@@ -39,16 +39,6 @@ CMAC_TARGETS = {"cmac.dat_in": DAT_IN, "cmac.dat_actv": DAT_ACTV, "cmac.sum_out"
                 "cmac.mac_out": MAC_OUT, "cmac.wt_actv": None, "cmac.wt_sd": None}
 
 
-def _lanes(values: np.ndarray, masks: np.ndarray, sites: list[FaultSite],
-           owners: list[int], lane_width: int) -> np.ndarray:
-    """Lane vectors [E, lane] corrupted by each row's site model with its lane masks."""
-    raw = values & ((1 << lane_width) - 1)
-    models = np.array([sites[n].model for n in owners])
-    raw = np.where((models == "flip")[:, None], raw ^ masks,
-                   np.where((models == "stuck0")[:, None], raw & ~masks, raw | masks))
-    return sx(raw, lane_width)
-
-
 class AccPatch(NamedTuple):
     """New final CACC values (before rounding) for some output elements (a tuple: made
     for nearly every injection)."""
@@ -248,18 +238,15 @@ class ConvFaults:
         block, tap = ops["block"][op][owner], ops["tap"][op][owner]
         data = self.data[block, tap, :, pixel].astype(np.int64)  # [E, lane]
         weights = self.weights[kernel, block, tap].astype(np.int64)  # [E, lane]
-        # the flipped register's lanes: masks per flip, in Python ints (up to 64-bit spans)
-        full = (1 << lw) - 1
-        masks = np.array([[((((1 << sites[f[0]].bits) - 1) << sites[f[0]].bit) >> (lane * lw))
-                           & full for lane in range(data.shape[1])] for f in flips],
+        # the flipped register's bits per lane (transient upsets are flips)
+        masks = np.array([sites[f[0]].lane_masks(data.shape[1], lw) for f in flips],
                          np.int64)[owner]
         change = np.zeros(owner.size, np.int64)
         live = (data != 0) & (weights != 0)  # zero lanes are gated off
         for kind, values in ((DATA, data), (WEIGHT, weights)):
             sel = kinds[owner] == kind
             if sel.any():
-                new = _lanes(values[sel], masks[sel], sites, [flips[i][0] for i in owner[sel]],
-                             lw)
+                new = sx((values[sel] & ((1 << lw) - 1)) ^ masks[sel], lw)
                 other = weights[sel] if kind == DATA else data[sel]
                 change[sel] = np.where(live[sel], (new - values[sel]) * other, 0).sum(axis=1)
         sel = kinds[owner] == PSUM
@@ -274,7 +261,7 @@ class ConvFaults:
         return [AccPatch(kernel[a:b], pixel[a:b], acc[a:b])
                 for a, b in zip(bounds[:-1], bounds[1:])]
 
-    def _data_flip(self, site: FaultSite, s: int, j: int, cells: np.ndarray) -> AccPatch | None:
+    def _data_flip(self, site: FaultSite, s: int, j: int, cells: np.ndarray) -> AccPatch:
         k, p = self.elements(s, j, cells)
         p = np.full(k.size, p)
         b, t = self.block_tap(s)
@@ -287,12 +274,8 @@ class ConvFaults:
         ps[:, self.step_of(s)] += change
         return AccPatch(k, p, self.accumulate(ps))
 
-    def _weight_flip(self, site: FaultSite, s: int, first_j: int) -> AccPatch | None:
-        ops = self.schedule.ops
-        length = int(ops["length"][s])
-        if first_j >= length:
-            return None
-        j = np.arange(first_j, length)
+    def _weight_flip(self, site: FaultSite, s: int, first_j: int) -> AccPatch:
+        j = np.arange(first_j, int(self.schedule.ops["length"][s]))
         k, p = self.elements(s, j, np.full(j.size, site.instance))
         b, t = self.block_tap(s)
         w = self.weights[k[0], b, t].astype(np.int64)  # [lane]

@@ -51,35 +51,34 @@ class FaultSite:
         """The affected bits, clipped to the register width."""
         return ((1 << self.bits) - 1) << self.bit & ((1 << width) - 1)
 
-    def apply(self, value, width: int):
-        """Corrupted value(s) of a ``width``-bit register holding ``value``."""
-        m = self.mask(width)
+    def lane_masks(self, lanes: int, lane_width: int) -> list[int]:
+        """The affected bits of each ``lane_width``-bit lane (lane 0 in the low bits)."""
+        span = ((1 << self.bits) - 1) << self.bit  # over the whole register
+        return [(span >> (lane * lane_width)) & ((1 << lane_width) - 1)
+                for lane in range(lanes)]
+
+    def _corrupt(self, value, mask, width: int) -> np.ndarray:
+        """``value`` as a ``width``-bit register with the ``mask`` bits flipped or stuck."""
         raw = np.asarray(value, np.int64) & ((1 << width) - 1)
         if self.model == "flip":
-            raw = raw ^ m
+            raw = raw ^ mask
         elif self.model == "stuck0":
-            raw = raw & ~m
+            raw = raw & ~mask
         else:
-            raw = raw | m
-        out = sx(raw, width)
+            raw = raw | mask
+        return sx(raw, width)
+
+    def apply(self, value, width: int):
+        """Corrupted value(s) of a ``width``-bit register holding ``value``."""
+        out = self._corrupt(value, self.mask(width), width)
         return out if np.ndim(value) else int(out)
 
     def apply_lanes(self, value, lane_width: int):
         """Like :meth:`apply` for a register of ``lane_width``-bit lanes along the last axis
         of ``value`` (a data atom or weight slice): bit ``b`` is bit ``b % w`` of lane ``b // w``."""
         value = np.asarray(value, np.int64)
-        full = (1 << lane_width) - 1
-        span = ((1 << self.bits) - 1) << self.bit  # over the whole register
-        masks = np.array([(span >> (lane * lane_width)) & full
-                          for lane in range(value.shape[-1])], np.int64)
-        raw = value & full
-        if self.model == "flip":
-            raw = raw ^ masks
-        elif self.model == "stuck0":
-            raw = raw & ~masks
-        else:
-            raw = raw | masks
-        return sx(raw, lane_width)
+        masks = np.array(self.lane_masks(value.shape[-1], lane_width), np.int64)
+        return self._corrupt(value, masks, lane_width)
 
     def describe(self) -> str:
         what = {"flip": "flip", "stuck0": "stuck-at-0", "stuck1": "stuck-at-1"}[self.model]
