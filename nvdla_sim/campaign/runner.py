@@ -160,7 +160,8 @@ class TransientCampaign:
         rows["label"] = self.workload.labels[images]
         rows["live"] = [result.effect is not None for result in results]
         rows["changed"] = [0 if r.effect is None else r.effect.changed for r in results]
-        rows["golden_top1"] = [int(self.image_logits(i).argmax()) for i in images.tolist()]
+        top1 = {image: int(self.image_logits(image).argmax()) for image in goldens}
+        rows["golden_top1"] = [top1[image] for image in images.tolist()]
         rows["faulty_top1"] = rows["golden_top1"]  # masked unless corrupted below
         corrupted = [n for n, (result, image) in enumerate(zip(results, images.tolist()))
                      if result.outputs is not goldens[image].outputs and not all(

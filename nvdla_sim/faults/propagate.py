@@ -251,6 +251,17 @@ class Propagator:
         self._cuts: dict[tuple[int, Box], HardwareLayer] = {}  # restrict(), by layer and box
         self._deltas: dict[int, ConvDelta | None] = {}
 
+    @staticmethod
+    def _store(members: list[tuple[FaultState, Placement]], cubes: np.ndarray,
+               golden: np.ndarray | None = None) -> None:
+        """Write each fault's cube at its place, with the box where it differs from the
+        golden cube there (``golden``: those cubes, when the caller has them)."""
+        if golden is None:
+            golden = np.stack([state.golden_at(where, cubes.shape[1:])
+                               for state, where in members])
+        for (state, where), cube, box in zip(members, cubes, changed_boxes(cubes, golden)):
+            state.write(where, cube, box)
+
     def _cut(self, index: int, box: Box) -> HardwareLayer:
         """The layer restricted to ``box``, remembered (cones recur across chunks)."""
         cut = self._cuts.get((index, box))
@@ -292,16 +303,14 @@ class Propagator:
         step = max(1, BATCH_ELEMENTS // 4 // (shape[0] * shape[1] * shape[2]))
         for at in range(0, len(members), step):
             batch = members[at:at + step]
-            runs: dict[int, int] = {}  # golden run (by id) -> its index in ``accumulators``
-            image = np.array([runs.setdefault(id(state.golden), len(runs))
-                              for state, _ in batch])
-            goldens = {id(state.golden): state.golden for state, _ in batch}
-            accumulators = np.stack([goldens[g].traces[index].accumulator for g in runs])
+            runs = list({id(state.golden): state.golden for state, _ in batch}.values())
+            position = {id(run): n for n, run in enumerate(runs)}
+            image = np.array([position[id(state.golden)] for state, _ in batch])
+            accumulators = np.stack([run.traces[index].accumulator for run in runs])
             golden_out = np.stack([state.golden_at(where, shape) for state, _ in batch])
             cubes = conv.outputs([change for _, change in batch], accumulators, image,
-                                 batch[0][0].golden.traces[index].sdp_operands, golden_out)
-            for (state, _), cube, box in zip(batch, cubes, changed_boxes(cubes, golden_out)):
-                state.write(where, cube, box)
+                                 runs[0].traces[index].sdp_operands, golden_out)
+            self._store([(state, where) for state, _ in batch], cubes, golden_out)
 
     def states(self, faults: list[tuple[GoldenTensors, int, list[tuple[FeatureSurface,
                                                                        np.ndarray]]]]
@@ -316,10 +325,8 @@ class Propagator:
         for surface, members in by_surface.items():
             where = self.flow.place(surface)
             cpad = self.config.channels_padded(surface.channels)
-            cubes = np.stack([cube[:cpad] for _, cube in members])
-            golden = np.stack([state.golden_at(where, cubes.shape[1:]) for state, _ in members])
-            for (state, _), cube, box in zip(members, cubes, changed_boxes(cubes, golden)):
-                state.write(where, cube, box)
+            self._store([(state, where) for state, _ in members],
+                        np.stack([cube[:cpad] for _, cube in members]))
         return states
 
     def run(self, states: list[FaultState]) -> list[list[np.ndarray] | None]:
@@ -397,11 +404,6 @@ class Propagator:
                            for state, c in members[at:at + step]]
                 inputs = BatchInputs(offsets, template, self.flow, self.weight_cache)
                 (_, cubes), = self.executor.compute(template, inputs)[0]
-                places = [out_place._replace(y0=out_place.y0 + first.y0 + dy,
-                                             x0=out_place.x0 + first.x0 + dx)
-                          for _, dy, dx in offsets]
-                golden = np.stack([state.golden_at(where, cubes.shape[1:])
-                                   for (state, _, _), where in zip(offsets, places)])
-                for (state, _, _), where, cube, box in zip(offsets, places, cubes,
-                                                           changed_boxes(cubes, golden)):
-                    state.write(where, cube, box)
+                self._store([(state, out_place._replace(y0=out_place.y0 + first.y0 + dy,
+                                                        x0=out_place.x0 + first.x0 + dx))
+                             for state, dy, dx in offsets], cubes)
