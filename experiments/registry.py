@@ -1,0 +1,51 @@
+"""The studies ``nvdla-fi study`` runs: one entry each, one module each.
+
+A study module (``experiments/<module>.py``) defines ``run(options) -> Path``:
+it writes its HDF5 result file(s), PNG figures and ``summary.md`` into
+``options.out`` and returns the summary's path.  ``--quick`` (the default)
+finishes in minutes on 2 cores with sound intervals for the headline numbers;
+``--full`` is the paper-scale setting (resumable).
+"""
+
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass
+from pathlib import Path
+
+from nvdla_sim.errors import ConfigError
+
+
+@dataclass(frozen=True)
+class StudyOptions:
+    """What every study takes from the command line."""
+
+    out: Path
+    model: str | None = None   # None: the study's own models
+    full: bool = False         # paper scale instead of the quick default
+    seed: int = 0
+    workers: int = 1
+    resume: bool = False
+    progress: bool = True
+
+
+@dataclass(frozen=True)
+class Study:
+    name: str
+    summary: str   # one line for ``nvdla-fi study list``
+    module: str    # under experiments/
+    reproduces: str  # the study of ../shared/docs/studies.md (or docs/studies.md) it answers
+
+    def run(self, options: StudyOptions) -> Path:
+        module = importlib.import_module(f"experiments.{self.module}")
+        return module.run(options)
+
+
+STUDIES: dict[str, Study] = {}
+
+
+def study(name: str) -> Study:
+    if name not in STUDIES:
+        known = ", ".join(sorted(STUDIES)) or "none"
+        raise ConfigError(f"unknown study {name!r}; known: {known} (nvdla-fi study list)")
+    return STUDIES[name]
