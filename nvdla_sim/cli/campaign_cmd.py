@@ -71,12 +71,12 @@ def _config(args: argparse.Namespace) -> CampaignConfig:
 
 def run_campaign(args: argparse.Namespace) -> int:
     from nvdla_sim.campaign.setup import build_workload
-    from nvdla_sim.campaign.runner import TransientCampaign
+    from nvdla_sim.campaign.runner import make_campaign
     config = _config(args)
     workload = build_workload(config)
     if config.fault_model == "weight-ber":
         return _run_ber(config, workload, args)
-    campaign = TransientCampaign(config, workload)
+    campaign = make_campaign(config, workload)
     if args.replay is not None:
         print(replay_text(campaign, args.replay))
         return 0
