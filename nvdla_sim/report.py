@@ -12,6 +12,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
 from nvdla_sim.campaign.store import read_rows  # noqa: E402
+from nvdla_sim.campaign.sparsity import sparsity_lines  # noqa: E402
 from nvdla_sim.campaign.summary import summarize  # noqa: E402
 
 
@@ -75,6 +76,7 @@ def report(results: Path, out_dir: Path) -> list[Path]:
     rows, attrs, f = read_rows(results)
     try:
         registers = [r.decode() if isinstance(r, bytes) else str(r) for r in f["registers"][...]]
+        sparsity = f["golden/sparsity"][...] if "golden/sparsity" in f else None
     finally:
         f.close()
     config = json.loads(attrs["config"])
@@ -115,8 +117,13 @@ def report(results: Path, out_dir: Path) -> list[Path]:
           "## By hardware layer", "", *_md_table(tables["by_layer"], "layer"), ""]
     if layers:
         md += ["Layers: " + ", ".join(f"{i}={n}" for i, n in enumerate(layers)), ""]
-    md += ["## By bit position", "", *_md_table(tables["by_bit"], "bit"), "",
-           "Figures: " + ", ".join(f"[{p.name}]({p.name})" for p in written), ""]
+    md += ["## By bit position", "", *_md_table(tables["by_bit"], "bit"), ""]
+    if sparsity is not None:
+        md += ["## Activation sparsity (golden runs)", "",
+               "Shares of zero values per tensor over the campaign's images: real zeros "
+               "(the zero point) and raw int8 zeros (the zero lanes CMAC multiplies).", "",
+               *sparsity_lines(sparsity, layers), ""]
+    md += ["Figures: " + ", ".join(f"[{p.name}]({p.name})" for p in written), ""]
     summary = out_dir / "summary.md"
     summary.write_text("\n".join(md))
     return written + [summary]
