@@ -57,6 +57,7 @@ class Campaign:
                               for r in f["registers"][...]]
             self.golden_accuracy = float(np.mean(f["golden/top1"][...] ==
                                                  f["golden/labels"][...]))
+            self.sparsity = f["golden/sparsity"][...] if "golden/sparsity" in f else None
         finally:
             f.close()
         self.path, self.rows, self.attrs = Path(path), rows, attrs
