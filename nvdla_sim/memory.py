@@ -36,6 +36,35 @@ class _Segment:
         return self.base + self.data.size
 
 
+def available_bytes() -> int | None:
+    """Memory the system can still give (``MemAvailable``), or None where unknown."""
+    try:
+        with open("/proc/meminfo") as fh:
+            for line in fh:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return None
+
+
+def _allocate(new_lo: int, new_hi: int, lo: int, hi: int) -> _Segment:
+    """A zeroed segment for [new_lo, new_hi); its size (bytes + written mask) is checked
+    against the memory available first, so a huge surface is an error, not an OOM kill."""
+    need = 2 * (new_hi - new_lo)
+    free = available_bytes()
+    if free is not None and need > free:
+        raise MemoryAccessError(
+            f"access [{lo:#x}, {hi:#x}) needs a {need / 2**30:.2f} GiB memory segment "
+            f"(bytes and written mask), only {free / 2**30:.2f} GiB is available")
+    try:
+        return _Segment(new_lo, np.zeros(new_hi - new_lo, np.uint8),
+                        np.zeros(new_hi - new_lo, bool))
+    except MemoryError:
+        raise MemoryAccessError(f"access [{lo:#x}, {hi:#x}) needs a {need / 2**30:.2f} GiB "
+                                f"memory segment: out of memory") from None
+
+
 class Memory:
     """Sparse byte memory made of dense segments."""
 
@@ -73,8 +102,7 @@ class Memory:
             new_hi = min(new_hi, self._segments[i].base)
         if j > 0:
             new_lo = max(new_lo, self._segments[j - 1].end)
-        merged = _Segment(new_lo, np.zeros(new_hi - new_lo, np.uint8),
-                          np.zeros(new_hi - new_lo, bool))
+        merged = _allocate(new_lo, new_hi, lo, hi)
         for s in touched:
             merged.data[s.base - new_lo:s.end - new_lo] = s.data
             merged.written[s.base - new_lo:s.end - new_lo] = s.written

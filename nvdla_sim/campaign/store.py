@@ -34,6 +34,7 @@ from nvdla_sim.errors import StorageError
 FORMAT = "nvdla-fi campaign"
 FORMAT_VERSION = 1
 IDENTITY = ("kind", "config", "hardware", "model_sha256")  # what a resume must match
+SPACE_MARGIN = 64 << 10  # bytes free beyond twice a write: HDF5 metadata and chunk slack
 
 INJECTION_DTYPE = np.dtype([
     ("id", "<i8"), ("site", "<i8"), ("layer", "<i2"), ("register", "<i2"),
@@ -48,10 +49,23 @@ TRIAL_DTYPE = np.dtype([
 ])
 
 
-def _cannot(path: Path, action: str, exc: OSError) -> StorageError:
-    return StorageError(f"{path}: cannot {action} ({exc.strerror or exc}); rows written so "
-                        f"far are kept: fix it (free space, a writable folder) and rerun "
-                        f"with --resume")
+def _cannot(path: Path, action: str, exc: Exception, started: bool = True) -> StorageError:
+    reason = getattr(exc, "strerror", None) or str(exc).splitlines()[0]
+    then = ("rows written so far are kept: fix it (free space, a writable folder) and rerun "
+            "with --resume" if started else "choose a writable --out")
+    return StorageError(f"{path}: cannot {action} ({reason}); {then}")
+
+
+def ensure_space(path: Path, nbytes: int) -> None:
+    """Refuse a write that would not fit on the disk: HDF5 can crash the process when a
+    write fails for lack of space (the journal keeps the rows either way)."""
+    need = 2 * nbytes + SPACE_MARGIN
+    stat = os.statvfs(path.parent)
+    free = stat.f_bavail * stat.f_frsize
+    if free < need:
+        raise StorageError(f"{path}: disk full ({free:,} bytes free, about {need:,} needed "
+                           f"to write results); rows written so far are kept: free space "
+                           f"and rerun with --resume")
 
 
 def _identity(attrs: dict) -> dict:
@@ -107,11 +121,11 @@ class ResultStore:
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
-            raise _cannot(self.path.parent, "create the output folder", exc) from None
+            raise _cannot(self.path.parent, "create the output folder", exc, False) from None
         try:
             self._lock = _Lock(self.path)
         except OSError as exc:
-            raise _cannot(self.path, "create its lock file", exc) from None
+            raise _cannot(self.path, "create its lock file", exc, False) from None
         try:
             self._open(attrs, datasets, chunk, resume)
         except BaseException:
@@ -135,7 +149,7 @@ class ResultStore:
                     self._check_journal_owner()
                 self._create(attrs, datasets, chunk)
             self._sync_from_journal()
-        except OSError as exc:
+        except (OSError, RuntimeError) as exc:
             raise _cannot(self.path, "write results", exc) from None
 
     def _ours(self) -> bool:
@@ -251,14 +265,15 @@ class ResultStore:
 
     def append(self, rows: np.ndarray) -> None:
         rows = np.ascontiguousarray(rows, self.dtype)
+        ensure_space(self.path, 2 * rows.nbytes)
         try:
             with open(self.journal, "ab") as fh:
                 fh.write(rows.tobytes())
                 fh.flush()
                 os.fsync(fh.fileno())
             self._write_hdf5(rows)
-        except OSError as exc:
-            raise _cannot(self.path, "write results", exc) from None
+        except (OSError, RuntimeError) as exc:  # h5py reports some failed writes as
+            raise _cannot(self.path, "write results", exc) from None  # RuntimeError
 
     def complete(self) -> None:
         """All rows are in the HDF5 file: drop the journal, release the lock."""
@@ -281,6 +296,7 @@ def _prefix(a: np.ndarray, b: np.ndarray) -> int:
 
 def write_summary(path: Path, groups: dict[str, np.ndarray], attrs: dict) -> None:
     """(Re)write the /summary group after the campaign is complete."""
+    ensure_space(Path(path), sum(t.nbytes for t in groups.values()))
     with h5py.File(path, "a") as f:
         if "summary" in f:
             del f["summary"]
@@ -306,3 +322,33 @@ def read_rows(path: Path, table: str = "injections") -> tuple[np.ndarray, dict, 
         f.close()
         raise StorageError(f"{path}: has no /{table} table")
     return f[table][...], dict(f.attrs), f
+
+
+def incomplete(path: Path, rows: int, attrs: dict) -> str | None:
+    """Why a result file is not a finished campaign ("600 of 1,500 injections ..."), or
+    None: fewer rows than the configuration asks for, or a journal still beside it."""
+    config = json.loads(attrs.get("config", "{}"))
+    if attrs.get("kind") == "weight-ber":
+        total, unit = len(config.get("ber", ())) * config.get("trials", 0), "trials"
+    else:
+        total, unit = config.get("injections", rows), "injections"
+    journal = Path(path).with_name(Path(path).name + ".journal")
+    if rows >= total and not journal.exists():
+        return None
+    return (f"incomplete campaign: {rows:,} of {total:,} {unit} (interrupted or still "
+            f"running; finish it with the same command and --resume)")
+
+
+def result_kind(path: Path) -> tuple[str, str | None]:
+    """(kind, :func:`incomplete` note) of a result file this tool wrote; anything else is a
+    StorageError naming the file."""
+    table = "injections"
+    try:
+        with h5py.File(path, "r") as f:
+            if f.attrs.get("kind") == "weight-ber":
+                table = "trials"
+    except OSError:
+        pass  # read_rows names what is wrong
+    rows, attrs, f = read_rows(path, table)
+    f.close()
+    return str(attrs.get("kind", "transient")), incomplete(path, rows.size, attrs)
