@@ -139,8 +139,10 @@ class ResultStore:
     def _open(self, attrs: dict, datasets: dict[str, np.ndarray], chunk: int,
               resume: bool) -> None:
         if not resume and (self.path.exists() or self.journal.exists()):
-            raise StorageError(f"{self.path} exists; pass --resume to continue it or choose "
-                               f"another --out")
+            if not self._empty_start():
+                raise StorageError(f"{self.path} exists; pass --resume to continue it or "
+                                   f"choose another --out")
+            resume = True  # the same campaign stopped before its first row: nothing to lose
         try:
             if resume and self.path.exists() and self._ours():
                 self._check_same(attrs)
@@ -151,6 +153,18 @@ class ResultStore:
             self._sync_from_journal()
         except (OSError, RuntimeError) as exc:
             raise _cannot(self.path, "write results", exc) from None
+
+    def _empty_start(self) -> bool:
+        """Whether the file is this campaign's, without a row or a journal."""
+        if self.journal.exists():
+            return False
+        try:
+            with h5py.File(self.path, "r") as f:
+                return (f.attrs.get("format") == FORMAT and self.table in f
+                        and f[self.table].shape[0] == 0
+                        and {k: f.attrs[k] for k in IDENTITY if k in f.attrs} == self.identity)
+        except OSError:
+            return False
 
     def _ours(self) -> bool:
         """Whether the file opens as this tool's campaign file with this table; a file that

@@ -156,3 +156,17 @@ def test_a_second_writer_is_refused_while_the_first_runs(tmp_path):
     assert second.done == 2
     second.complete()
     assert not (tmp_path / "r.h5.lock").exists()
+
+
+def test_rerun_of_a_campaign_that_stopped_before_its_first_row_needs_no_resume(tmp_path):
+    path = tmp_path / "r.h5"
+    open_store(path, False).close()  # e.g. the first chunk failed
+    store = open_store(path, False)
+    store.append(rows(0, 2))
+    store.close()
+    with pytest.raises(StorageError, match="pass --resume"):
+        open_store(path, False)
+    other = tmp_path / "s.h5"
+    open_store(other, False).close()
+    with pytest.raises(StorageError, match="pass --resume"):  # an empty file of another one
+        open_store(other, False, {"config": json.dumps({"seed": 2})})
