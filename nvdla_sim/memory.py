@@ -48,15 +48,20 @@ def available_bytes() -> int | None:
     return None
 
 
-def _allocate(new_lo: int, new_hi: int, lo: int, hi: int) -> _Segment:
-    """A zeroed segment for [new_lo, new_hi); its size (bytes + written mask) is checked
-    against the memory available first, so a huge surface is an error, not an OOM kill."""
-    need = 2 * (new_hi - new_lo)
+def check_allocation(need: int, what: str) -> None:
+    """Refuse to allocate ``need`` bytes for ``what`` beyond the memory available: a huge
+    surface is an error naming it, not an out-of-memory kill."""
     free = available_bytes()
     if free is not None and need > free:
-        raise MemoryAccessError(
-            f"access [{lo:#x}, {hi:#x}) needs a {need / 2**30:.2f} GiB memory segment "
-            f"(bytes and written mask), only {free / 2**30:.2f} GiB is available")
+        raise MemoryAccessError(f"{what} needs {need / 2**30:.2f} GiB, only "
+                                f"{free / 2**30:.2f} GiB is available")
+
+
+def _allocate(new_lo: int, new_hi: int, lo: int, hi: int) -> _Segment:
+    """A zeroed segment for [new_lo, new_hi) (bytes + written mask), checked first."""
+    need = 2 * (new_hi - new_lo)
+    check_allocation(need, f"access [{lo:#x}, {hi:#x}): its memory segment (bytes and "
+                           f"written mask)")
     try:
         return _Segment(new_lo, np.zeros(new_hi - new_lo, np.uint8),
                         np.zeros(new_hi - new_lo, bool))

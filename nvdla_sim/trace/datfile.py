@@ -17,7 +17,8 @@ from pathlib import Path
 
 import numpy as np
 
-from nvdla_sim.errors import TraceError
+from nvdla_sim.errors import MemoryAccessError, TraceError
+from nvdla_sim.memory import MAX_SEGMENT, check_allocation
 from nvdla_sim.trace.parser import read_text
 
 _RECORD = re.compile(r"offset\s*:\s*(\w+)\s*,\s*size\s*:\s*(\w+)\s*,\s*payload\s*:([^}]*)(\}?)")
@@ -69,6 +70,9 @@ def load_image(path: Path) -> MemoryImage:
             raise TraceError(f"bad number in record: {line.strip()!r}", path, number) from None
         if len(payload) > size:
             raise TraceError(f"payload has {len(payload)} bytes but size is {size}", path, number)
+        if offset + size > MAX_SEGMENT:
+            raise TraceError(f"record ends at {offset + size:#x}, beyond the {MAX_SEGMENT:#x} "
+                             f"bytes one memory file may span", path, number)
         records.append((offset, payload.ljust(size, b"\0")))
         end = max(end, offset + size)
     content = [(n, l.strip()) for n, l in enumerate(lines, 1)
@@ -76,6 +80,10 @@ def load_image(path: Path) -> MemoryImage:
     if content and content[0][1] == "{" and content[-1][1] not in ("}", "},"):
         raise TraceError(f"ends at line {content[-1][0]} without the '}}' that closes the "
                          f"'{{' of line {content[0][0]} (file cut short?)", path)
+    try:
+        check_allocation(2 * end, f"memory file of {end:#x} bytes (bytes and written mask)")
+    except MemoryAccessError as exc:
+        raise TraceError(str(exc), path) from None
     data = np.zeros(end, np.uint8)
     mask = np.zeros(end, bool)
     for offset, payload in records:

@@ -236,6 +236,18 @@ def test_keys_outside_the_campaign_table_are_errors(tmp_path, capsys, text, line
                                        f"[campaign]")
 
 
+@pytest.mark.parametrize("argv", [["campaign", "{toml}"],
+                                  ["campaign", "--hardware", "{toml}", "--replay", "0"],
+                                  ["trace", "run", "--config", "{toml}", "."]])
+def test_binary_toml_is_named(tmp_path, capsys, argv):
+    path = tmp_path / "c.toml"
+    path.write_bytes(b"\xff\xfe[campaign]\x00")
+    assert main([a.format(toml=path) for a in argv]) == 2
+    kind = "campaign" if argv == ["campaign", "{toml}"] else "config"
+    assert _one_error_line(capsys) == (f"nvdla-fi: error: {path}: not a text {kind} file "
+                                       f"(TOML is UTF-8 text)")
+
+
 @pytest.mark.parametrize("argv, message", [
     (["--fault-model", "weight-ber", "--ber", "2"],
      "--ber must be a non-empty list of bit-error rates in [0, 1], got [2.0]"),

@@ -61,8 +61,8 @@ def test_a_surface_larger_than_free_memory_is_an_error_before_allocating(monkeyp
     mem = Memory()
     with pytest.raises(MemoryAccessError) as info:
         mem.fill(0x8000_0000, 1 << 30, 0)
-    assert str(info.value) == ("access [0x80000000, 0xc0000000) needs a 2.00 GiB memory "
-                               "segment (bytes and written mask), only 1.00 GiB is available")
+    assert str(info.value) == ("access [0x80000000, 0xc0000000): its memory segment (bytes "
+                               "and written mask) needs 2.00 GiB, only 1.00 GiB is available")
     assert mem.segments == []
     mem.fill(0x8000_0000, 1 << 20, 0)  # what fits is still allocated
     assert mem.segments == [(0x8000_0000, 1 << 20)]

@@ -146,3 +146,10 @@ def test_malformed_test_is_a_user_error_on_stderr(tmp_path, capsys):
     captured = capsys.readouterr()
     assert captured.err == f"nvdla-fi: error: {bad / 'bad.cfg'}:21: bad number '0xzz' for CRC\n"
     assert captured.out.strip().splitlines()[-1].startswith("1 passed, 0 failed, 1 not runnable")
+
+
+def test_memory_file_spanning_more_than_memory_is_refused(tmp_path):
+    dat = "{offset:0x0, size:0x100000000000, payload:0x01}\n"
+    folder = make_test(tmp_path, SDP_PASS.replace("CRC", CRC_OF_INPUT), dat=dat)
+    assert run_trace(folder).error == (f"{folder / 'in.dat'}:1: record ends at 0x100000000000, "
+                                       f"beyond the 0x100000000 bytes one memory file may span")
