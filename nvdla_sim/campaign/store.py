@@ -188,9 +188,11 @@ class ResultStore:
             theirs = {key: f.attrs[key] for key in IDENTITY if key in f.attrs}
         self._compare(theirs, str(self.path))
 
-    def _compare(self, theirs: dict, what: str) -> None:
+    def _compare(self, theirs: dict, what: str, keys: tuple[str, ...] = IDENTITY) -> None:
         diff = []
         for key, mine in self.identity.items():
+            if key not in keys:
+                continue
             other = theirs.get(key)
             if key == "config" and other is not None:
                 a, b = json.loads(mine), json.loads(other)
@@ -212,13 +214,16 @@ class ResultStore:
                                    f"refusing to overwrite it (choose another --out)")
             raise StorageError(f"{self.journal} has no {self.header.name}; cannot tell which "
                                f"campaign it belongs to")
+        text = self.header.read_text()
         try:
-            theirs = json.loads(self.header.read_text())
+            theirs = json.loads(text)
         except ValueError:
             theirs = {}
-        if not isinstance(theirs, dict):
-            theirs = {}
-        self._compare(theirs, str(self.journal))
+        if isinstance(theirs, dict) and "config" not in theirs:
+            # an older nvdla-fi wrote the configuration alone: compare what it holds
+            self._compare({"config": text}, str(self.journal), ("config",))
+        else:
+            self._compare(theirs if isinstance(theirs, dict) else {}, str(self.journal))
 
     def _create(self, attrs: dict, datasets: dict[str, np.ndarray], chunk: int) -> None:
         """A fresh file, complete or absent: written beside, then renamed over ``path``."""

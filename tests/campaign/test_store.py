@@ -170,3 +170,16 @@ def test_rerun_of_a_campaign_that_stopped_before_its_first_row_needs_no_resume(t
     open_store(other, False).close()
     with pytest.raises(StorageError, match="pass --resume"):  # an empty file of another one
         open_store(other, False, {"config": json.dumps({"seed": 2})})
+
+
+def test_journal_header_of_an_older_version_still_resumes(tmp_path):
+    path = tmp_path / "r.h5"
+    attrs = dict(ATTRS, model_sha256="aa")
+    store = open_store(path, False, attrs)
+    store.append(rows(0, 3))
+    store.close()
+    store.header.write_text(ATTRS["config"])  # the configuration alone, as before
+    path.write_bytes(b"torn")
+    again = open_store(path, True, attrs)
+    assert again.done == 3
+    again.close()
