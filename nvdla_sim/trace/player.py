@@ -22,6 +22,7 @@ from nvdla_sim.errors import NvdlaError, TraceError
 from nvdla_sim.registers import REGMAP
 from nvdla_sim.trace.datfile import load_image
 from nvdla_sim.trace.parser import Command, parse_number, parse_program, parse_string
+from nvdla_sim.trace.txn import DumpCheck, TxnPlayer, is_txn_test, parse_txn
 
 PRIMARY_MEMORY = {"pri_mem", "1"}
 _PATTERNS = {"ALL_ZERO": 0x00, "ONES": 0xFF, "AFIVE": 0xA5, "FIVEA": 0x5A, "X": 0x00}
@@ -39,11 +40,16 @@ class CrcCheck:
     def passed(self) -> bool:
         return self.expected == self.actual
 
+    @property
+    def message(self) -> str:
+        return (f"line {self.line}: CRC of [{self.address:#x}, +{self.size:#x}) expected "
+                f"{self.expected:#010x}, got {self.actual:#010x}")
+
 
 @dataclass
 class TraceResult:
     name: str
-    checks: list[CrcCheck] = field(default_factory=list)
+    checks: list[CrcCheck | DumpCheck] = field(default_factory=list)
     error: str | None = None
     seconds: float = 0.0
     nvdla: Nvdla | None = None
@@ -71,10 +77,11 @@ def find_tests(paths: list[Path]) -> list[Path]:
     for path in paths:
         if not path.is_dir():
             raise TraceError(f"{path}: not a directory")
-        if any(path.glob("*.cfg")):
+        if any(path.glob("*.cfg")) or is_txn_test(path):
             tests.append(path)
             continue
-        found = sorted(p for p in path.iterdir() if p.is_dir() and any(p.glob("*.cfg")))
+        found = sorted(p for p in path.iterdir()
+                       if p.is_dir() and (any(p.glob("*.cfg")) or is_txn_test(p)))
         if not found:
             raise TraceError(f"{path}: no trace tests (folders with a .cfg program) found")
         tests.extend(found)
@@ -161,6 +168,9 @@ class _Player:
     def do_poll_reg_equal(self, cmd: Command) -> None:
         expected = self.number(cmd, 1, "expected value")
         actual = self.nvdla.read(self.register(cmd))
+        if actual != expected:  # poll again after background work (the CBUF flush) ran
+            self.nvdla.let_time_pass()
+            actual = self.nvdla.read(self.register(cmd))
         if actual != expected:
             raise self.fail(cmd, f"{cmd.args[0]} reads {actual:#x} and would never equal "
                                  f"{expected:#x}: the program waits forever")
@@ -205,16 +215,20 @@ class _Player:
 
 def run_trace(test_dir: Path, config: HardwareConfig = DEFAULT_CONFIG,
               keep: bool = False) -> TraceResult:
-    """Run one trace test; user-facing problems end up in ``result.error``."""
+    """Run one trace test (a ``.cfg`` program, or NVIDIA's older ``input.txn`` format);
+    user-facing problems end up in ``result.error``."""
     start = time.perf_counter()
     result = TraceResult(test_dir.name)
-    player = None
+    player: _Player | TxnPlayer | None = None
     try:
-        program = program_file(test_dir)
-        player = _Player(program, config, keep)
-        player.run(parse_program(program))
+        if is_txn_test(test_dir) and not any(test_dir.glob("*.cfg")):
+            player = TxnPlayer(test_dir / "input.txn", config, keep)
+            player.run(parse_txn(player.program))
+        else:
+            player = _Player(program_file(test_dir), config, keep)
+            player.run(parse_program(player.program))
         if not player.checks:
-            result.error = f"{program}: the program checks no CRC"
+            result.error = f"{player.program}: the program checks no CRC and dumps no memory"
     except NvdlaError as exc:
         result.error = str(exc)
     if player is not None:

@@ -29,12 +29,12 @@ from nvdla_sim.units.tap import Tap, no_tap
 
 def input_surface(cdp: Cdp) -> FeatureSurface:
     return FeatureSurface(cdp.src_address, cdp.width, cdp.height, cdp.channels,
-                          cdp.src_line_stride, cdp.src_surface_stride)
+                          cdp.src_line_stride, cdp.src_surface_stride, ram_type=cdp.src_ram_type)
 
 
 def output_surface(cdp: Cdp) -> FeatureSurface:
     return FeatureSurface(cdp.dst_address, cdp.width, cdp.height, cdp.channels,
-                          cdp.dst_line_stride, cdp.dst_surface_stride)
+                          cdp.dst_line_stride, cdp.dst_surface_stride, ram_type=cdp.dst_ram_type)
 
 
 def convert_in(x: np.ndarray, cdp: Cdp) -> np.ndarray:
