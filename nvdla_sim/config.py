@@ -49,6 +49,7 @@ class HardwareConfig:
     mem_latency: int = 50  # PRIMARY_MEMIF_LATENCY (cycles)
 
     def __post_init__(self) -> None:
+        object.__setattr__(self, "precisions", tuple(self.precisions))  # JSON / TOML lists
         for field in ("atom_c", "atom_k", "mem_atom", "cbuf_banks", "cbuf_bank_width",
                       "cbuf_bank_depth"):
             value = getattr(self, field)
@@ -154,6 +155,4 @@ def load_config_toml(path: Path) -> HardwareConfig:
         raise ConfigError(f"{path}: unknown key(s) {', '.join(unknown)}; expected some of "
                           f"{', '.join(sorted(known))}")
     table.setdefault("name", path.stem)
-    if "precisions" in table:
-        table["precisions"] = tuple(table["precisions"])
     return base.replace(**table)
