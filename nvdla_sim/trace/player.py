@@ -19,12 +19,14 @@ import numpy as np
 from nvdla_sim.config import DEFAULT_CONFIG, HardwareConfig
 from nvdla_sim.device import Nvdla
 from nvdla_sim.errors import NvdlaError, TraceError
+from nvdla_sim.memory import Memory
 from nvdla_sim.registers import REGMAP
 from nvdla_sim.trace.datfile import load_image
 from nvdla_sim.trace.parser import Command, parse_number, parse_program, parse_string
 from nvdla_sim.trace.txn import DumpCheck, TxnPlayer, is_txn_test, parse_txn
 
 PRIMARY_MEMORY = {"pri_mem", "1"}
+SECONDARY_MEMORY = "sec_mem"
 _PATTERNS = {"ALL_ZERO": 0x00, "ONES": 0xFF, "AFIVE": 0xA5, "FIVEA": 0x5A, "X": 0x00}
 
 
@@ -102,10 +104,17 @@ class _Player:
     def number(self, cmd: Command, index: int, what: str) -> int:
         return parse_number(cmd.args[index], self.program, cmd.line, what)
 
-    def memory(self, cmd: Command, index: int) -> None:
-        if cmd.args[index] not in PRIMARY_MEMORY:
-            raise self.fail(cmd, f"unknown memory {cmd.args[index]!r}; this configuration has "
-                                 f"only the primary memory (pri_mem or 1)")
+    def memory(self, cmd: Command, index: int) -> Memory:
+        """The memory a command names: the primary one, or the secondary (CVSRAM)."""
+        name = cmd.args[index]
+        if name in PRIMARY_MEMORY:
+            return self.nvdla.memory
+        if name == SECONDARY_MEMORY and self.nvdla.memory.secondary is not None:
+            return self.nvdla.memory.secondary
+        if name == SECONDARY_MEMORY:
+            raise self.fail(cmd, f"{name}: {self.nvdla.config.name} has no secondary memory "
+                                 f"(CVSRAM); nv_full and nv_large have one")
+        raise self.fail(cmd, f"unknown memory {name!r}; expected pri_mem (or 1) or sec_mem")
 
     def register(self, cmd: Command):
         try:
@@ -124,7 +133,7 @@ class _Player:
 
     # -- commands ----------------------------------------------------------------------
     def do_mem_init(self, cmd: Command) -> None:
-        self.memory(cmd, 0)
+        mem = self.memory(cmd, 0)
         base = self.number(cmd, 1, "base address")
         pattern = cmd.args[3]
         if cmd.args[2].startswith('"'):  # fill the extent of a file with the pattern
@@ -132,7 +141,6 @@ class _Player:
             size = image.data.size
         else:
             size = self.number(cmd, 2, "size")
-        mem = self.nvdla.memory
         if pattern in _PATTERNS:
             mem.fill(base, size, _PATTERNS[pattern])
         elif pattern == "ADDR":
@@ -145,13 +153,13 @@ class _Player:
                                  f"{', '.join([*_PATTERNS, 'ADDR', 'RANDOM'])}")
 
     def do_mem_load(self, cmd: Command) -> None:
-        self.memory(cmd, 0)
+        mem = self.memory(cmd, 0)
         base = self.number(cmd, 1, "base address")
         path = self.dir / parse_string(cmd.args[2], self.program, cmd.line, "file name")
         if not path.is_file():
             raise self.fail(cmd, f"memory file {path} does not exist")
         image = load_image(path)
-        self.nvdla.memory.write_masked(base, image.data, image.mask)
+        mem.write_masked(base, image.data, image.mask)
 
     def do_reg_write(self, cmd: Command) -> None:
         self.nvdla.write(self.register(cmd), self.number(cmd, 1, "register value"))
@@ -200,13 +208,12 @@ class _Player:
 
     def do_check_crc(self, cmd: Command) -> None:
         self._consume(cmd, cmd.args[0])
-        self.memory(cmd, 1)
+        mem = self.memory(cmd, 1)
         base = self.number(cmd, 2, "base address")
         size = self.number(cmd, 3, "size")
         expected = self.number(cmd, 4, "CRC")
         if base % 4 or size % 4:
             raise self.fail(cmd, f"CRC region [{base:#x}, +{size:#x}) must be 4-byte aligned")
-        mem = self.nvdla.memory
         if not mem.is_written(base, size):
             raise self.fail(cmd, f"CRC region [{base:#x}, {base + size:#x}) includes memory "
                                  f"that was never written (no mem_init/mem_load/layer output)")

@@ -106,3 +106,18 @@ def test_cli_runs_txn_tests(tmp_path, capsys):
     folder = make_txn(tmp_path)
     assert main(["trace", "run", str(folder), "--config", "nv_full"]) == 0
     assert "1 passed, 0 failed" in capsys.readouterr().out
+
+
+def test_cfg_programs_reach_the_cvsram_as_sec_mem(tmp_path):
+    """A .cfg program's sec_mem is the secondary memory on nv_full, an error on nv_small."""
+    folder = tmp_path / "s"
+    folder.mkdir()
+    (folder / "s.cfg").write_text(
+        'mem_init(sec_mem, 0x1000, 0x8, ONES);\n'
+        'mem_init(pri_mem, 0x1000, 0x8, ALL_ZERO);\n'
+        'sync_notify(X, done);\n'
+        'check_crc(done, sec_mem, 0x1000, 0x8, 0x2144df1c);\n')
+    result = run_trace(folder, NV_FULL)
+    assert result.error is None and result.passed  # zlib.crc32(b"\xff" * 8), not the zeros
+    small = run_trace(folder)
+    assert "s.cfg:1: sec_mem: nv_small has no secondary memory" in small.error
