@@ -38,7 +38,7 @@ class LayerTrace:
     accumulator: np.ndarray | None = None  # CACC before rounding [K, Ho, Wo]
     sdp_in: np.ndarray | None = None  # int32 values entering SDP [Cpad, H, W]
     sdp_operands: list | None = None  # BS, BN, EW operands SDP_RDMA read
-    sdp_out: np.ndarray | None = None  # int8 [Cpad, H, W]
+    sdp_out: np.ndarray | None = None  # int8 / int16 [Cpad, H, W]
     pdp_in: np.ndarray | None = None
     pdp_out: np.ndarray | None = None
     cdp_in: np.ndarray | None = None
@@ -50,7 +50,8 @@ class Inputs(Protocol):
     """Where a layer's input data comes from."""
 
     def feature(self, surface: FeatureSurface) -> np.ndarray:
-        """int8 cube of whole atoms [(B,) Cpad, H, W] stored at ``surface``."""
+        """Cube of whole atoms [(B,) Cpad, H, W] stored at ``surface`` (its precision's
+        dtype)."""
 
     def operand_raw(self, dma: OperandDma, sdp: Sdp) -> np.ndarray:
         """Raw bytes of an SDP operand stream (see ``sdp_rdma.operand_raw``)."""
