@@ -98,6 +98,16 @@ class HardwareConfig:
     def surfaces(self, channels: int, prec: Precision = INT8) -> int:
         return -(-channels // self.atom_channels(prec))
 
+    @classmethod
+    def from_dict(cls, data: dict) -> "HardwareConfig":
+        """A config saved as a dict (program and result files); files written before
+        precisions were data carry ``bpe`` instead of ``precision``."""
+        data = dict(data)
+        bpe = data.pop("bpe", None)
+        if bpe is not None and "precision" not in data:
+            data["precision"] = f"int{bpe}"
+        return cls(**data)
+
     def replace(self, **changes: object) -> "HardwareConfig":
         return dataclasses.replace(self, **changes)
 

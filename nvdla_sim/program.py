@@ -113,7 +113,7 @@ class Program:
         if meta.get("format") != FORMAT_VERSION:
             raise NvdlaError(f"{path}: program format {meta.get('format')} is not supported "
                              f"(expected {FORMAT_VERSION})")
-        config = HardwareConfig(**meta["config"])
+        config = HardwareConfig.from_dict(meta["config"])
         layers = []
         for i, entry in enumerate(meta["layers"]):
             words = {int(a): int(v) for a, v in data[f"layer{i}_words"]}

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
 
@@ -78,3 +80,11 @@ def test_secondary_memory_is_its_own_address_space():
     mem.port(1).write(0x5000_0000, b"\x02")
     assert mem.secondary.read(0x5000_0000, 1)[0] == 1 and mem.read(0x5000_0000, 1)[0] == 2
     assert Memory().port(0).read(0, 1)[0] == 0  # no secondary: the primary answers
+
+
+def test_configs_saved_before_precisions_load():
+    old = {k: v for k, v in dataclasses.asdict(NV_SMALL).items()
+           if k not in ("precision", "precisions", "csb_layout", "secondary_memory")}
+    old["bpe"] = 8
+    assert NV_SMALL.from_dict(old) == NV_SMALL
+    assert NV_SMALL.from_dict(dataclasses.asdict(NV_FULL)) == NV_FULL
