@@ -37,6 +37,7 @@ from nvdla_sim.registers.regmap import csb_map
 PROGRAM = "input.txn"
 CSB_PREFIX = 0xFFFF0000  # write_reg / read_reg address: prefix | (byte address >> 2)
 CVSRAM_START, ADDR_MASK = 0x5000_0000, 0xF000_0000
+FULL_LAYOUT = "full"
 ARITY = {"load_mem": 3, "write_reg": 2, "read_reg": 3, "wait": 0, "dump_mem": 3}
 _BYTE = re.compile(r"0[xX][0-9a-fA-F]{1,2}")
 
@@ -120,6 +121,10 @@ class TxnPlayer:
         self.program = program
         self.dir = program.parent
         self.config = config
+        if config.csb_layout != FULL_LAYOUT:  # the format comes from the nvdlav1 testbench
+            raise TraceError(f"{program}: NVIDIA's older trace-player format addresses the "
+                             f"full NVDLA's registers; {config.name} has the "
+                             f"{config.csb_layout!r} CSB layout (use --config nv_full)")
         self.csb = csb_map(config.csb_layout)
         self.nvdla = Nvdla(config, keep=keep, deferred=True)
         self.checks: list[DumpCheck] = []

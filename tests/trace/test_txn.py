@@ -121,3 +121,10 @@ def test_cfg_programs_reach_the_cvsram_as_sec_mem(tmp_path):
     assert result.error is None and result.passed  # zlib.crc32(b"\xff" * 8), not the zeros
     small = run_trace(folder)
     assert "s.cfg:1: sec_mem: nv_small has no secondary memory" in small.error
+
+
+def test_txn_tests_need_the_full_csb_layout(tmp_path, capsys):
+    folder = make_txn(tmp_path)
+    assert main(["trace", "run", str(folder)]) == 1  # default nv_small
+    assert "older trace-player format addresses the full NVDLA's registers; nv_small has " \
+           "the 'small' CSB layout (use --config nv_full)" in capsys.readouterr().out
