@@ -151,6 +151,10 @@ class Executor:
             if sdp.output_to_pdp:
                 if layer.pdp is None or layer.pdp.from_memory:
                     raise LayerError("SDP streams to PDP, but PDP is not enabled in on-flying mode")
+                if pdp_unit.precision(layer.pdp) != sdp_unit.out_precision(sdp):
+                    raise LayerError(f"SDP streams {sdp_unit.out_precision(sdp).name} to PDP, "
+                                     f"which is programmed for "
+                                     f"{pdp_unit.precision(layer.pdp).name} input")
                 pooled_input = y
             else:
                 writes.append((sdp_rdma.output_surface(sdp), y))
