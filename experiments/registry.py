@@ -41,7 +41,10 @@ class Study:
         return module.run(options)
 
 
-STUDIES: dict[str, Study] = {}
+STUDIES: dict[str, Study] = {
+    "pruning": Study("pruning", "structural channel pruning: accuracy and datapath SDC per "
+                     "ratio and criterion", "pruning", "S4"),
+}
 
 
 def study(name: str) -> Study:
