@@ -7,8 +7,8 @@ import pytest
 from nvdla_sim.cli import main
 from nvdla_sim.cli.main import build_parser
 
-COMMANDS = [["trace", "run"], ["compile"], ["infer"], ["campaign"], ["report"], ["bench"],
-            ["rtl", "check"]]
+COMMANDS = [["trace", "run"], ["compile"], ["infer"], ["campaign"], ["study"], ["report"],
+            ["bench"], ["rtl", "check"]]
 
 
 @pytest.mark.parametrize("command", COMMANDS, ids=" ".join)
@@ -21,7 +21,7 @@ def test_every_command_has_help(command, capsys):
 
 def test_parser_lists_every_command():
     text = build_parser().format_help()
-    for command in ("trace", "compile", "infer", "campaign", "report", "bench", "rtl"):
+    for command in ("trace", "compile", "infer", "campaign", "study", "report", "bench", "rtl"):
         assert command in text
 
 
@@ -33,6 +33,7 @@ def test_parser_lists_every_command():
     (["report", "nope.h5", "-o", "out"], "nope.h5: no such campaign results file"),
     (["infer", "zoo:lenet5"], "give either --data NAME or --input X.npy"),
     (["trace", "run", "--config", "nv_huge", "."], "unknown hardware config 'nv_huge'"),
+    (["study", "nope"], "unknown study 'nope'; known: "),
 ])
 def test_user_mistakes_are_one_line_errors(argv, message, tmp_path, monkeypatch, capsys):
     monkeypatch.chdir(tmp_path)
@@ -85,3 +86,12 @@ def test_infer_on_mnist_reports_accuracy_and_agreement(capsys):
     assert main(["infer", "zoo:lenet5", "--data", "mnist", "--limit", "200"]) == 0
     text = capsys.readouterr().out
     assert "top-1 accuracy (simulator)" in text and "agreement with the numpy reference" in text
+
+
+def test_study_refuses_a_non_empty_folder_without_resume(tmp_path, capsys):
+    from experiments.registry import STUDIES
+    if not STUDIES:
+        pytest.skip("no study registered")
+    (tmp_path / "old.txt").write_text("x")
+    assert main(["study", sorted(STUDIES)[0], "-o", str(tmp_path)]) == 2
+    assert f"{tmp_path}: folder is not empty; pass --resume" in capsys.readouterr().err

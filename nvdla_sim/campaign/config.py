@@ -10,9 +10,9 @@ from pathlib import Path
 from nvdla_sim.errors import ConfigError
 from nvdla_sim.tomlfile import read_toml
 
-FAULT_MODELS = ("flip", "stuck0", "stuck1", "weight-ber")
+FAULT_MODELS = ("flip", "stuck0", "stuck1", "weight-ber", "stored-flip")
 SAMPLINGS = ("uniform", "stratified")
-STRATA = ("layer", "unit", "register", "bit")
+STRATA = ("layer", "unit", "register", "bit", "value")
 
 
 @dataclass(frozen=True)
@@ -49,7 +49,7 @@ class CampaignConfig:
         for name in ("images", "injections", "chunk", "bits", "trials"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"campaign {name} must be at least 1, got {getattr(self, name)}")
-        if self.fault_model != "flip" and self.bits != 1:
+        if self.fault_model not in ("flip", "stored-flip") and self.bits != 1:
             raise ConfigError("multi-bit upsets (bits > 1) are transient: use fault_model = flip")
 
     def to_json(self) -> str:

@@ -27,11 +27,11 @@ _worker_campaigns: dict[str, object] = {}  # per worker process: campaign by con
 
 def _campaign(config: CampaignConfig, workload):
     """The worker's campaign for this configuration (built once, reused for every shard)."""
-    from nvdla_sim.campaign.runner import TransientCampaign
+    from nvdla_sim.campaign.runner import make_campaign
     key = config.to_json() + workload.name
     if key not in _worker_campaigns:
         _worker_campaigns.clear()
-        _worker_campaigns[key] = TransientCampaign(config, workload)
+        _worker_campaigns[key] = make_campaign(config, workload)
     return _worker_campaigns[key]
 
 

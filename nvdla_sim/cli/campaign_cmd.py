@@ -51,11 +51,28 @@ def register(sub: argparse._SubParsersAction) -> None:
     camp.set_defaults(run=run_campaign)
 
     rep = sub.add_parser("report", help="figures and a summary from campaign results",
-                         description="Write PNG figures (SDC rate per bit, layer, register; "
-                                     "outcomes per unit) and summary.md for a results file.")
-    rep.add_argument("results", type=Path, metavar="RESULTS.h5")
+                         description="Write PNG figures and summary.md for a results file: "
+                                     "rates per bit of the value each register holds, per bit "
+                                     "from the value's top, per register, model layer and "
+                                     "region, accuracy under faults and FIT, each with its "
+                                     "95%% Wilson interval.  Several files: one comparison "
+                                     "table and overlaid figures.")
+    rep.add_argument("results", type=Path, nargs="+", metavar="RESULTS.h5")
     rep.add_argument("-o", "--out", type=Path, required=True, metavar="DIR")
+    rep.add_argument("--raw-fit", type=float, default=None, metavar="FIT",
+                     help="raw upset rate per bit in FIT (failures per 1e9 h) for the SDC "
+                          "FIT estimate (default: an assumed 1e-4)")
     rep.set_defaults(run=run_report)
+
+    exp = sub.add_parser("export", help="a campaign's rows as a tidy CSV or Parquet table",
+                         description="Write one row per injection with decoded columns "
+                                     "(register, unit, value kind and bit, layer and model "
+                                     "layer, region, outcome; docs/hdf5-schema.md) to a .csv "
+                                     "or .parquet file (Parquet needs pyarrow: the export "
+                                     "extra).")
+    exp.add_argument("results", type=Path, metavar="RESULTS.h5")
+    exp.add_argument("-o", "--out", type=Path, required=True, metavar="FILE")
+    exp.set_defaults(run=run_export)
 
 
 def _config(args: argparse.Namespace) -> CampaignConfig:
@@ -71,12 +88,12 @@ def _config(args: argparse.Namespace) -> CampaignConfig:
 
 def run_campaign(args: argparse.Namespace) -> int:
     from nvdla_sim.campaign.setup import build_workload
-    from nvdla_sim.campaign.runner import TransientCampaign
+    from nvdla_sim.campaign.runner import make_campaign
     config = _config(args)
     workload = build_workload(config)
     if config.fault_model == "weight-ber":
         return _run_ber(config, workload, args)
-    campaign = TransientCampaign(config, workload)
+    campaign = make_campaign(config, workload)
     if args.replay is not None:
         print(replay_text(campaign, args.replay))
         return 0
@@ -135,7 +152,19 @@ def replay_text(campaign, injection: int) -> str:
 
 
 def run_report(args: argparse.Namespace) -> int:
+    from nvdla_sim.analysis import RAW_FIT_PER_BIT
+    from nvdla_sim.errors import ConfigError
     from nvdla_sim.report import report
-    files = report(args.results, args.out)
+    raw_fit = RAW_FIT_PER_BIT if args.raw_fit is None else args.raw_fit
+    if raw_fit < 0:
+        raise ConfigError(f"--raw-fit must be non-negative, got {raw_fit}")
+    files = report(args.results, args.out, raw_fit)
     print("wrote " + ", ".join(str(p) for p in files))
+    return 0
+
+
+def run_export(args: argparse.Namespace) -> int:
+    from nvdla_sim.campaign.tidy import export
+    n = export(args.results, args.out)
+    print(f"wrote {n:,} rows to {args.out}")
     return 0
