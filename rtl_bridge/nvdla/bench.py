@@ -23,6 +23,7 @@ fault injection.  Runs inside the simulator (``rtl_bridge.nvdla.run`` starts it)
 
 from __future__ import annotations
 
+import logging
 import os
 import pickle
 import traceback
@@ -35,7 +36,7 @@ import numpy as np
 from cocotb.clock import Clock
 from cocotb.handle import Immediate
 from cocotb.triggers import ReadWrite, RisingEdge
-from cocotbext.axi import AxiBus, AxiRam, AxiReadBus, AxiWriteBus
+from cocotbext.axi import AxiBurstType, AxiBus, AxiRam, AxiReadBus, AxiWriteBus
 from cocotbext.axi.axi_channels import (
     AxiARBus, AxiARSink, AxiAWBus, AxiAWSink, AxiBBus, AxiRBus, AxiWBus)
 
@@ -63,11 +64,21 @@ def _without(bus_cls, names: tuple[str, ...]):
                  "_optional_signals": [*bus_cls._optional_signals, *names]})
 
 
-def _axi3_lengths() -> None:
-    """NVDLA's DBB port has AXI3's 4-bit burst lengths; cocotbext-axi checks for AXI4's 8
-    (the value is the same number either way)."""
-    for sink, sig in ((AxiAWSink, "awlen"), (AxiARSink, "arlen")):
-        sink._signal_widths = {k: v for k, v in sink._signal_widths.items() if k != sig}
+def _nvdla_bursts() -> None:
+    """Teach cocotbext-axi NVDLA's bursts: AXI3's 4-bit lengths (it checks for AXI4's 8;
+    the value means the same), and no size/burst signals: every beat is the full 8-byte
+    bus, INCR (a missing signal would otherwise read as size 0, one byte per beat)."""
+    for sink, p in ((AxiAWSink, "aw"), (AxiARSink, "ar")):
+        sink._signal_widths = {k: v for k, v in sink._signal_widths.items() if k != f"{p}len"}
+        base = sink._transaction_obj
+        if getattr(base, "nvdla", False):
+            continue
+
+        def init(self, *args, _base=base, _p=p, **kwargs):
+            kwargs.setdefault(f"{_p}size", 3)
+            kwargs.setdefault(f"{_p}burst", int(AxiBurstType.INCR))
+            _base.__init__(self, *args, **kwargs)
+        sink._transaction_obj = type(base.__name__, (base,), {"__init__": init, "nvdla": True})
 
 
 def axi_bus(dut, prefix: str = "nvdla_core2dbb") -> AxiBus:
@@ -129,14 +140,22 @@ class Bench:
         cocotb.start_soon(Clock(dut.dla_core_clk, CLOCK_NS, unit="ns").start())
         cocotb.start_soon(Clock(dut.dla_csb_clk, CLOCK_NS, unit="ns").start())
         cocotb.start_soon(self._count())
-        _axi3_lengths()
+        _nvdla_bursts()
+        logging.getLogger(f"cocotb.{dut._name}").setLevel(logging.WARNING)
         self.ram = AxiRam(axi_bus(dut), dut.dla_core_clk, mem=self.port)
+
+    async def reset(self) -> None:
+        """Reset the design (before every program: each starts from a clean NVDLA, as in
+        NVIDIA's harness, and a fault cannot outlive its run)."""
+        dut = self.dut
         dut.dla_reset_rstn.value = 0
         dut.direct_reset_.value = 0
         await self.cycles(RESET_CYCLES)
         dut.dla_reset_rstn.value = 1
         dut.direct_reset_.value = 1
         await self.cycles(SETTLE_CYCLES)
+        self.events.clear()
+        self.launch = None
 
     async def _count(self) -> None:
         while True:
@@ -304,6 +323,7 @@ async def play(bench: Bench, program: Path, fault: dict | None = None,
                memory: Memory | None = None) -> dict:
     """Run one trace program (from ``memory`` without its memory commands when given)."""
     t0 = perf_counter()
+    await bench.reset()
     if memory is not None:
         bench.memory = bench.port.memory = memory
     player = RtlPlayer(program, bench, skip_memory=memory is not None)
