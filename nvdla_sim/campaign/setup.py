@@ -20,7 +20,7 @@ def build_workload(config: CampaignConfig) -> Workload:
     program = lower(graph, get_config(config.hardware))
     runner = ProgramRunner(program, constant_weights=True)  # weights are read, never written
     images, labels = load_dataset(config.dataset, program.inputs[0].shape, config.images,
-                                  config.seed)
+                                  config.seed, classes=int(np.prod(program.outputs[0].shape)))
     if len(images) < config.images:
         raise ConfigError(f"images = {config.images}: dataset {config.dataset} has only "
                           f"{len(images)} images (ask for at most that many)")

@@ -18,10 +18,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     run = trace_sub.add_parser(
         "run", help="replay trace tests and check every CRC",
         description="Replay NVDLA trace tests on the simulator. Each PATH is a test folder "
-                    "(holding <name>.cfg) or a folder of test folders. Prints one line per "
-                    "test and a summary; exits 1 if a CRC check failed, 2 if a program or "
-                    "memory file cannot be run (its file:line and what was expected on "
-                    "stderr).")
+                    "(holding <name>.cfg, or NVIDIA's older input.txn format) or a folder of "
+                    "test folders. Prints one line per test and a summary; exits 1 if a CRC "
+                    "check failed, 2 if a program or memory file cannot be run (its file:line "
+                    "and what was expected on stderr).")
     run.add_argument("paths", nargs="+", type=Path, metavar="PATH")
     run.add_argument("--config", default="nv_small", metavar="NAME",
                      help=f"hardware config: {', '.join(CONFIGS)} or a .toml file "
@@ -48,9 +48,7 @@ def run_command(args: argparse.Namespace) -> int:
         failed += 1
         for check in result.checks:
             if not check.passed:
-                print(f"{result.name:<{width}}  FAIL  line {check.line}: CRC of "
-                      f"[{check.address:#x}, +{check.size:#x}) expected {check.expected:#010x}, "
-                      f"got {check.actual:#010x}", flush=True)
+                print(f"{result.name:<{width}}  FAIL  {check.message}", flush=True)
     print(f"{passed} passed, {failed} failed"
           f"{f', {errors} not runnable' if errors else ''}  "
           f"({time.perf_counter() - start:.1f} s)")
