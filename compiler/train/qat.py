@@ -84,11 +84,12 @@ class QatNet(nn.Module):
     every batchnorm is folded with its running statistics, which stay frozen.
     """
 
-    def __init__(self, graph: FloatGraph, weight_bits: int = 8) -> None:
+    def __init__(self, graph: FloatGraph, weight_bits: int = 8, dropout: float = 0.0) -> None:
         super().__init__()
         weight_levels(weight_bits)
         self.graph = graph
         self.weight_bits = weight_bits
+        self.dropout = dropout  # on Linear inputs in training; the graph has no dropout op
         self.quant: dict[str, tuple[float, int]] | None = None
         self.params = nn.ParameterDict()
         for i, op in enumerate(graph.nodes):
@@ -194,6 +195,8 @@ class QatNet(nn.Module):
             unit = self._params(op.inputs[0])[0] * w_scale  # int32 bias units
             bias = round_ste(bias / unit) * unit
         if isinstance(op, Linear):
+            if self.dropout and self.training:
+                x = F.dropout(x, self.dropout)
             return F.linear(x, weight, bias)
         top, left, bottom, right = op.pads
         return F.conv2d(F.pad(x, (left, right, top, bottom)), weight, bias, op.stride, 0,
