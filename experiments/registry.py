@@ -45,6 +45,8 @@ STUDIES: dict[str, Study] = {
     "bits-layers": Study("bits-layers", "single bit flips per value bit, model layer and "
                          "region: datapath registers and stored weights/activations",
                          "bits_layers", "S1"),
+    "pruning": Study("pruning", "structural channel pruning: accuracy and datapath SDC per "
+                     "ratio and criterion", "pruning", "S4"),
 }
 
 

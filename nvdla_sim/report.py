@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from nvdla_sim.analysis import RAW_FIT_PER_BIT, Rate, fit_estimate, grouped, measures
+from nvdla_sim.campaign.sparsity import sparsity_lines
 from nvdla_sim.campaign.store import read_rows
 from nvdla_sim.campaign.tidy import REGIONS, Campaign
 from nvdla_sim import figures
@@ -161,6 +162,11 @@ def _single(c: Campaign, out: Path, raw_fit: float) -> list[Path]:
     if len(c.layers) <= MAX_LAYER_ROWS:
         hw_rows = grouped(col, ("layer", "layer_name"))
         md += ["## Per hardware layer", "", *_rates_table(hw_rows, ["layer", "name"]), ""]
+    if c.sparsity is not None:
+        md += ["## Activation sparsity (golden runs)", "",
+               "Shares of zero values per tensor over the campaign's images: real zeros "
+               "(the zero point) and raw int8 zeros (the zero lanes CMAC multiplies).", "",
+               *sparsity_lines(c.sparsity, c.layers), ""]
     md += ["Figures: " + ", ".join(f"[{p.name}]({p.name})" for p in files
                                     if p.suffix == ".png"), ""]
     summary = out / "summary.md"

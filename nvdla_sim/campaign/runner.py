@@ -24,6 +24,7 @@ from nvdla_sim.campaign.config import CampaignConfig
 from nvdla_sim.campaign import draws, parallel
 from nvdla_sim.campaign.outcomes import classify_corrupted
 from nvdla_sim.campaign.space import SiteSpace
+from nvdla_sim.campaign.sparsity import golden_sparsity
 from nvdla_sim.campaign.stats import sample_size
 from nvdla_sim.campaign.store import INJECTION_DTYPE, ResultStore
 from nvdla_sim.faults.golden import GoldenRun
@@ -215,7 +216,11 @@ class TransientCampaign:
 
     def fixed_datasets(self) -> dict[str, np.ndarray]:
         names = list(self.register_index)
+        sparsity, outputs = golden_sparsity(self.injector.runner, self.workload.inputs)
+        for image, out in enumerate(outputs):  # the same runs give the golden logits
+            self._logits.setdefault(image, self.logits(out))
         return {
+            "golden/sparsity": sparsity,
             "registers": np.array(names, dtype=h5py.string_dtype()),
             "golden/logits": self.golden_logits.astype(np.float32),
             "golden/labels": self.workload.labels.astype(np.int16),

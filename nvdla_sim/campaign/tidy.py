@@ -44,7 +44,7 @@ def regions(nodes: list[str]) -> dict[str, str]:
 
 def hardware_config(attrs: dict) -> HardwareConfig:
     data = json.loads(attrs["hardware"])
-    return HardwareConfig(**data)
+    return HardwareConfig.from_dict(data)
 
 
 class Campaign:
@@ -57,6 +57,7 @@ class Campaign:
                               for r in f["registers"][...]]
             self.golden_accuracy = float(np.mean(f["golden/top1"][...] ==
                                                  f["golden/labels"][...]))
+            self.sparsity = f["golden/sparsity"][...] if "golden/sparsity" in f else None
         finally:
             f.close()
         self.path, self.rows, self.attrs = Path(path), rows, attrs
