@@ -80,16 +80,16 @@ def _slug(model: str) -> str:
 
 
 def _run_campaign(config: CampaignConfig, workload: Workload, scale: Scale, count: int | None,
-                  options: StudyOptions) -> tuple[Path, float]:
+                  options: StudyOptions) -> tuple[Path, tuple[float, float]]:
     campaign = make_campaign(config, workload)
     # the count does not change the site space or the draws: set it once the space is known
     campaign.config = config.replace(
         injections=count or sample_size(campaign.space.size, scale.margin, config.confidence))
     out = Path(config.out)
-    start = time.perf_counter()
+    start, cpu = time.perf_counter(), time.process_time()
     campaign.run(out, resume=options.resume, progress=options.progress,
                  workers=options.workers)
-    return out, time.perf_counter() - start
+    return out, (time.perf_counter() - start, time.process_time() - cpu)
 
 
 def study(options: StudyOptions, scale: Scale | None = None) -> Path:
@@ -144,7 +144,7 @@ def _summary(runs: list, options: StudyOptions) -> str:
           f"Scale: {'full' if options.full else 'quick'}; seed {options.seed}.", "",
           "## Campaigns", "",
           "| model | faults in | data (images) | fault-free accuracy | injections | Leveugle n "
-          "(margin) | SDC / corrupted | accuracy under fault | time (s) |",
+          "(margin) | SDC / corrupted | accuracy under fault | wall / CPU time (s) |",
           "|---|---|---|---|---|---|---|---|---|"]
     for model, kind, c, seconds in camps:
         m = measures(c.columns)
@@ -152,11 +152,12 @@ def _summary(runs: list, options: StudyOptions) -> str:
         md.append(f"| {model} | {kind} | {c.attrs['dataset']} ({c.attrs['images']}) | "
                   f"{c.golden_accuracy * 100:.2f}% | {m['sdc'].n:,} | "
                   f"{c.attrs['leveugle_sample_size']:,} (±{cfg['margin'] * 100:g}%) | "
-                  f"{_cell(m)} | {m['correct'].pct()} | {seconds:.1f} |")
+                  f"{_cell(m)} | {m['correct'].pct()} | {seconds[0]:.1f} / {seconds[1]:.1f} |")
     md += ["", "Random data means the model's input does not take MNIST images: labels are "
            "then the fault-free top-1 (accuracy 100% by construction).  Stored-value rates "
            "pool weights and activations with equal shares (stratified); see the per-kind "
-           "rows below.", ""]
+           "rows below.  CPU time is this process's (not that of --workers processes); wall "
+           "time includes the golden runs and waiting for a shared machine.", ""]
     columns = []  # (title, campaign, selection)
     for model, kind, c, _ in camps:
         col = c.columns

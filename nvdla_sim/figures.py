@@ -1,7 +1,7 @@
 """Figures of rates with their intervals, readable at paper size.
 
 Rates are points with Wilson intervals; a rate axis turns logarithmic when
-every interval stays below :data:`LOG_BELOW` (small rates would sit on the
+every observed rate is below :data:`LOG_BELOW` (small rates would sit on the
 floor of a linear axis).  A rate of zero (no event) is drawn as an open
 downward triangle at its interval's upper bound.  Sizes fit a column or page
 width (6.5-7 in) at 200 dpi with 8-9 pt text.
@@ -50,9 +50,9 @@ def rate_axis(ax, rates: Sequence[Rate], ylabel: str = "injections (%)") -> None
     """Log scale when every interval is small; labels and grid."""
     highs = [q.high for q in rates if q.n]
     seen = [q.low for q in rates if q.k] + [q.high for q in rates if q.n and not q.k]
-    if highs and max(highs) < LOG_BELOW and any(q.k for q in rates):
+    if any(q.k for q in rates) and max(q.rate for q in rates if q.n) < LOG_BELOW:
         ax.set_yscale("log")
-        ax.set_ylim(bottom=min(seen) * 100 / 2, top=max(highs) * 100 * 2)
+        ax.set_ylim(bottom=min(seen) * 100 / 2, top=min(100.0, max(highs) * 100 * 2))
         ylabel += ", log scale"
     else:
         ax.set_ylim(bottom=0)
@@ -68,20 +68,28 @@ def save(fig, path: Path) -> Path:
 
 
 def category_plot(path: Path, title: str, keys: Sequence[str],
-                  series: dict[str, Sequence[Rate]], xlabel: str) -> Path:
-    """Rates per category (x labels), one marker series per measure or campaign."""
+                  series: dict[str, Sequence[Rate]], xlabel: str, stacked: bool = False
+                  ) -> Path:
+    """Rates per category (x labels): side by side in one panel (campaigns), or
+    ``stacked`` one panel per series (measures of different magnitude, each its scale)."""
     n = len(keys)
-    fig, ax = plt.subplots(figsize=(min(14, max(6.5, 0.18 * n + 2.5)), 3.6))
+    panels = list(series.items()) if stacked else [(None, None)]
+    fig, axes = plt.subplots(len(panels), 1, figsize=(min(14, max(6.5, 0.18 * n + 2.5)),
+                                                      1.2 + 2.4 * len(panels)),
+                             sharex=True, squeeze=False)
     x = np.arange(n)
-    width = 0.7 / max(1, len(series))
-    for s, (name, rates) in enumerate(series.items()):
-        draw_rates(ax, x + (s - (len(series) - 1) / 2) * width, rates, name,
-                   COLORS[s % len(COLORS)], "os^Dv<>p"[s % 8])
-    ax.set_xticks(x, keys, rotation=90 if n > 12 else 0, fontsize=6 if n > 40 else 8)
-    ax.set_xlabel(xlabel)
-    ax.set_title(title)
-    rate_axis(ax, [q for rates in series.values() for q in rates])
-    ax.legend(loc="best")
+    for ax, (name, rates) in zip(axes[:, 0], panels):
+        shown = {name: rates} if stacked else series
+        width = 0.7 / max(1, len(shown))
+        for s, (label, values) in enumerate(shown.items()):
+            k = list(series).index(label)
+            draw_rates(ax, x + (s - (len(shown) - 1) / 2) * width, values, label,
+                       COLORS[k % len(COLORS)], "os^Dv<>p"[k % 8])
+        rate_axis(ax, [q for values in shown.values() for q in values])
+        ax.legend(loc="best")
+    axes[-1, 0].set_xticks(x, keys, rotation=90 if n > 12 else 0, fontsize=6 if n > 40 else 8)
+    axes[-1, 0].set_xlabel(xlabel)
+    axes[0, 0].set_title(title)
     return save(fig, path)
 
 
