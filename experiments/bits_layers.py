@@ -153,11 +153,13 @@ def _summary(runs: list, options: StudyOptions) -> str:
                   f"{c.golden_accuracy * 100:.2f}% | {m['sdc'].n:,} | "
                   f"{c.attrs['leveugle_sample_size']:,} (±{cfg['margin'] * 100:g}%) | "
                   f"{_cell(m)} | {m['correct'].pct()} | {seconds[0]:.1f} / {seconds[1]:.1f} |")
-    md += ["", "Random data means the model's input does not take MNIST images: labels are "
-           "then the fault-free top-1 (accuracy 100% by construction).  Stored-value rates "
-           "pool weights and activations with equal shares (stratified); see the per-kind "
-           "rows below.  CPU time is this process's (not that of --workers processes); wall "
-           "time includes the golden runs and waiting for a shared machine.", ""]
+    if any(c.attrs["dataset"] == "random" for _, _, c, _ in camps):
+        md += ["", "Random data: the model's input does not take MNIST images; labels are the "
+               "fault-free top-1 (accuracy 100% by construction)."]
+    md += ["", "Stored-value rates pool weights and activations with equal shares "
+           "(stratified); see the per-kind columns below.  CPU time is this process's (not "
+           "that of --workers processes); wall time includes the golden runs and any wait "
+           "for a shared machine.", ""]
     columns = []  # (title, campaign, selection)
     for model, kind, c, _ in camps:
         col = c.columns
