@@ -120,15 +120,15 @@ def _single(c: Campaign, out: Path, raw_fit: float) -> list[Path]:
     files.append(figures.category_plot(
         out / "model_layers.png", f"{c.label}: rates per model layer",
         [k for (k,), _ in layer_rows], {SHOWN[k]: [m[k] for _, m in layer_rows] for k in SHOWN},
-        "model layer (execution order)"))
+        "model layer (execution order)", stacked=True))
     files.append(figures.category_plot(
         out / "regions.png", f"{c.label}: rates per region of the model",
         [k for (k,), _ in region_rows], {SHOWN[k]: [m[k] for _, m in region_rows]
-                                         for k in SHOWN}, "region"))
+                                         for k in SHOWN}, "region", stacked=True))
     reg_rows = grouped(col, "register")
     files.append(figures.category_plot(
         out / "registers.png", f"{c.label}: rates per register", [k for (k,), _ in reg_rows],
-        {SHOWN[k]: [m[k] for _, m in reg_rows] for k in SHOWN}, "register"))
+        {SHOWN[k]: [m[k] for _, m in reg_rows] for k in SHOWN}, "register", stacked=True))
     hw = json.loads(c.attrs["hardware"])
     md = [f"# Fault-injection campaign: {c.attrs.get('model')}", "",
           *([f"**{c.incomplete[0].upper()}{c.incomplete[1:]}.**", ""] if c.incomplete else []),

@@ -102,3 +102,18 @@ def test_rows_read_back_unchanged(results):
     rows, attrs, f = read_rows(results["flip"])
     f.close()
     assert attrs["physical_bits"] > 0 and "nodes" in attrs
+
+
+def test_summary_tables_by_value_bit_agree_with_the_tidy_columns(results):
+    from nvdla_sim.campaign.summary import summarize
+    c = Campaign(results["flip"])
+    tables = summarize(c.rows, c.registers, 0.95, c.hardware)
+    col = c.columns
+    int8 = (col["value_width"] == 8) & np.isin(col["value"], ["activation", "weight"])
+    for row in tables["by_int8_bit"]:
+        sel = int8 & (col["value_bit"] == int(row["key"]))
+        assert row["n"] == sel.sum() and row["sdc"] == (col["outcome"][sel] == "sdc").sum()
+    keys = {r["key"].decode(): r["n"] for r in tables["by_value_bit"]}
+    assert keys["accumulator (34-bit):33"] == ((col["register"] == "cacc.abuf")
+                                               & (col["bit"] == 33)).sum()
+    assert sum(r["n"] for r in tables["by_bit_from_top"]) == col["id"].size
