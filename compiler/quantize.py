@@ -3,7 +3,8 @@
 The scheme is the one NVDLA runs natively and ONNX QDQ models use:
 
 * batchnorms are folded into the convolutions before them;
-* weights are int8, symmetric, one scale per output channel (max|w| / 127);
+* weights are int8, symmetric, one scale per output channel (max|w| / 127; with
+  ``weight_bits=b`` < 8, max|w| / (2^(b-1) - 1), the values then fit b bits);
   biases are int32 in units of ``input_scale * weight_scale``;
 * activations are int8, asymmetric, one (scale, zero point) per tensor from
   the min/max seen on calibration inputs, the range always holding 0 (so a
@@ -57,14 +58,23 @@ def activation_params(low: float, high: float) -> ir.QuantParams:
     return ir.QuantParams(scale, int(np.clip(np.rint(-128 - low / scale), -128, 127)))
 
 
-def quantize_weights(weight: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Symmetric per-output-channel int8 weights and their scales (max|w| / 127; 1 for
-    an all-zero channel, where any scale is exact)."""
+def weight_levels(bits: int) -> int:
+    """Largest weight magnitude of a symmetric ``bits``-bit code: 2^(bits-1) - 1."""
+    if not 2 <= bits <= 8:
+        raise CompileError(f"weight bits must be in 2..8 (int8 hardware), got {bits}")
+    return (1 << (bits - 1)) - 1
+
+
+def quantize_weights(weight: np.ndarray, bits: int = 8) -> tuple[np.ndarray, np.ndarray]:
+    """Symmetric per-output-channel weights in ``bits`` bits, stored as int8, and their
+    scales (max|w| / (2^(bits-1) - 1); 1 for an all-zero channel, where any scale is
+    exact).  Rounding half to even, as everywhere in the compiler."""
+    levels = weight_levels(bits)
     w = np.asarray(weight, np.float64)
-    scale = np.abs(w.reshape(len(w), -1)).max(axis=1) / 127
+    scale = np.abs(w.reshape(len(w), -1)).max(axis=1) / levels
     scale[scale == 0] = 1.0
     q = np.rint(w / scale.reshape(-1, *[1] * (w.ndim - 1)))
-    return np.clip(q, -127, 127).astype(np.int8), scale
+    return np.clip(q, -levels, levels).astype(np.int8), scale
 
 
 def _quantize_bias(name: str, bias: np.ndarray, scale: np.ndarray) -> np.ndarray:
@@ -82,8 +92,9 @@ def _ir_shape(shape: Shape) -> tuple[int, int, int]:
 class _Quantizer:
     """One quantization run: which float tensors become IR tensors, their params, nodes."""
 
-    def __init__(self, graph: FloatGraph, ranges: dict[str, Range]) -> None:
+    def __init__(self, graph: FloatGraph, ranges: dict[str, Range], weight_bits: int) -> None:
         self.graph = graph
+        self.weight_bits = weight_bits
         # Conv/Linear/Add name -> the Clip that becomes its activation
         self.fused: dict[str, Clip] = {}
         for op in graph.nodes:
@@ -144,7 +155,7 @@ class _Quantizer:
 
     def _conv(self, op: Conv | Linear, weight: np.ndarray, **geometry: object) -> ir.Conv:
         x = self.tensors[self.source(op.inputs[0])]
-        q, scale = quantize_weights(weight)
+        q, scale = quantize_weights(weight, self.weight_bits)
         return ir.Conv(op.name, (x.name,), self.output_of(op), weight=q, weight_scale=scale,
                        bias=_quantize_bias(op.name, op.bias, x.quant.scale * scale),
                        activation=self.activation(op), **geometry)  # type: ignore[arg-type]
@@ -184,10 +195,13 @@ class _Quantizer:
         return graph
 
 
-def quantize(graph: FloatGraph, calibration: np.ndarray, batch_size: int = 64) -> ir.Graph:
-    """The int8 IR of ``graph``, activations calibrated on ``calibration`` (N, C, H, W)."""
+def quantize(graph: FloatGraph, calibration: np.ndarray, batch_size: int = 64,
+             weight_bits: int = 8) -> ir.Graph:
+    """The int8 IR of ``graph``, activations calibrated on ``calibration`` (N, C, H, W);
+    ``weight_bits`` < 8 restricts the weights to that many bits (see quantize_weights)."""
+    weight_levels(weight_bits)
     folded = fold_batchnorm(graph)
-    return _Quantizer(folded, calibrate(folded, calibration, batch_size)).build()
+    return _Quantizer(folded, calibrate(folded, calibration, batch_size), weight_bits).build()
 
 
 def int8_forward(graph: ir.Graph, images: np.ndarray) -> np.ndarray:
