@@ -43,8 +43,7 @@ class ProgramRunner:
     def quantize_input(self, x: np.ndarray) -> np.ndarray:
         """Float input -> int8 with the program's input quantization (round half to even)."""
         (binding,) = self.program.inputs
-        q = np.rint(np.asarray(x, np.float64) / binding.scale) + binding.zero_point
-        return np.clip(q, -128, 127).astype(np.int8)
+        return binding.quantize(x)
 
     def dequantize_output(self, q: np.ndarray, index: int = 0) -> np.ndarray:
         b = self.program.outputs[index]
