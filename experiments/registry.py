@@ -42,6 +42,9 @@ class Study:
 
 
 STUDIES: dict[str, Study] = {
+    "bits-layers": Study("bits-layers", "single bit flips per value bit, model layer and "
+                         "region: datapath registers and stored weights/activations",
+                         "bits_layers", "S1"),
     "pruning": Study("pruning", "structural channel pruning: accuracy and datapath SDC per "
                      "ratio and criterion", "pruning", "S4"),
     "sparsity": Study("sparsity", "standard vs activation-sparse vs SAQ-trained QDNNs under "
