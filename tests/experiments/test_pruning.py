@@ -37,7 +37,7 @@ def test_pruning_study_writes_tables_and_resumes(small_data, tmp_path):
     rows = [line for line in text.splitlines() if line.startswith("| l1 |")
             or line.startswith("| activation |")]
     assert len(rows) == 4 and "| 60% |" in rows[1]
-    with h5py.File(tmp_path / "pruning.h5") as f:
+    with h5py.File(tmp_path / "lenet5" / "pruning.h5") as f:
         table = f["results"][...]
     assert table["criterion"].tolist() == [b"l1", b"l1", b"activation", b"activation"]
     assert (table["tested"] == 200).all() and (table["injections"] == 300).all()
@@ -45,15 +45,15 @@ def test_pruning_study_writes_tables_and_resumes(small_data, tmp_path):
     base = table[table["ratio"] == 0.0]
     assert (pruned["params"] < base["params"]).all() and (pruned["cycles"] < base["cycles"]).all()
     assert (pruned["sites"] < base["sites"]).all()  # fewer cycles: fewer exposed bit-cycles
-    assert "accuracy collapses" in text and (tmp_path / "pruning.png").exists()
+    assert "accuracy collapses" in text and (tmp_path / "lenet5" / "pruning.png").exists()
     # resume: nothing is recomputed, the summary is the same
-    before = {p: p.stat().st_mtime_ns for p in (tmp_path / "campaigns").iterdir()}
+    before = {p: p.stat().st_mtime_ns for p in (tmp_path / "lenet5" / "campaigns").iterdir()}
     again = study("pruning").run(dataclasses.replace(options, resume=True))
     assert again.read_text() == text
-    assert {p: p.stat().st_mtime_ns for p in (tmp_path / "campaigns").iterdir()} == before
+    assert {p: p.stat().st_mtime_ns for p in (tmp_path / "lenet5" / "campaigns").iterdir()} == before
 
 
 def test_pruning_study_needs_a_trained_zoo_model(tmp_path):
-    with pytest.raises(ConfigError, match="--model zoo:resnet18: this study trains and prunes "
-                                          "float zoo graphs; trained models: zoo:lenet5"):
-        study("pruning").run(StudyOptions(out=tmp_path, model="zoo:resnet18"))
+    with pytest.raises(ConfigError, match="--model zoo:resnet18:random: this study trains and "
+                                          "prunes float zoo graphs; trained models: zoo:lenet5"):
+        study("pruning").run(StudyOptions(out=tmp_path, model="zoo:resnet18:random"))
