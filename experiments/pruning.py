@@ -160,8 +160,9 @@ def _figures(rows: np.ndarray, out: Path) -> list[str]:
             rates = [Rate(int(r[k]), int(r[n])) for r in sel]
             value = np.array([r.value for r in rates]) * 100
             low, high = (np.array(v) * 100 for v in zip(*(r.interval for r in rates)))
-            ax.errorbar(sel["ratio"] * 100, value, yerr=[value - low, high - value],
-                        marker="o", capsize=3, label=label)
+            err = np.clip([value - low, high - value], 0, None)  # float rounding
+            ax.errorbar(sel["ratio"] * 100, value, yerr=err, marker="o", capsize=3,
+                        label=label)
     axes[0].set(xlabel="channels pruned (%)", ylabel="top-1 accuracy (%)",
                 title="Accuracy (simulator, int8)")
     axes[1].set(xlabel="channels pruned (%)", ylabel="SDC rate per upset (%)",

@@ -211,8 +211,9 @@ def _figure(faults: np.ndarray, out: Path) -> str:
                 rates = [Rate(int(r["correct"]), int(r["tested"])) for r in sel]
                 value = np.array([r.value for r in rates]) * 100
                 low, high = (np.array(v) * 100 for v in zip(*(r.interval for r in rates)))
-                ax.errorbar(sel["rate"], value, yerr=[value - low, high - value], marker="o",
-                            capsize=3, label=scheme)
+                err = np.clip([value - low, high - value], 0, None)  # float rounding
+                ax.errorbar(sel["rate"], value, yerr=err, marker="o", capsize=3,
+                            label=scheme)
             ax.set_xscale("log")
             ax.set_title(f"{kind} in stored {target}", fontsize=10)
             ax.grid(alpha=0.3)
