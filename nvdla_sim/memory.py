@@ -36,11 +36,27 @@ class _Segment:
         return self.base + self.data.size
 
 
-class Memory:
-    """Sparse byte memory made of dense segments."""
+RAM_SECONDARY, RAM_PRIMARY = 0, 1  # the *_RAM_TYPE register enum: CV (CVSRAM), MC
 
-    def __init__(self) -> None:
+
+class Memory:
+    """Sparse byte memory made of dense segments.
+
+    The memory NVDLA's primary interface (MC) reaches; on configurations with a
+    secondary interface, ``secondary`` is the CVSRAM (a separate address space)
+    that units reach when their ``*_RAM_TYPE`` is 0.
+    """
+
+    def __init__(self, secondary: "Memory | None" = None) -> None:
         self._segments: list[_Segment] = []  # sorted by base, disjoint, not touching
+        self.secondary = secondary
+
+    def port(self, ram_type: int) -> "Memory":
+        """The memory a unit programmed with ``ram_type`` reads and writes (configurations
+        without a secondary interface route every access to the primary one)."""
+        if ram_type == RAM_SECONDARY and self.secondary is not None:
+            return self.secondary
+        return self
 
     # -- allocation ------------------------------------------------------------------
     def _segment(self, lo: int, hi: int) -> _Segment:
@@ -141,7 +157,7 @@ class Memory:
         return view
 
     def copy(self) -> "Memory":
-        other = Memory()
+        other = Memory(self.secondary.copy() if self.secondary is not None else None)
         other._segments = [_Segment(s.base, s.data.copy(), s.written.copy())
                            for s in self._segments]
         return other

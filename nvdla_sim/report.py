@@ -68,7 +68,10 @@ def _headline(c: Campaign, raw_fit: float) -> list[str]:
             f"* accuracy under one fault: {m['correct'].pct(2)} (fault-free on the same "
             f"draws: {m['golden_correct'].pct(2)}; on all {c.attrs.get('images')} images: "
             f"{c.golden_accuracy * 100:.2f}%)",
-            f"* FIT of SDC: {fit_text}"]
+            f"* FIT of SDC: {fit_text}"] + (
+        [] if c.attrs.get("sampling") == "uniform" else
+        [f"* {c.attrs.get('sampling')}: pooled rates weight the strata equally, not by "
+         f"exposure; compare rates within a stratum"])
 
 
 def _bit_groups(c: Campaign) -> dict[str, list]:

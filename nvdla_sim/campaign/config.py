@@ -19,7 +19,7 @@ STRATA = ("layer", "unit", "register", "bit", "value")
 class CampaignConfig:
     model: str = "zoo:lenet5"
     hardware: str = "nv_small"
-    dataset: str = "mnist"  # "mnist" (held-out test images) or "random"
+    dataset: str = "mnist"  # "mnist" (held-out test images), "random" or a labelled .npz
     images: int = 100  # inputs the injections are spread over
     injections: int = 10_000
     fault_model: str = "flip"

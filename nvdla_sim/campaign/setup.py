@@ -19,7 +19,7 @@ def build_workload(config: CampaignConfig) -> Workload:
     program = lower(graph, get_config(config.hardware))
     runner = ProgramRunner(program, constant_weights=True)  # weights are read, never written
     images, labels = load_dataset(config.dataset, program.inputs[0].shape, config.images,
-                                  config.seed)
+                                  config.seed, classes=int(np.prod(program.outputs[0].shape)))
     inputs = runner.quantize_input(images)
     if labels is None:  # unlabeled: the golden top-1 stands in for the true class
         labels = runner.run_batch(inputs).reshape(len(inputs), -1).argmax(axis=1)

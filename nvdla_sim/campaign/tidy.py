@@ -44,7 +44,7 @@ def regions(nodes: list[str]) -> dict[str, str]:
 
 def hardware_config(attrs: dict) -> HardwareConfig:
     data = json.loads(attrs["hardware"])
-    return HardwareConfig(**data)
+    return HardwareConfig.from_dict(data)
 
 
 class Campaign:

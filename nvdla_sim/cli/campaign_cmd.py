@@ -25,7 +25,9 @@ def register(sub: argparse._SubParsersAction) -> None:
                       help="campaign settings ([campaign] table); options below override it")
     camp.add_argument("--model", help="zoo:<name> or a quantized .onnx file")
     camp.add_argument("--hardware", metavar="NAME", help="hardware config (default nv_small)")
-    camp.add_argument("--dataset", choices=("mnist", "random"))
+    camp.add_argument("--dataset", metavar="NAME|PATH.npz",
+                      help="mnist (held-out digits, default), random, or a labelled .npz "
+                           "(arrays x: float N x C x H x W, y: int labels)")
     camp.add_argument("--images", type=positive, metavar="N", help="inputs to spread over")
     camp.add_argument("--injections", type=positive, metavar="N")
     camp.add_argument("--fault-model", choices=FAULT_MODELS)

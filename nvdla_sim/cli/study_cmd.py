@@ -31,7 +31,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     study.add_argument("--resume", action="store_true",
                        help="continue an interrupted study in DIR")
     study.add_argument("--quiet", action="store_true", help="no progress bars")
-    study.set_defaults(run=run_study)
+    study.set_defaults(run=run_study, full=False)  # --quick is the default
 
 
 def run_study(args: argparse.Namespace) -> int:
