@@ -195,7 +195,9 @@ class QatNet(nn.Module):
             bias = round_ste(bias / unit) * unit
         if isinstance(op, Linear):
             return F.linear(x, weight, bias)
-        return F.conv2d(pad(x, op.pads), weight, bias, op.stride, 0, op.dilation, op.groups)
+        top, left, bottom, right = op.pads
+        return F.conv2d(F.pad(x, (left, right, top, bottom)), weight, bias, op.stride, 0,
+                        op.dilation, op.groups)
 
 
 def pad(x: torch.Tensor, pads: tuple[int, int, int, int], value: float = 0.0) -> torch.Tensor:
