@@ -16,8 +16,10 @@ INT8 model, interleaved alike.
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import time
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from statistics import median
 
@@ -32,6 +34,7 @@ from nvdla_sim.runner import ProgramRunner
 
 CHUNK = CampaignConfig.chunk  # injections batched together: a campaign's default chunk
 REPETITIONS = 5
+THREADS = 1  # per tool: see threads()
 
 
 @dataclass(frozen=True)
@@ -207,8 +210,8 @@ class GoldenBench:
         return None if exact is None else self.simulator_per_s / exact
 
 
-def golden_speed(model: str, images: int, repetitions: int = REPETITIONS, seed: int = 0
-                 ) -> GoldenBench:
+def golden_speed(model: str, images: int, repetitions: int = REPETITIONS, seed: int = 0,
+                 threads: int | None = None) -> GoldenBench:
     """Images/s of the simulator and onnxruntime on the same INT8 (QDQ) model: ORT's own
     quantization of the float model, which the simulator loads from ONNX."""
     have_ort = importlib.util.find_spec("onnxruntime") is not None
@@ -222,7 +225,7 @@ def golden_speed(model: str, images: int, repetitions: int = REPETITIONS, seed: 
         qdq = quantize_with_ort(to_onnx(m.float_graph),
                                 random_inputs(m.images.shape[1:], 16, seed + 1))
         program = lower(load_onnx(qdq))
-        sessions = [ort_session(qdq, optimized) for optimized in (True, False)]
+        sessions = [ort_session(qdq, optimized, threads) for optimized in (True, False)]
     else:
         program, sessions = lower(m.int8_graph), []
     runner = ProgramRunner(program, constant_weights=True)  # loaded once, as ORT's session
@@ -244,14 +247,43 @@ def golden_speed(model: str, images: int, repetitions: int = REPETITIONS, seed: 
     return GoldenBench(model, images, sim, *(ort or [None, None]), repetitions)
 
 
-def run(models: list[str], repetitions: int = REPETITIONS, peer: bool = True) -> dict:
+@contextlib.contextmanager
+def threads(n: int | None) -> Iterator[str]:
+    """Every tool limited to ``n`` threads (numpy's BLAS, torch; onnxruntime sessions are
+    made with ``n``); None: their defaults.  Yields a note for the report.  On a machine
+    shared with other processes, multi-threaded BLAS spins against them: measured at load
+    17 on 2 cores, a (120x400)x(400x149) float32 GEMM took 44 ms with 2 OpenBLAS threads
+    and 0.15 ms with one."""
+    if n is None:
+        yield "each tool's default threads"
+        return
+    torch = None
+    if importlib.util.find_spec("torch") is not None:
+        import torch
+    before = torch.get_num_threads() if torch is not None else None
+    from threadpoolctl import threadpool_limits
+    with threadpool_limits(n):
+        if torch is not None:
+            torch.set_num_threads(n)
+        try:
+            yield f"{n} thread(s) per tool"
+        finally:
+            if torch is not None:
+                torch.set_num_threads(before)
+
+
+def run(models: list[str], repetitions: int = REPETITIONS, peer: bool = True,
+        threads_per_tool: int | None = THREADS) -> dict:
     out: dict = {"campaign": [], "golden": [], "load": _load(),
                  "pytorchfi": pytorchfi_missing() if peer else "not asked for (--no-peer)"}
-    for model in models:
-        setup = SETUPS[model]
-        out["campaign"].append(asdict(campaign_speed(model, setup, repetitions, peer=peer)))
-        golden = golden_speed(model, setup.golden_images, repetitions)
-        out["golden"].append({**asdict(golden), "exact_ratio": golden.exact_ratio})
+    with threads(threads_per_tool) as note:
+        out["threads"] = note
+        for model in models:
+            setup = SETUPS[model]
+            out["campaign"].append(asdict(campaign_speed(model, setup, repetitions, peer=peer)))
+            golden = golden_speed(model, setup.golden_images, repetitions,
+                                  threads=threads_per_tool)
+            out["golden"].append({**asdict(golden), "exact_ratio": golden.exact_ratio})
     out["load_after"] = _load()
     return out
 
@@ -299,5 +331,5 @@ def format_report(result: dict) -> str:
     lines.append("(ORT optimized uses fused int8 kernels that saturate on CPUs without VNNI; "
                  "ORT exact disables graph optimizations)")
     lines.append(f"machine load (1/5/15 min): before {result['load']}, after "
-                 f"{result['load_after']}")
+                 f"{result['load_after']}; {result['threads']}")
     return "\n".join(lines)

@@ -6,7 +6,7 @@ from __future__ import annotations
 import argparse
 import json
 
-from nvdla_sim.bench import REPETITIONS, SETUPS
+from nvdla_sim.bench import REPETITIONS, SETUPS, THREADS
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -25,6 +25,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     bench.add_argument("--repetitions", type=int, default=REPETITIONS, metavar="N",
                        help=f"interleaved repetitions the medians are taken over "
                             f"(default {REPETITIONS})")
+    bench.add_argument("--threads", type=int, default=THREADS, metavar="N",
+                       help=f"threads each tool may use: numpy's BLAS, torch, onnxruntime "
+                            f"(default {THREADS}: on a shared machine multi-threaded BLAS "
+                            f"spins against other processes; 0: each tool's default)")
     bench.add_argument("--no-peer", action="store_true", help="skip PyTorchFI")
     bench.add_argument("--json", action="store_true", help="print one JSON object")
     bench.set_defaults(run=run_bench)
@@ -32,6 +36,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def run_bench(args: argparse.Namespace) -> int:
     from nvdla_sim.bench import format_report, run
-    result = run(args.models, args.repetitions, peer=not args.no_peer)
+    result = run(args.models, args.repetitions, peer=not args.no_peer,
+                 threads_per_tool=args.threads or None)
     print(json.dumps(result, indent=2) if args.json else format_report(result))
     return 0 if all(c["identical"] for c in result["campaign"]) else 1

@@ -56,3 +56,14 @@ def test_report_says_why_the_peer_was_skipped(monkeypatch):
     assert "identical" in text and "machine load" in text
     golden = result["golden"][0]
     assert golden["images"] == 4 and golden["simulator_per_s"] > 0
+
+
+def test_threads_are_limited_and_restored():
+    from threadpoolctl import threadpool_info
+    before = [i["num_threads"] for i in threadpool_info()]
+    with bench.threads(1) as note:
+        assert note == "1 thread(s) per tool"
+        assert all(i["num_threads"] == 1 for i in threadpool_info())
+    assert [i["num_threads"] for i in threadpool_info()] == before
+    with bench.threads(None) as note:
+        assert note == "each tool's default threads"
