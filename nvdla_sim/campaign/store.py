@@ -145,7 +145,7 @@ class ResultStore:
             resume = True  # the same campaign stopped before its first row: nothing to lose
         try:
             if resume and self.path.exists() and self._ours():
-                self._check_same(attrs)
+                self._check_same()
             else:
                 if resume and (self.path.exists() or self.journal.exists()):
                     self._check_journal_owner()
@@ -183,7 +183,7 @@ class ResultStore:
                                    f"this one (choose another --out)")
         return True
 
-    def _check_same(self, attrs: dict) -> None:
+    def _check_same(self) -> None:
         with h5py.File(self.path, "r") as f:
             theirs = {key: f.attrs[key] for key in IDENTITY if key in f.attrs}
         self._compare(theirs, str(self.path))

@@ -300,6 +300,15 @@ def test_report_reads_weight_ber_results(workload, tmp_path):
     assert "Weight-memory BER campaign: toy" in (tmp_path / "rep" / "summary.md").read_text()
 
 
+def test_report_into_an_unwritable_place_is_one_line(workload, tmp_path, capsys):
+    out = tmp_path / "c.h5"
+    TransientCampaign(CONFIG.replace(injections=100), workload).run(out, progress=False)
+    (tmp_path / "notes").write_text("x")
+    assert main(["report", str(out), "-o", str(tmp_path / "notes" / "rep")]) == 2
+    assert _one_error_line(capsys) == (f"nvdla-fi: error: {tmp_path / 'notes' / 'rep'}: Not a "
+                                       f"directory")
+
+
 def test_report_onto_an_existing_file_is_an_error(tmp_path, capsys):
     (tmp_path / "notes").write_text("x")
     assert main(["report", "r.h5", "-o", str(tmp_path / "notes")]) == 2
