@@ -120,9 +120,20 @@ def read_weights(mem: Memory, address: int, kernels: int, channels: int, height:
     return flat.view(np.int8)[off]
 
 
+WEIGHT_ALIGN = 128  # CDMA fetches D_WEIGHT_BYTES in whole 128-byte units (all NVIDIA traces)
+
+
+def weight_bytes(kernels: int, channels: int, height: int, width: int) -> int:
+    """D_WEIGHT_BYTES of a direct-convolution weight image: its size rounded up to
+    :data:`WEIGHT_ALIGN` (NVIDIA's RTL misreads or hangs on other sizes)."""
+    size = kernels * channels * height * width
+    return size + -size % WEIGHT_ALIGN
+
+
 def pack_weights(weights: np.ndarray, cfg: HardwareConfig) -> np.ndarray:
-    """Inverse of :func:`read_weights`: the byte image of int8 weights [K, C, R, S]."""
+    """Inverse of :func:`read_weights`: the byte image of int8 weights [K, C, R, S], zero
+    padded to :func:`weight_bytes`."""
     off = weight_offsets(*weights.shape, cfg)
-    image = np.zeros(weights.size, np.int8)
+    image = np.zeros(weight_bytes(*weights.shape), np.int8)
     image[off] = weights
     return image.view(np.uint8)
