@@ -11,7 +11,7 @@ import numpy as np
 
 from nvdla_sim.config import HardwareConfig
 from nvdla_sim.layers import Cdp, ConvCore, Lut, OperandDma, Pdp, Sdp, SdpX, SdpY
-from nvdla_sim.surface import FeatureSurface
+from nvdla_sim.surface import FeatureSurface, weight_bytes
 
 RAM_MC = 1  # memory interface: MCIF (the primary memory)
 
@@ -89,7 +89,7 @@ def conv_core(*, src: FeatureSurface, weight_address: int, kernels: int, kernel_
         line_packed=src.line_stride == src.width * cfg.mem_atom,
         surf_packed=src.surface_stride == src.line_stride * src.height,
         weight_address=weight_address,
-        weight_bytes=kernels * channels * kernel_height * kernel_width,
+        weight_bytes=weight_bytes(kernels, channels, kernel_height, kernel_width),
         byte_per_kernel=channels * kernel_height * kernel_width,
         kernel_width=kernel_width, kernel_height=kernel_height, kernel_channels=channels,
         kernels=kernels, stride_x=stride[1], stride_y=stride[0],

@@ -133,10 +133,22 @@ def read_weights(mem: Memory, address: int, kernels: int, channels: int, height:
     return flat.view(prec.dtype)[off]
 
 
+WEIGHT_ALIGN = 128  # CDMA fetches D_WEIGHT_BYTES in whole 128-byte units (all NVIDIA traces)
+
+
+def weight_bytes(kernels: int, channels: int, height: int, width: int,
+                 prec: Precision = INT8) -> int:
+    """D_WEIGHT_BYTES of a direct-convolution weight image: its size rounded up to
+    :data:`WEIGHT_ALIGN` (NVIDIA's RTL misreads or hangs on other sizes)."""
+    size = kernels * channels * height * width * prec.element_bytes
+    return size + -size % WEIGHT_ALIGN
+
+
 def pack_weights(weights: np.ndarray, cfg: HardwareConfig, prec: Precision = INT8
                  ) -> np.ndarray:
-    """Inverse of :func:`read_weights`: the byte image of weights [K, C, R, S]."""
+    """Inverse of :func:`read_weights`: the byte image of weights [K, C, R, S], zero
+    padded to :func:`weight_bytes`."""
     off = weight_offsets(*weights.shape, cfg, prec)
-    image = np.zeros(weights.size, prec.dtype)
+    image = np.zeros(weight_bytes(*weights.shape, prec) // prec.element_bytes, prec.dtype)
     image[off] = weights
     return image.view(np.uint8)

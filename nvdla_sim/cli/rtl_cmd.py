@@ -26,7 +26,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     check.add_argument("--network", default="lenet5",
                        help="lenet5 (the bundled model), toy, shapes, rounding or prelu")
     check.add_argument("--layers", type=int, nargs="+", metavar="I",
-                       help="hardware layers to use (default: every CONV+SDP and SDP layer)")
+                       help="hardware layers to use (default: every CONV+SDP and SDP layer; "
+                            "--rtl nvdla: every layer)")
     check.add_argument("--injections", type=positive, default=2000, metavar="N")
     check.add_argument("--seed", type=int, default=0)
     check.add_argument("--config", metavar="NAME", help="hardware config (default nv_small)")
@@ -71,7 +72,7 @@ def _run_nvdla(args: argparse.Namespace) -> int:
         raise ConfigError(f"--report {report_path}: exists; give another path")
     traces = find_tests(args.traces) if args.traces else None
     report = rtl_nvdla_check(args.network, args.injections, args.seed, traces=traces,
-                             vmod=args.rtl_dir, workdir=args.workdir)
+                             vmod=args.rtl_dir, workdir=args.workdir, layers=args.layers)
     report.write_json(report_path)
     print(json.dumps(report.to_dict(), indent=2) if args.json else report)
     print(f"report written to {report_path}")

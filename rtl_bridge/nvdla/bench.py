@@ -141,7 +141,7 @@ class Bench:
         cocotb.start_soon(Clock(dut.dla_core_clk, CLOCK_NS, unit="ns").start())
         cocotb.start_soon(Clock(dut.dla_csb_clk, CLOCK_NS, unit="ns").start())
         _nvdla_bursts()
-        logging.getLogger(f"cocotb.{dut._name}").setLevel(logging.WARNING)
+        logging.getLogger(f"cocotb.{dut._name}").setLevel(logging.INFO if os.environ.get("NVFI_AXI_LOG") else logging.WARNING)
         self.ram = AxiRam(axi_bus(dut), dut.dla_core_clk, mem=self.port)
 
     async def reset(self) -> None:
@@ -201,13 +201,14 @@ class Bench:
                 if isinstance(fired, Timer):
                     raise TraceError(f"no {name} interrupt within {TIMEOUT_CYCLES} cycles")
                 await RisingEdge(self.dut.dla_core_clk)
-            if self.launch is not None:
-                self.layers.append((self.launch, self.cycle))
-                self.launch = None
+            seen = self.cycle
             status = await self.read(_INTR_STATUS)
             for bit, event in _EVENT_OF_BIT.items():
                 if status >> bit & 1:
                     self.events[event] += 1
+            if self.events[name] > 0 and self.launch is not None:  # the layer's done
+                self.layers.append((self.launch, seen))
+                self.launch = None
             await self.write(_INTR_STATUS, status)
             await self.cycles(2)  # let dla_intr fall
         self.events[name] -= 1
@@ -327,8 +328,23 @@ class Injector:
             await ReadWrite()
 
 
+async def _monitor(bench: Bench, valid: str, ready: str, data: str, into: list[int]) -> None:
+    """Record ``data`` at every handshake (``valid`` and ``ready`` high at a clock edge)."""
+    dut, clk = bench.dut, bench.dut.dla_core_clk
+    v, r, d = getattr(dut, valid), getattr(dut, ready), getattr(dut, data)
+    await ReadWrite()
+    while True:
+        if int(v.value) and int(r.value):  # taken by the next edge
+            into.append(int(d.value))
+        if int(v.value):
+            await RisingEdge(clk)
+        else:
+            await ValueChange(v)
+        await ReadWrite()
+
+
 async def play(bench: Bench, program: Path, fault: dict | None = None,
-               memory: Memory | None = None) -> dict:
+               memory: Memory | None = None, probe: bool = False) -> dict:
     """Run one trace program (from ``memory`` without its memory commands when given)."""
     t0 = perf_counter()
     await bench.reset()
@@ -339,14 +355,19 @@ async def play(bench: Bench, program: Path, fault: dict | None = None,
     out: dict = {"error": None}
     injector = Injector(bench, fault) if fault else None
     task = cocotb.start_soon(injector.run()) if injector else None
+    sdp_in: list[int] = []
+    mon = cocotb.start_soon(_monitor(bench, "cacc2sdp_valid", "cacc2sdp_ready", "cacc2sdp_pd",
+                                     sdp_in)) if probe else None
     try:
         await player.play(parse_program(program))
         if not player.checks and fault is None:
             out["error"] = f"{program}: the program checks no CRC"
     except NvdlaError as exc:
         out["error"] = str(exc)
-    if task is not None and not task.done():
-        task.cancel()
+    for t in (task, mon):
+        if t is not None and not t.done():
+            t.cancel()
+    out["sdp_in"] = sdp_in
     out["checks"] = [(c.line, c.address, c.size, c.expected, c.actual) for c in player.checks]
     out["regions"] = [bench.memory.read(c.address, c.size) for c in player.checks]
     out["layers"] = bench.layers[first:]
@@ -371,7 +392,7 @@ async def run_job(dut):
         program = Path(entry["program"])
         res = {"program": str(program), "golden": None, "faults": []}
         try:
-            res["golden"] = await play(bench, program)
+            res["golden"] = await play(bench, program, probe=entry.get("probe", False))
             if entry.get("faults"):
                 snapshot = _initial_memory(program)
                 for fault in entry["faults"]:

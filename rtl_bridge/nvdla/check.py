@@ -205,8 +205,10 @@ def _used_cells(injector: FaultInjector, index: int) -> int:
 
 def rtl_nvdla_check(network: str = "lenet5", injections: int = 100, seed: int = 0,
                     traces: list[Path] | None = None, vmod: Path | None = None,
-                    workdir: Path | None = None, progress=None) -> RtlNvdlaReport:
-    """Run the whole check; ``traces``: NVIDIA trace test folders to play first."""
+                    workdir: Path | None = None, layers: list[int] | None = None
+                    ) -> RtlNvdlaReport:
+    """Run the whole check; ``traces``: NVIDIA trace test folders to play first; ``layers``:
+    the hardware layers to check (default: all)."""
     from rtl_bridge.nvdla.build import build  # noqa: PLC0415
 
     t0 = time.perf_counter()
@@ -217,14 +219,15 @@ def rtl_nvdla_check(network: str = "lenet5", injections: int = 100, seed: int = 
     cfg = program.config
     injector = FaultInjector(program)
     golden = injector.golden(x)
-    tests = export_layers(program, x, work / "layers")
+    tests = export_layers(program, x, work / "layers", layers)
     conv_layers = [t.index for t in tests if program.layers[t.index].conv is not None]
     rng = np.random.default_rng(seed)
     sampled = sample_faults(injector, conv_layers, injections, rng) if conv_layers else []
     by_layer: dict[int, list[dict]] = {t.index: [] for t in tests}
+    test_of = {t.index: t for t in tests}
     expected: dict[int, tuple[np.ndarray, float]] = {}
     for k, (site, fault) in enumerate(sampled):
-        test = tests[site.layer]
+        test = test_of[site.layer]
         t = time.perf_counter()
         effect = injector.layer_effect(site, site.layer, golden.traces[site.layer], golden)
         dt = time.perf_counter() - t

@@ -29,6 +29,7 @@ class ProgramResult:
     layers: list[tuple[int, int]]  # (launch, interrupt) cycles
     seconds: float
     faults: list[dict] = field(default_factory=list)
+    sdp_in: list[int] = field(default_factory=list)  # CACC -> SDP values (probe runs)
 
     @property
     def passed(self) -> bool:
@@ -40,11 +41,11 @@ class ProgramResult:
 
 
 def run_programs(programs: list[tuple[Path, list[dict]]], vmod: Path | None = None,
-                 workdir: Path | None = None, verbose: bool = False, regions: bool = False
-                 ) -> tuple[list[ProgramResult], float]:
+                 workdir: Path | None = None, verbose: bool = False, regions: bool = False,
+                 probe: bool = False) -> tuple[list[ProgramResult], float]:
     """Play ``(program or test folder, faults)`` pairs in one simulation; returns the results
     and the simulation's wall time.  ``regions``: bring back the checked memory regions
-    (always for a program with faults)."""
+    (always for a program with faults); ``probe``: record every value CACC hands SDP."""
     build_dir = build(vmod, verbose=verbose)
     env = environment()
     work = Path(workdir) if workdir else Path(tempfile.mkdtemp(prefix="nvdla-rtl-"))
@@ -54,7 +55,7 @@ def run_programs(programs: list[tuple[Path, list[dict]]], vmod: Path | None = No
         path = Path(path)
         cfg = program_file(path) if path.is_dir() else path
         entries.append({"program": str(cfg.resolve()), "faults": faults,
-                        "regions": regions or bool(faults)})
+                        "regions": regions or bool(faults), "probe": probe})
     job, out = work / "job.pkl", work / "results"
     job.write_bytes(pickle.dumps({"programs": entries}))
     shutil.rmtree(out, ignore_errors=True)
@@ -85,5 +86,5 @@ def run_programs(programs: list[tuple[Path, list[dict]]], vmod: Path | None = No
         error = g["error"] or raw.get("crash")
         results.append(ProgramResult(Path(raw["program"]).parent.name, Path(raw["program"]),
                                      error, g["checks"], g["regions"], g["layers"], g["seconds"],
-                                     raw["faults"]))
+                                     raw["faults"], g.get("sdp_in", [])))
     return results, wall
