@@ -48,7 +48,7 @@ RECIPES: dict[str, Recipe] = {
                        {"epochs": 5, "qat_epochs": 1}, 25),
     "mobilenet_v1": Recipe("mobilenet_v1", {"input_shape": MNIST32, "width": 0.25,
                                             "cifar_stem": True},
-                           {"epochs": 15, "qat_epochs": 2}, 6),
+                           {"epochs": 16, "qat_epochs": 2, "lr": 3e-3, "batch_size": 32}, 11),
     "vgg16_bn": Recipe("vgg16_bn", {"input_shape": MNIST32, "width": 0.125, "hidden": 64},
                        {"epochs": 12, "qat_epochs": 2}, 4),
     "squeezenet1_1": Recipe("squeezenet1_1", {"input_shape": MNIST32, "width": 0.5,
