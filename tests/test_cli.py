@@ -49,7 +49,7 @@ def test_bad_campaign_keys_are_named(tmp_path, capsys):
     path = tmp_path / "c.toml"
     path.write_text("[campaign]\ninjectons = 5\n")
     assert main(["campaign", str(path)]) == 2
-    assert "unknown key(s) injectons in [campaign]" in capsys.readouterr().err
+    assert f"{path}:2: [campaign] injectons is not a campaign key" in capsys.readouterr().err
 
 
 def test_argument_types_are_checked_by_argparse(capsys):

@@ -16,9 +16,9 @@ fault injection.  Runs inside the simulator (``rtl_bridge.nvdla.run`` starts it)
   RAM word) right after the clock edge of a chosen cycle (cocotb ``RisingEdge``
   then ``ReadWrite``, then an ``Immediate`` deposit), so every reader in that
   cycle and later sees it until the register is next written; the cycle is
-  either counted from the launch or anchored to the n-th cycle some valid signal
-  is high.  A *stuck-at* re-applies its bits after every edge from the launch to
-  the interrupt (Verilator's ``forceable`` does not compile on these modules).
+  the n-th since the launch in which the register's valid is high (plus a delay).  A *stuck-at* re-applies its bits whenever the register changes, from
+  the launch to the interrupt (Verilator's ``forceable`` does not compile on
+  these modules).
 """
 
 from __future__ import annotations
@@ -35,7 +35,8 @@ import cocotb
 import numpy as np
 from cocotb.clock import Clock
 from cocotb.handle import Immediate
-from cocotb.triggers import ReadWrite, RisingEdge
+from cocotb.simtime import get_sim_time
+from cocotb.triggers import Event, First, ReadWrite, RisingEdge, Timer, ValueChange
 from cocotbext.axi import AxiBurstType, AxiBus, AxiRam, AxiReadBus, AxiWriteBus
 from cocotbext.axi.axi_channels import (
     AxiARBus, AxiARSink, AxiAWBus, AxiAWSink, AxiBBus, AxiRBus, AxiWBus)
@@ -121,9 +122,9 @@ class Bench:
         self.dut = dut
         self.memory = Memory()
         self.port = MemoryPort(self.memory)
-        self.cycle = 0
         self.events: Counter[str] = Counter()
         self.launch: int | None = None  # cycle of the last op-enable write
+        self.launched = Event()
         self.layers: list[tuple[int, int]] = []  # (launch, interrupt) cycles
 
     async def start(self) -> None:
@@ -139,7 +140,6 @@ class Bench:
                 pass
         cocotb.start_soon(Clock(dut.dla_core_clk, CLOCK_NS, unit="ns").start())
         cocotb.start_soon(Clock(dut.dla_csb_clk, CLOCK_NS, unit="ns").start())
-        cocotb.start_soon(self._count())
         _nvdla_bursts()
         logging.getLogger(f"cocotb.{dut._name}").setLevel(logging.WARNING)
         self.ram = AxiRam(axi_bus(dut), dut.dla_core_clk, mem=self.port)
@@ -156,11 +156,12 @@ class Bench:
         await self.cycles(SETTLE_CYCLES)
         self.events.clear()
         self.launch = None
+        self.launched.clear()
 
-    async def _count(self) -> None:
-        while True:
-            await RisingEdge(self.dut.dla_core_clk)
-            self.cycle += 1
+    @property
+    def cycle(self) -> int:
+        """Clock edges since time 0 (no per-cycle Python: the simulator's time)."""
+        return int(get_sim_time("ns")) // CLOCK_NS
 
     async def cycles(self, n: int) -> None:
         for _ in range(n):
@@ -193,13 +194,13 @@ class Bench:
 
     async def wait_event(self, name: str) -> None:
         """Wait for done interrupt ``name`` (e.g. ``SDP_0``) and consume it."""
-        start = self.cycle
         while self.events[name] <= 0:
-            if self.cycle - start > TIMEOUT_CYCLES:
-                raise TraceError(f"no {name} interrupt within {TIMEOUT_CYCLES} cycles")
             if not int(self.dut.dla_intr.value):
+                fired = await First(RisingEdge(self.dut.dla_intr),
+                                    Timer(TIMEOUT_CYCLES * CLOCK_NS, "ns"))
+                if isinstance(fired, Timer):
+                    raise TraceError(f"no {name} interrupt within {TIMEOUT_CYCLES} cycles")
                 await RisingEdge(self.dut.dla_core_clk)
-                continue
             if self.launch is not None:
                 self.layers.append((self.launch, self.cycle))
                 self.launch = None
@@ -245,6 +246,7 @@ class RtlPlayer(_Player):
         await self.bench.write(reg.address, self.number(cmd, 1, "register value"))
         if reg.name == "D_OP_ENABLE":
             self.bench.launch = self.bench.cycle
+            self.bench.launched.set()
 
     async def rtl_reg_read(self, cmd: Command) -> None:
         await self.bench.read(self.register(cmd).address)
@@ -280,43 +282,49 @@ class Injector:
 
     async def run(self) -> None:
         f, b = self.fault, self.bench
-        while b.launch is None:
-            await RisingEdge(b.dut.dla_core_clk)
-        launch = b.launch
+        await b.launched.wait()
+        await RisingEdge(b.dut.dla_core_clk)  # the last op-enable write is the layer's launch
         if f["model"] == "flip":
-            await self._to_cycle(launch, f)
-            await ReadWrite()
+            await self._to_cycle(f)
             value = int(self.handle.value)
             self.handle.value = Immediate(value ^ f["mask"])
             self.applied = True
             return
+        # stuck-at: re-applied whenever the register changes (a RAM word, which has no
+        # value-change callback, after every edge), until the run ends and cancels this
         stuck = f["mask"] if f["model"] == "stuck1" else 0
-        while b.launch is not None or not b.layers or b.layers[-1][0] != launch:
-            await RisingEdge(b.dut.dla_core_clk)
-            await ReadWrite()
+        change = RisingEdge(b.dut.dla_core_clk) if "[" in f["path"] else ValueChange(self.handle)
+        await ReadWrite()
+        while True:
             value = int(self.handle.value)
             new = value & ~f["mask"] | stuck
             if new != value:
                 self.handle.value = Immediate(new)
                 self.applied = True
-
-    async def _to_cycle(self, launch: int, f: dict) -> None:
-        clk, b = self.bench.dut.dla_core_clk, self.bench
-        if f.get("anchor") is None:
-            while b.cycle < launch + f["cycle"]:
-                await RisingEdge(clk)
-            return
-        valid = resolve(b.dut, f["anchor"])
-        seen = -1
-        while True:
-            await RisingEdge(clk)
+            await change
             await ReadWrite()
-            if int(valid.value):
+
+    async def _to_cycle(self, f: dict) -> None:
+        """Return right after the edge that starts the fault's cycle, once the simulator has
+        evaluated it: ``delay`` edges after the ``count``-th (from 0) cycle since the launch
+        in which bit ``anchor_bit`` of ``anchor`` is high."""
+        clk, b = self.bench.dut.dla_core_clk, self.bench
+        valid, bit = resolve(b.dut, f["anchor"]), f.get("anchor_bit", 0)
+        seen = -1
+        await ReadWrite()
+        while True:  # one Python step per cycle only while the valid is high
+            if int(valid.value) >> bit & 1:
                 seen += 1
                 if seen == f["count"]:
                     break
-        for _ in range(f.get("delay", 0)):
-            await RisingEdge(clk)
+                await RisingEdge(clk)
+            else:
+                await ValueChange(valid)
+            await ReadWrite()
+        if f.get("delay", 0):
+            for _ in range(f["delay"]):
+                await RisingEdge(clk)
+            await ReadWrite()
 
 
 async def play(bench: Bench, program: Path, fault: dict | None = None,
@@ -344,22 +352,24 @@ async def play(bench: Bench, program: Path, fault: dict | None = None,
     out["layers"] = bench.layers[first:]
     out["applied"] = injector.applied if injector else None
     out["seconds"] = perf_counter() - t0
+    cocotb.log.info("%s%s: %.2f s, layers %s, %s", program.parent.name,
+                    f" fault {fault['id']}" if fault else "", out["seconds"], out["layers"],
+                    out["error"] or "ok")
     return out
 
 
 @cocotb.test()
 async def run_job(dut):
-    """Play every program of the job file (``+NVFI_JOB``), then its faults; results are
-    pickled to ``+NVFI_OUT`` as they finish (a crash keeps what was done)."""
+    """Play every program of the job file (``+NVFI_JOB``), then its faults; each program's
+    results are pickled into the folder ``+NVFI_OUT`` as it finishes (a crash keeps what
+    was done)."""
     job = pickle.loads(Path(str(cocotb.plusargs["NVFI_JOB"])).read_bytes())
-    out_path = Path(str(cocotb.plusargs["NVFI_OUT"]))
+    out_dir = Path(str(cocotb.plusargs["NVFI_OUT"]))
     bench = Bench(dut)
     await bench.start()
-    results: list[dict] = []
-    for entry in job["programs"]:
+    for index, entry in enumerate(job["programs"]):
         program = Path(entry["program"])
         res = {"program": str(program), "golden": None, "faults": []}
-        results.append(res)
         try:
             res["golden"] = await play(bench, program)
             if entry.get("faults"):
@@ -370,8 +380,11 @@ async def run_job(dut):
                     res["faults"].append(r)
         except Exception:  # noqa: BLE001 - reported to the host, which decides
             res["crash"] = traceback.format_exc()
-        _save(out_path, results)
-    _save(out_path, results)
+        if not entry.get("regions"):
+            for r in [res["golden"], *res["faults"]]:
+                if r is not None:
+                    r["regions"] = []
+        _save(out_dir / f"{index:05d}.pkl", res)
 
 
 def _initial_memory(program: Path) -> Memory:
@@ -387,7 +400,7 @@ def _scratch_config():
     return DEFAULT_CONFIG
 
 
-def _save(path: Path, results: list[dict]) -> None:
+def _save(path: Path, result: dict) -> None:
     tmp = path.with_suffix(".tmp")
-    tmp.write_bytes(pickle.dumps(results))
+    tmp.write_bytes(pickle.dumps(result))
     os.replace(tmp, path)

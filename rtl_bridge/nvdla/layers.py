@@ -54,15 +54,12 @@ def region(surface: FeatureSurface, cfg: HardwareConfig) -> tuple[int, int]:
     return surface.address, span + -span % 4
 
 
-def surface_bytes(memory: Memory, surface: FeatureSurface, cfg: HardwareConfig,
-                  cube: np.ndarray) -> np.ndarray:
-    """The checked region of ``memory`` once ``cube`` is written to ``surface`` (memory is
-    left as it was)."""
-    address, size = region(surface, cfg)
+def written_region(test: "LayerTest", cfg: HardwareConfig, cube: np.ndarray) -> np.ndarray:
+    """The test's checked region once the layer writes ``cube`` over what was there."""
     scratch = Memory()
-    scratch.write(address, memory.read(address, size))
-    surface.write(scratch, cfg, cube)
-    return scratch.read(address, size)
+    scratch.write(test.address, test.before)
+    test.surface.write(scratch, cfg, cube)
+    return scratch.read(test.address, test.size)
 
 
 def _memory_program(memory: Memory, folder: Path, name: str) -> list[str]:

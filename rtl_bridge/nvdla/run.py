@@ -8,6 +8,7 @@ run.  The simulator writes its results as each program finishes.
 from __future__ import annotations
 
 import pickle
+import shutil
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -39,10 +40,11 @@ class ProgramResult:
 
 
 def run_programs(programs: list[tuple[Path, list[dict]]], vmod: Path | None = None,
-                 workdir: Path | None = None, verbose: bool = False) -> tuple[list[ProgramResult],
-                                                                              float]:
+                 workdir: Path | None = None, verbose: bool = False, regions: bool = False
+                 ) -> tuple[list[ProgramResult], float]:
     """Play ``(program or test folder, faults)`` pairs in one simulation; returns the results
-    and the simulation's wall time."""
+    and the simulation's wall time.  ``regions``: bring back the checked memory regions
+    (always for a program with faults)."""
     build_dir = build(vmod, verbose=verbose)
     env = environment()
     work = Path(workdir) if workdir else Path(tempfile.mkdtemp(prefix="nvdla-rtl-"))
@@ -51,10 +53,12 @@ def run_programs(programs: list[tuple[Path, list[dict]]], vmod: Path | None = No
     for path, faults in programs:
         path = Path(path)
         cfg = program_file(path) if path.is_dir() else path
-        entries.append({"program": str(cfg.resolve()), "faults": faults})
-    job, out = work / "job.pkl", work / "results.pkl"
+        entries.append({"program": str(cfg.resolve()), "faults": faults,
+                        "regions": regions or bool(faults)})
+    job, out = work / "job.pkl", work / "results"
     job.write_bytes(pickle.dumps({"programs": entries}))
-    out.unlink(missing_ok=True)
+    shutil.rmtree(out, ignore_errors=True)
+    out.mkdir()
     t0 = perf_counter()
     with _patched_environ(env):
         runner = _runner()
@@ -65,14 +69,17 @@ def run_programs(programs: list[tuple[Path, list[dict]]], vmod: Path | None = No
                         results_xml=str(work / "results.xml"),
                         log_file=None if verbose else work / "sim.log")
         except SystemExit as exc:
-            if not out.is_file():
+            if not any(out.iterdir()):
                 raise RuntimeError(f"the simulation failed (exit {exc.code}); see "
                                    f"{work / 'sim.log'}") from None
     wall = perf_counter() - t0
-    if not out.is_file():
-        raise RuntimeError(f"the simulation wrote no results; see {work / 'sim.log'}")
+    files = sorted(out.glob("*.pkl"))
+    if len(files) < len(entries):
+        raise RuntimeError(f"the simulation stopped after {len(files)} of {len(entries)} "
+                           f"programs; see {work / 'sim.log'}")
     results = []
-    for raw in pickle.loads(out.read_bytes()):
+    for file in files:
+        raw = pickle.loads(file.read_bytes())
         g = raw["golden"] or {"error": raw.get("crash", "crashed"), "checks": [], "regions": [],
                               "layers": [], "seconds": 0.0}
         error = g["error"] or raw.get("crash")
