@@ -53,8 +53,8 @@ class Scale:
     chunk: int = 1000
 
 
-QUICK = Scale(registers=6000, stored=1500, images=20, margin=0.01)
-QUICK_LARGE = Scale(registers=1500, stored=500, images=10, margin=0.01)
+QUICK = Scale(registers=15_000, stored=5_000, images=20, margin=0.01)
+QUICK_LARGE = Scale(registers=4_000, stored=1_500, images=10, margin=0.01)
 # full: Leveugle sizes; images bounded because a chunk holds the golden run of every
 # image it draws (ResNet-50 at 32x32: tens of MB each)
 FULL = Scale(registers=None, stored=None, images=100, margin=0.001)
