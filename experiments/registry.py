@@ -41,7 +41,15 @@ class Study:
         return module.run(options)
 
 
-STUDIES: dict[str, Study] = {}
+STUDIES: dict[str, Study] = {
+    "bits-layers": Study("bits-layers", "single bit flips per value bit, model layer and "
+                         "region: datapath registers and stored weights/activations",
+                         "bits_layers", "S1"),
+    "pruning": Study("pruning", "structural channel pruning: accuracy and datapath SDC per "
+                     "ratio and criterion", "pruning", "S4"),
+    "sparsity": Study("sparsity", "standard vs activation-sparse vs SAQ-trained QDNNs under "
+                      "stored-value faults and datapath upsets; sharpness", "sparsity", "S2"),
+}
 
 
 def study(name: str) -> Study:

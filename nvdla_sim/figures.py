@@ -1,10 +1,10 @@
 """Figures of rates with their intervals, readable at paper size.
 
 Rates are points with Wilson intervals; a rate axis turns logarithmic when
-every interval stays below :data:`LOG_BELOW` (small rates would sit on the
+every observed rate is below :data:`LOG_BELOW` (small rates would sit on the
 floor of a linear axis).  A rate of zero (no event) is drawn as an open
 downward triangle at its interval's upper bound.  Sizes fit a column or page
-width (6.5-7 in) at 200 dpi with 8-9 pt text.
+width (6.5-7 in) at 150 dpi with 8-9 pt text.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from nvdla_sim.analysis import Rate  # noqa: E402
 
 LOG_BELOW = 0.25
 NONE_SEEN = "▽ none seen: upper bound"
-DPI = 200
+DPI = 150
 COLORS = ("#c0392b", "#2471a3", "#f39c12", "#27ae60", "#8e44ad", "#7f8c8d", "#d35400",
           "#16a085")
 plt.rcParams.update({"font.size": 8, "axes.titlesize": 9, "legend.fontsize": 7})
@@ -50,38 +50,45 @@ def rate_axis(ax, rates: Sequence[Rate], ylabel: str = "injections (%)") -> None
     """Log scale when every interval is small; labels and grid."""
     highs = [q.high for q in rates if q.n]
     seen = [q.low for q in rates if q.k] + [q.high for q in rates if q.n and not q.k]
-    if highs and max(highs) < LOG_BELOW and any(q.k for q in rates):
+    if any(q.k for q in rates) and max(q.rate for q in rates if q.n) < LOG_BELOW:
         ax.set_yscale("log")
-        ax.set_ylim(bottom=min(seen) * 100 / 2, top=max(highs) * 100 * 2)
+        ax.set_ylim(bottom=min(seen) * 100 / 2, top=min(100.0, max(highs) * 100 * 2))
         ylabel += ", log scale"
     else:
         ax.set_ylim(bottom=0)
     ax.set_ylabel(ylabel)
-    ax.grid(alpha=0.3, which="both", lw=0.5)
+    ax.grid(alpha=0.3, lw=0.5)
 
 
 def save(fig, path: Path) -> Path:
-    fig.tight_layout()
     fig.savefig(path, dpi=DPI)
     plt.close(fig)
     return path
 
 
 def category_plot(path: Path, title: str, keys: Sequence[str],
-                  series: dict[str, Sequence[Rate]], xlabel: str) -> Path:
-    """Rates per category (x labels), one marker series per measure or campaign."""
+                  series: dict[str, Sequence[Rate]], xlabel: str, stacked: bool = False
+                  ) -> Path:
+    """Rates per category (x labels): side by side in one panel (campaigns), or
+    ``stacked`` one panel per series (measures of different magnitude, each its scale)."""
     n = len(keys)
-    fig, ax = plt.subplots(figsize=(min(14, max(6.5, 0.18 * n + 2.5)), 3.6))
+    panels = list(series.items()) if stacked else [(None, None)]
+    fig, axes = plt.subplots(len(panels), 1, figsize=(min(14, max(6.5, 0.18 * n + 2.5)),
+                                                      1.2 + 2.4 * len(panels)),
+                             sharex=True, squeeze=False, layout="constrained")
     x = np.arange(n)
-    width = 0.7 / max(1, len(series))
-    for s, (name, rates) in enumerate(series.items()):
-        draw_rates(ax, x + (s - (len(series) - 1) / 2) * width, rates, name,
-                   COLORS[s % len(COLORS)], "os^Dv<>p"[s % 8])
-    ax.set_xticks(x, keys, rotation=90 if n > 12 else 0, fontsize=6 if n > 40 else 8)
-    ax.set_xlabel(xlabel)
-    ax.set_title(title)
-    rate_axis(ax, [q for rates in series.values() for q in rates])
-    ax.legend(loc="best")
+    for ax, (name, rates) in zip(axes[:, 0], panels):
+        shown = {name: rates} if stacked else series
+        width = 0.7 / max(1, len(shown))
+        for s, (label, values) in enumerate(shown.items()):
+            k = list(series).index(label)
+            draw_rates(ax, x + (s - (len(shown) - 1) / 2) * width, values, label,
+                       COLORS[k % len(COLORS)], "os^Dv<>p"[k % 8])
+        rate_axis(ax, [q for values in shown.values() for q in values])
+        ax.legend(loc="best")
+    axes[-1, 0].set_xticks(x, keys, rotation=90 if n > 12 else 0, fontsize=6 if n > 40 else 8)
+    axes[-1, 0].set_xlabel(xlabel)
+    axes[0, 0].set_title(title)
     return save(fig, path)
 
 
@@ -91,7 +98,8 @@ def bit_panels(path: Path, title: str, panels: dict[str, dict[str, tuple[list, l
     names = list(panels)
     cols = min(3, len(names))
     rows = -(-len(names) // cols)
-    fig, axes = plt.subplots(rows, cols, figsize=(7, 2.3 * rows + 0.4), squeeze=False)
+    fig, axes = plt.subplots(rows, cols, figsize=(7, 2.3 * rows + 0.4), squeeze=False,
+                             layout="constrained")
     for ax, name in zip(axes.ravel(), names):
         for s, (measure, (x, rates)) in enumerate(panels[name].items()):
             draw_rates(ax, x, rates, measure, COLORS[s % len(COLORS)], "os^"[s % 3], True)
@@ -108,7 +116,7 @@ def bit_panels(path: Path, title: str, panels: dict[str, dict[str, tuple[list, l
 def lines_plot(path: Path, title: str, lines: dict[str, tuple[list, list[Rate]]],
                xlabel: str, xticks: Sequence[int] | None = None) -> Path:
     """Overlaid lines with intervals (campaigns or value kinds) over a shared x."""
-    fig, ax = plt.subplots(figsize=(6.5, 3.6))
+    fig, ax = plt.subplots(figsize=(6.5, 3.6), layout="constrained")
     for s, (name, (x, rates)) in enumerate(lines.items()):
         shift = (s - (len(lines) - 1) / 2) * 0.08
         draw_rates(ax, np.asarray(x, float) + shift, rates, name, COLORS[s % len(COLORS)],

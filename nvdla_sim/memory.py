@@ -36,6 +36,40 @@ class _Segment:
         return self.base + self.data.size
 
 
+def available_bytes() -> int | None:
+    """Memory the system can still give (``MemAvailable``), or None where unknown."""
+    try:
+        with open("/proc/meminfo") as fh:
+            for line in fh:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return None
+
+
+def check_allocation(need: int, what: str) -> None:
+    """Refuse to allocate ``need`` bytes for ``what`` beyond the memory available: a huge
+    surface is an error naming it, not an out-of-memory kill."""
+    free = available_bytes()
+    if free is not None and need > free:
+        raise MemoryAccessError(f"{what} needs {need / 2**30:.2f} GiB, only "
+                                f"{free / 2**30:.2f} GiB is available")
+
+
+def _allocate(new_lo: int, new_hi: int, lo: int, hi: int) -> _Segment:
+    """A zeroed segment for [new_lo, new_hi) (bytes + written mask), checked first."""
+    need = 2 * (new_hi - new_lo)
+    check_allocation(need, f"access [{lo:#x}, {hi:#x}): its memory segment (bytes and "
+                           f"written mask)")
+    try:
+        return _Segment(new_lo, np.zeros(new_hi - new_lo, np.uint8),
+                        np.zeros(new_hi - new_lo, bool))
+    except MemoryError:
+        raise MemoryAccessError(f"access [{lo:#x}, {hi:#x}) needs a {need / 2**30:.2f} GiB "
+                                f"memory segment: out of memory") from None
+
+
 RAM_SECONDARY, RAM_PRIMARY = 0, 1  # the *_RAM_TYPE register enum: CV (CVSRAM), MC
 
 
@@ -89,8 +123,7 @@ class Memory:
             new_hi = min(new_hi, self._segments[i].base)
         if j > 0:
             new_lo = max(new_lo, self._segments[j - 1].end)
-        merged = _Segment(new_lo, np.zeros(new_hi - new_lo, np.uint8),
-                          np.zeros(new_hi - new_lo, bool))
+        merged = _allocate(new_lo, new_hi, lo, hi)
         for s in touched:
             merged.data[s.base - new_lo:s.end - new_lo] = s.data
             merged.written[s.base - new_lo:s.end - new_lo] = s.written

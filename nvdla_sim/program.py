@@ -41,6 +41,11 @@ class TensorBinding:
     def shape(self) -> tuple[int, int, int]:
         return (self.surface.channels, self.surface.height, self.surface.width)
 
+    def quantize(self, x: np.ndarray) -> np.ndarray:
+        """Real values -> int8 (round half to even, saturate)."""
+        q = np.rint(np.asarray(x, np.float64) / self.scale) + self.zero_point
+        return np.clip(q, -128, 127).astype(np.int8)
+
 
 @dataclass(frozen=True)
 class LayerInfo:

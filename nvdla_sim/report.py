@@ -19,7 +19,7 @@ import numpy as np
 
 from nvdla_sim.analysis import RAW_FIT_PER_BIT, Rate, fit_estimate, grouped, measures
 from nvdla_sim.campaign.sparsity import sparsity_lines
-from nvdla_sim.campaign.store import read_rows
+from nvdla_sim.campaign.store import incomplete, read_rows
 from nvdla_sim.campaign.tidy import REGIONS, Campaign
 from nvdla_sim import figures
 from nvdla_sim.figures import plt
@@ -68,7 +68,10 @@ def _headline(c: Campaign, raw_fit: float) -> list[str]:
             f"* accuracy under one fault: {m['correct'].pct(2)} (fault-free on the same "
             f"draws: {m['golden_correct'].pct(2)}; on all {c.attrs.get('images')} images: "
             f"{c.golden_accuracy * 100:.2f}%)",
-            f"* FIT of SDC: {fit_text}"]
+            f"* FIT of SDC: {fit_text}"] + (
+        [] if c.attrs.get("sampling") == "uniform" else
+        [f"* {c.attrs.get('sampling')}: pooled rates weight the strata equally, not by "
+         f"exposure; compare rates within a stratum"])
 
 
 def _bit_groups(c: Campaign) -> dict[str, list]:
@@ -117,17 +120,18 @@ def _single(c: Campaign, out: Path, raw_fit: float) -> list[Path]:
     files.append(figures.category_plot(
         out / "model_layers.png", f"{c.label}: rates per model layer",
         [k for (k,), _ in layer_rows], {SHOWN[k]: [m[k] for _, m in layer_rows] for k in SHOWN},
-        "model layer (execution order)"))
+        "model layer (execution order)", stacked=True))
     files.append(figures.category_plot(
         out / "regions.png", f"{c.label}: rates per region of the model",
         [k for (k,), _ in region_rows], {SHOWN[k]: [m[k] for _, m in region_rows]
-                                         for k in SHOWN}, "region"))
+                                         for k in SHOWN}, "region", stacked=True))
     reg_rows = grouped(col, "register")
     files.append(figures.category_plot(
         out / "registers.png", f"{c.label}: rates per register", [k for (k,), _ in reg_rows],
-        {SHOWN[k]: [m[k] for _, m in reg_rows] for k in SHOWN}, "register"))
+        {SHOWN[k]: [m[k] for _, m in reg_rows] for k in SHOWN}, "register", stacked=True))
     hw = json.loads(c.attrs["hardware"])
     md = [f"# Fault-injection campaign: {c.attrs.get('model')}", "",
+          *([f"**{c.incomplete[0].upper()}{c.incomplete[1:]}.**", ""] if c.incomplete else []),
           f"* kind: {c.kind}, fault model: {cfg['fault_model']}"
           f"{' (' + str(cfg['bits']) + ' bits)' if cfg.get('bits', 1) > 1 else ''}",
           f"* hardware: {hw['name']} ({bpe}-bit features), dataset: {c.attrs['dataset']} "
@@ -172,7 +176,8 @@ def _single(c: Campaign, out: Path, raw_fit: float) -> list[Path]:
 
 
 def _compare(campaigns: list[Campaign], out: Path, raw_fit: float) -> list[Path]:
-    labels = [f"{c.path.stem}: {c.label}" for c in campaigns]
+    labels = [f"{c.path.stem}: {c.label}{' (incomplete)' if c.incomplete else ''}"
+              for c in campaigns]
     md = ["# Campaigns compared", "",
           "| campaign | injections | SDC (95% CI) | corrupted | SDC-5 | SDC-10% | SDC-20% | "
           "accuracy under fault | fault-free (same draws) | FIT of SDC |",
@@ -259,7 +264,9 @@ def report_ber(results: Path, out_dir: Path) -> list[Path]:
     figure = out_dir / "accuracy_vs_ber.png"
     fig.savefig(figure, dpi=120)
     plt.close(fig)
+    note = incomplete(results, rows.size, attrs)
     md = [f"# Weight-memory BER campaign: {attrs.get('model')}", "",
+          *([f"**{note[0].upper()}{note[1:]}.**", ""] if note else []),
           "| BER | trials | accuracy (95% CI) | drop (points) |", "|---|---|---|---|"]
     md += [f"| {r['ber']:.0e} | {r['trials']} | {r['accuracy'] * 100:.2f}% "
            f"[{r['accuracy_low'] * 100:.2f}, {r['accuracy_high'] * 100:.2f}] | "

@@ -8,7 +8,7 @@ from nvdla_sim.cli import main
 from nvdla_sim.cli.main import build_parser
 
 COMMANDS = [["trace", "run"], ["compile"], ["infer"], ["campaign"], ["study"], ["report"],
-            ["bench"], ["rtl", "check"]]
+            ["bench"], ["rtl", "check"], ["zoo", "list"], ["zoo", "train"]]
 
 
 @pytest.mark.parametrize("command", COMMANDS, ids=" ".join)
@@ -21,7 +21,8 @@ def test_every_command_has_help(command, capsys):
 
 def test_parser_lists_every_command():
     text = build_parser().format_help()
-    for command in ("trace", "compile", "infer", "campaign", "study", "report", "bench", "rtl"):
+    for command in ("trace", "compile", "infer", "campaign", "study", "report", "bench", "rtl",
+                    "zoo"):
         assert command in text
 
 
@@ -31,7 +32,9 @@ def test_parser_lists_every_command():
     (["compile", "model.txt", "-o", "x.npz"], "expected zoo:<name> or a path to a quantized"),
     (["campaign", "nope.toml"], "nope.toml: no such campaign file"),
     (["report", "nope.h5", "-o", "out"], "nope.h5: no such campaign results file"),
-    (["infer", "zoo:lenet5"], "give either --data NAME or --input X.npy"),
+    (["infer", "zoo:lenet5"], "give either --data NAME|PATH.npz or --input X.npy"),
+    (["compile", "zoo:resnet18:rand", "-o", "x.npz"], "add :random for random weights"),
+    (["zoo", "train", "alexnet"], "unknown zoo model 'alexnet'; models: lenet5, resnet18"),
     (["trace", "run", "--config", "nv_huge", "."], "unknown hardware config 'nv_huge'"),
     (["study", "nope"], "unknown study 'nope'; known: "),
 ])
@@ -46,7 +49,7 @@ def test_bad_campaign_keys_are_named(tmp_path, capsys):
     path = tmp_path / "c.toml"
     path.write_text("[campaign]\ninjectons = 5\n")
     assert main(["campaign", str(path)]) == 2
-    assert "unknown key(s) injectons in [campaign]" in capsys.readouterr().err
+    assert f"{path}:2: [campaign] injectons is not a campaign key" in capsys.readouterr().err
 
 
 def test_argument_types_are_checked_by_argparse(capsys):

@@ -59,6 +59,7 @@ class TrainConfig:
     qat_lr: float = 1e-4  # start of the fake-quantized phase's cosine decay
     weight_decay: float = 5e-4
     max_shift: int = 2  # augmentation: random translation by up to this many pixels
+    dropout: float = 0.0  # on the inputs of fully connected layers, training only
     weight_bits: int = 8  # 2..8: weights in that many bits (activations stay int8)
     calibration_images: int = 512  # training images that set the activation ranges
     seed: int = 0
@@ -147,7 +148,7 @@ def train(graph: FloatGraph, images: np.ndarray, labels: np.ndarray,
     with torch_settings(config.threads):
         torch.manual_seed(config.seed)
         gen = torch.Generator().manual_seed(config.seed)
-        net = QatNet(graph, config.weight_bits)
+        net = QatNet(graph, config.weight_bits, config.dropout)
         x, y = torch.from_numpy(images), torch.from_numpy(labels)
         per_epoch = -(-len(x) // config.batch_size)
         history: list[dict[str, Any]] = []

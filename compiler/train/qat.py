@@ -84,11 +84,12 @@ class QatNet(nn.Module):
     every batchnorm is folded with its running statistics, which stay frozen.
     """
 
-    def __init__(self, graph: FloatGraph, weight_bits: int = 8) -> None:
+    def __init__(self, graph: FloatGraph, weight_bits: int = 8, dropout: float = 0.0) -> None:
         super().__init__()
         weight_levels(weight_bits)
         self.graph = graph
         self.weight_bits = weight_bits
+        self.dropout = dropout  # on Linear inputs in training; the graph has no dropout op
         self.quant: dict[str, tuple[float, int]] | None = None
         self.params = nn.ParameterDict()
         for i, op in enumerate(graph.nodes):
@@ -194,22 +195,30 @@ class QatNet(nn.Module):
             unit = self._params(op.inputs[0])[0] * w_scale  # int32 bias units
             bias = round_ste(bias / unit) * unit
         if isinstance(op, Linear):
+            if self.dropout and self.training:
+                x = F.dropout(x, self.dropout)
             return F.linear(x, weight, bias)
         top, left, bottom, right = op.pads
         return F.conv2d(F.pad(x, (left, right, top, bottom)), weight, bias, op.stride, 0,
                         op.dilation, op.groups)
 
 
+def pad(x: torch.Tensor, pads: tuple[int, int, int, int], value: float = 0.0) -> torch.Tensor:
+    """``x`` padded by an op's (top, left, bottom, right); no copy when there is none."""
+    if not any(pads):
+        return x
+    top, left, bottom, right = pads
+    return F.pad(x, (left, right, top, bottom), value=value)
+
+
 def _pool(op: Pool, x: torch.Tensor) -> torch.Tensor:
-    top, left, bottom, right = op.pads
-    pads = (left, right, top, bottom)
     if op.kind == "max":  # padding never wins a max
-        return F.max_pool2d(F.pad(x, pads, value=-float("inf")), op.kernel, op.stride)
-    sums = F.avg_pool2d(F.pad(x, pads), op.kernel, op.stride)
+        return F.max_pool2d(pad(x, op.pads, -float("inf")), op.kernel, op.stride)
+    sums = F.avg_pool2d(pad(x, op.pads), op.kernel, op.stride)
     if op.count_include_pad or not any(op.pads):
         return sums
     ones = torch.ones((1, 1, *x.shape[2:]), dtype=x.dtype, device=x.device)
-    return sums / F.avg_pool2d(F.pad(ones, pads), op.kernel, op.stride)
+    return sums / F.avg_pool2d(pad(ones, op.pads), op.kernel, op.stride)
 
 
 def _lrn(op: Lrn, x: torch.Tensor) -> torch.Tensor:

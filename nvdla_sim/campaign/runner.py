@@ -233,20 +233,23 @@ class TransientCampaign:
         processes, or on the Dask cluster at ``scheduler``; the rows are the same."""
         store = ResultStore(out, "injections", INJECTION_DTYPE, self.attrs(),
                             self.fixed_datasets(), self.config.chunk, resume)
-        start = store.done
-        if scheduler is not None:
-            chunks = parallel.dask_rows(self.config, self.workload, start, scheduler)
-        elif workers > 1:
-            chunks = parallel.process_pool_rows(self.config, self.workload, start, workers)
-        else:
-            chunks = (self.rows(a, b) for a, b in
-                      parallel.shards(start, self.config.injections, self.config.chunk))
-        bar = _progress(self.config.injections, start, progress)
-        for rows in chunks:
-            store.append(rows)
-            bar.update(rows.size)
-        bar.close()
-        store.complete()
+        try:
+            start = store.done
+            if scheduler is not None:
+                chunks = parallel.dask_rows(self.config, self.workload, start, scheduler)
+            elif workers > 1:
+                chunks = parallel.process_pool_rows(self.config, self.workload, start, workers)
+            else:
+                chunks = (self.rows(a, b) for a, b in
+                          parallel.shards(start, self.config.injections, self.config.chunk))
+            bar = _progress(self.config.injections, start, progress)
+            for rows in chunks:
+                store.append(rows)
+                bar.update(rows.size)
+            bar.close()
+            store.complete()
+        finally:
+            store.close()
         return Path(out)
 
 

@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from nvdla_sim.campaign.outcomes import FLAGS
-from nvdla_sim.campaign.store import read_rows
+from nvdla_sim.campaign.store import incomplete, read_rows
 from nvdla_sim.config import HardwareConfig
 from nvdla_sim.errors import ConfigError
 from nvdla_sim.faults.site import MODELS
@@ -61,6 +61,7 @@ class Campaign:
         finally:
             f.close()
         self.path, self.rows, self.attrs = Path(path), rows, attrs
+        self.incomplete = incomplete(path, rows.size, attrs)
         self.config = json.loads(attrs["config"])
         self.kind = attrs.get("kind", "transient")
         self.hardware = hardware_config(attrs)

@@ -78,6 +78,10 @@ class RegisterSpec:
         """Values side by side in one instance."""
         return self.width // self.value_width
 
+    def value_bit(self, bit: int) -> tuple[int, int]:
+        """(lane, bit within the value) of register bit ``bit``."""
+        return divmod(bit, self.value_width)
+
     @property
     def value_group(self) -> str:
         """Kind and width of the value, e.g. ``activation (8-bit)``: bits compare within

@@ -101,8 +101,8 @@ class _Player:
     def fail(self, cmd: Command, message: str) -> TraceError:
         return TraceError(message, self.program, cmd.line)
 
-    def number(self, cmd: Command, index: int, what: str) -> int:
-        return parse_number(cmd.args[index], self.program, cmd.line, what)
+    def number(self, cmd: Command, index: int, what: str, bits: int = 64) -> int:
+        return parse_number(cmd.args[index], self.program, cmd.line, what, bits)
 
     def memory(self, cmd: Command, index: int) -> Memory:
         """The memory a command names: the primary one, or the secondary (CVSRAM)."""
@@ -162,19 +162,19 @@ class _Player:
         mem.write_masked(base, image.data, image.mask)
 
     def do_reg_write(self, cmd: Command) -> None:
-        self.nvdla.write(self.register(cmd), self.number(cmd, 1, "register value"))
+        self.nvdla.write(self.register(cmd), self.number(cmd, 1, "register value", 32))
 
     def do_reg_read(self, cmd: Command) -> None:
         self.nvdla.read(self.register(cmd))
 
     def do_reg_read_check(self, cmd: Command) -> None:
-        expected = self.number(cmd, 1, "expected value")
+        expected = self.number(cmd, 1, "expected value", 32)
         actual = self.nvdla.read(self.register(cmd))
         if actual != expected:
             raise self.fail(cmd, f"{cmd.args[0]} reads {actual:#x}, expected {expected:#x}")
 
     def do_poll_reg_equal(self, cmd: Command) -> None:
-        expected = self.number(cmd, 1, "expected value")
+        expected = self.number(cmd, 1, "expected value", 32)
         actual = self.nvdla.read(self.register(cmd))
         if actual != expected:  # poll again after background work (the CBUF flush) ran
             self.nvdla.let_time_pass()
@@ -211,7 +211,7 @@ class _Player:
         mem = self.memory(cmd, 1)
         base = self.number(cmd, 2, "base address")
         size = self.number(cmd, 3, "size")
-        expected = self.number(cmd, 4, "CRC")
+        expected = self.number(cmd, 4, "CRC", 32)
         if base % 4 or size % 4:
             raise self.fail(cmd, f"CRC region [{base:#x}, +{size:#x}) must be 4-byte aligned")
         if not mem.is_written(base, size):

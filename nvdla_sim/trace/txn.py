@@ -33,6 +33,7 @@ from nvdla_sim.errors import NvdlaError, TraceError
 from nvdla_sim.memory import Memory
 from nvdla_sim.registers import REGMAP, Register
 from nvdla_sim.registers.regmap import csb_map
+from nvdla_sim.trace.parser import read_text
 
 PROGRAM = "input.txn"
 CSB_PREFIX = 0xFFFF0000  # write_reg / read_reg address: prefix | (byte address >> 2)
@@ -78,10 +79,7 @@ def is_txn_test(test_dir: Path) -> bool:
 
 def parse_txn(path: Path) -> list[TxnCommand]:
     """Commands of an ``input.txn`` (errors name file and line)."""
-    try:
-        text = path.read_text()
-    except FileNotFoundError:
-        raise TraceError(f"trace program {path} does not exist") from None
+    text = read_text(path, "trace program")
     commands = []
     for number, raw in enumerate(text.splitlines(), 1):
         tokens = raw.split("#", 1)[0].split()
@@ -100,10 +98,7 @@ def parse_txn(path: Path) -> list[TxnCommand]:
 
 def load_dat(path: Path) -> np.ndarray:
     """The bytes of a ``.dat`` image (header lines skipped), uint8."""
-    try:
-        text = path.read_text()
-    except FileNotFoundError:
-        raise TraceError(f"memory file {path} does not exist") from None
+    text = read_text(path, "memory file")
     data = bytearray()
     for number, line in enumerate(text.splitlines(), 1):
         tokens = line.split("#", 1)[0].split()
@@ -132,11 +127,14 @@ class TxnPlayer:
     def fail(self, cmd: TxnCommand, message: str) -> TraceError:
         return TraceError(message, self.program, cmd.line)
 
-    def number(self, cmd: TxnCommand, index: int, what: str) -> int:
+    def number(self, cmd: TxnCommand, index: int, what: str, bits: int = 64) -> int:
         try:
-            return int(cmd.args[index], 16)
+            value = int(cmd.args[index], 16)
         except ValueError:
             raise self.fail(cmd, f"bad hex number {cmd.args[index]!r} for {what}") from None
+        if not 0 <= value < 1 << bits:  # wider than its register: an error, not truncated
+            raise self.fail(cmd, f"{what} {cmd.args[index]} does not fit {bits} bits")
+        return value
 
     def memory(self, cmd: TxnCommand, address: int) -> Memory:
         """DRAM or, for CVSRAM addresses, the secondary memory."""
@@ -179,7 +177,7 @@ class TxnPlayer:
         self.memory(cmd, address).write(address, image[:size])
 
     def do_write_reg(self, cmd: TxnCommand) -> None:
-        self.nvdla.write(self.register(cmd), self.number(cmd, 1, "register value"))
+        self.nvdla.write(self.register(cmd), self.number(cmd, 1, "register value", 32))
 
     def do_read_reg(self, cmd: TxnCommand) -> None:
         reg = self.register(cmd)

@@ -62,14 +62,20 @@ def x_stage(x: np.ndarray, stage: SdpX, ops: Operands, name: str, tap: Tap = no_
         m = a
     else:
         op = _operand(stage.mul_src, stage.mul_operand, ops.mul, f"{name} MUL")
-        m = np.where(positive, a, a * op) if prelu_pass else a * op
+        if prelu_pass:
+            m = np.where(positive, a, a * op)
+        elif a is not x and a.ndim and np.broadcast_shapes(a.shape, np.shape(op)) == a.shape:
+            # a temporary of this stage: multiplied in place
+            m = np.multiply(a, op, out=a)
+        else:
+            m = a * op
     m = tap(f"{reg}_mul", m)
     # the truncation applies even with MUL bypassed; PReLU's positive path skips it
     t = sat(rnd_shr(m, stage.mul_shift & 63), 32)
     if prelu_pass:  # positive values pass untouched (33 -> 32 bit assignment)
         t = np.where(positive, wrap(m, 32), t)
     if not stage.relu_bypass:
-        t = np.maximum(t, 0)
+        t = np.maximum(t, 0, out=t) if t.ndim else np.maximum(t, 0)  # t: a new array
     return tap(f"{reg}_out", t)
 
 
@@ -123,8 +129,10 @@ def convert_out(y: np.ndarray, sdp: Sdp) -> np.ndarray:
     if not sdp.ew.bypass and not sdp.ew.alu_bypass and sdp.ew.alu_algo == ALU_EQL:
         # cfg_mode_eql: the comparison result passes through
         return sat(y, prec.bits).astype(prec.dtype)
-    t = sat(rnd_shr((y - sdp.cvt_offset) * sdp.cvt_scale, sdp.cvt_shift), CVT_BITS)
-    return sat(t, prec.bits).astype(prec.dtype)
+    t = np.subtract(y, sdp.cvt_offset, dtype=np.int64)
+    t *= sdp.cvt_scale
+    # sat_P(sat17(v)) = sat_P(v): the output precision's range lies within 17 bits
+    return sat(rnd_shr(t, sdp.cvt_shift), min(CVT_BITS, prec.bits)).astype(prec.dtype)
 
 
 def check(sdp: Sdp) -> None:

@@ -84,6 +84,30 @@ def test_stored_flips_match_a_full_rerun(workload):
     assert differ > 5  # the check saw faults that reach the output
 
 
+def test_weights_shared_by_row_tiles_flip_in_every_tile():
+    from compiler.examples import wide_net
+    from compiler.lower import lower
+    program = lower(wide_net())
+    stored = StoredFaults(FaultInjector(program))
+    first, readers = next((k, v) for k, v in stored.users.items() if len(v) > 1)
+    space = stored.space()
+    block = next(i for i, b in enumerate(space.blocks)
+                 if b.layer == first and b.register.name == STORED_WEIGHT)
+    x = np.random.default_rng(2).integers(-128, 128, program.inputs[0].shape, dtype=np.int8)
+    golden = stored.injector.golden(x)
+    rng = np.random.default_rng(3)
+    ids = int(space.offsets[block]) + rng.integers(0, space.blocks[block].size, 12)
+    sites = space.sites(ids)
+    results = stored.run_many([(site, golden) for site in sites])
+    for site, result in zip(sites, results):
+        assert site.layer == first
+        for a, b in zip(result.outputs, naive(program, stored, x, site)):
+            assert np.array_equal(a, b), site.describe()
+    assert all(len(r.effect.writes) == len(readers) for r in results)
+    assert any(not np.array_equal(a, b)  # some flips reach the output
+               for r in results for a, b in zip(r.outputs, golden.outputs))
+
+
 def test_stored_campaign_rows(workload):
     config = CampaignConfig(injections=40, fault_model="stored-flip", sampling="stratified",
                             stratify_by="register", chunk=16)

@@ -125,6 +125,21 @@ def test_cfg_programs_reach_the_cvsram_as_sec_mem(tmp_path):
 
 def test_txn_tests_need_the_full_csb_layout(tmp_path, capsys):
     folder = make_txn(tmp_path)
-    assert main(["trace", "run", str(folder)]) == 1  # default nv_small
+    assert main(["trace", "run", str(folder)]) == 2  # default nv_small: a user error
     assert "older trace-player format addresses the full NVDLA's registers; nv_small has " \
-           "the 'small' CSB layout (use --config nv_full)" in capsys.readouterr().out
+           "the 'small' CSB layout (use --config nv_full)" in capsys.readouterr().err
+
+
+def test_txn_register_value_wider_than_32_bits_is_refused(tmp_path):
+    program = PROGRAM.replace("write_reg 0xffff2c31 0x1 ", "write_reg 0xffff2c31 0x100000001 ")
+    folder = make_txn(tmp_path, program)
+    line = program[:program.index("0x100000001")].count("\n") + 1
+    assert run_trace(folder, NV_FULL).error == (f"{folder / 'input.txn'}:{line}: register value "
+                                                f"0x100000001 does not fit 32 bits")
+
+
+def test_binary_txn_program_is_named(tmp_path):
+    folder = make_txn(tmp_path)
+    (folder / "input.txn").write_bytes(b"load_mem \xff\n")
+    assert run_trace(folder, NV_FULL).error == (f"{folder / 'input.txn'}:1: not a text trace "
+                                                f"program: byte 0xff is not UTF-8 text")

@@ -126,3 +126,13 @@ def test_int8_graph_of_another_graph_is_refused():
     other = quantize(every_op_graph(), images(4, (3, 15, 15)))
     with pytest.raises(CompileError, match="no tensors"):
         net.set_quantization(other)
+
+
+def test_dropout_acts_on_fully_connected_inputs_in_training_only():
+    graph = lenet5()
+    x = torch.from_numpy(images(4, graph.input_shape, seed=2).astype(np.float32))
+    plain, dropping = QatNet(graph).eval(), QatNet(graph, dropout=0.5).eval()
+    with torch.no_grad():
+        torch.testing.assert_close(plain(x), dropping(x), rtol=0, atol=0)
+        dropping.train()
+        assert not torch.equal(plain(x), dropping(x))
