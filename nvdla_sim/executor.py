@@ -122,10 +122,10 @@ class Executor:
                     raise LayerError("a convolution needs SDP in flying mode "
                                      "(SDP D_FEATURE_MODE_CFG.FLYING_MODE = 1)")
                 raw = self._accumulate(layer.conv, inputs, trace)
-                prec = sdp_rdma.in_precision(sdp)
-                if prec != cdma.precision(layer.conv):
+                prec = sdp.in_prec
+                if prec is not layer.conv.precision:
                     raise LayerError(f"SDP processes {prec.name}, but the convolution core "
-                                     f"runs {cdma.precision(layer.conv).name}")
+                                     f"runs {layer.conv.precision.name}")
                 _check_cube((cfg.channels_padded(layer.conv.kernels, prec), *raw.shape[-2:]),
                             sdp.width, sdp.height, sdp.channels, cfg, prec,
                             "SDP input from CACC")
@@ -151,10 +151,9 @@ class Executor:
             if sdp.output_to_pdp:
                 if layer.pdp is None or layer.pdp.from_memory:
                     raise LayerError("SDP streams to PDP, but PDP is not enabled in on-flying mode")
-                if pdp_unit.precision(layer.pdp) != sdp_unit.out_precision(sdp):
-                    raise LayerError(f"SDP streams {sdp_unit.out_precision(sdp).name} to PDP, "
-                                     f"which is programmed for "
-                                     f"{pdp_unit.precision(layer.pdp).name} input")
+                if layer.pdp.precision is not sdp.out_prec:
+                    raise LayerError(f"SDP streams {sdp.out_prec.name} to PDP, which is "
+                                     f"programmed for {layer.pdp.precision.name} input")
                 pooled_input = y
             else:
                 writes.append((sdp_rdma.output_surface(sdp), y))

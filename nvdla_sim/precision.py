@@ -11,7 +11,7 @@ from NVDLA's C model on branch ``nvdlav1`` (``cmod/cacc/NV_NVDLA_cacc.h``,
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -20,7 +20,9 @@ from nvdla_sim.errors import ConfigError, LayerError
 
 @dataclass(frozen=True)
 class Precision:
-    """One integer datapath precision (the register enum value is ``code``)."""
+    """One integer datapath precision (the register enum value is ``code``).
+
+    Derived widths are plain attributes (set once): units read them per layer."""
 
     name: str
     code: int  # D_MISC_CFG.PROC_PRECISION / D_DATA_FORMAT.*_PRECISION enum value
@@ -28,28 +30,23 @@ class Precision:
     acc_bits: int  # CACC assembly-buffer width (saturating accumulation)
     pdp_buffer_bits: int  # PDP line (operation) buffer element width
     pdp_pad_sign_bits: tuple[int, ...]  # sign bit of PAD_VALUE_1X..7X (cmod int_sign_extend)
+    element_bytes: int = field(init=False)
+    dtype: np.dtype = field(init=False)  # a stored element (little-endian, as in memory)
+    min: int = field(init=False)
+    max: int = field(init=False)
+    product_max: int = field(init=False)  # largest |data x weight|: (2**(bits-1))**2
 
-    @property
-    def element_bytes(self) -> int:
-        return self.bits // 8
+    def __post_init__(self) -> None:
+        derived = {"element_bytes": self.bits // 8,
+                   "dtype": np.dtype(f"<i{self.bits // 8}"),
+                   "min": -(1 << (self.bits - 1)), "max": (1 << (self.bits - 1)) - 1,
+                   "product_max": 1 << (2 * (self.bits - 1))}
+        for name, value in derived.items():
+            object.__setattr__(self, name, value)
 
-    @property
-    def dtype(self) -> np.dtype:
-        """numpy dtype of a stored element (little-endian, as in memory)."""
-        return np.dtype(f"<i{self.element_bytes}")
-
-    @property
-    def min(self) -> int:
-        return -(1 << (self.bits - 1))
-
-    @property
-    def max(self) -> int:
-        return (1 << (self.bits - 1)) - 1
-
-    @property
-    def product_max(self) -> int:
-        """Largest |data x weight| product: (2**(bits-1))**2."""
-        return 1 << (2 * (self.bits - 1))
+    def __reduce__(self) -> tuple:
+        """Unpickle to the one instance per precision (units compare with ``is``)."""
+        return get_precision, (self.name,)
 
 
 INT8 = Precision("int8", 0, 8, acc_bits=34, pdp_buffer_bits=16,
@@ -66,13 +63,12 @@ FP16_CODE = 2
 
 def from_code(code: int, where: str) -> Precision:
     """The precision a register field selects; ``where`` names the field for errors."""
-    try:
-        return _BY_CODE[code]
-    except KeyError:
+    prec = _BY_CODE.get(code)
+    if prec is None:
         what = "FP16" if code == FP16_CODE else f"value {code}"
         raise LayerError(f"{where}: {what} is not modelled; supported precisions are "
-                         f"{', '.join(f'{p.code} ({p.name})' for p in _BY_CODE.values())}"
-                         ) from None
+                         f"{', '.join(f'{p.code} ({p.name})' for p in _BY_CODE.values())}")
+    return prec
 
 
 def get_precision(name: str | Precision) -> Precision:

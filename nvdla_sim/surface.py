@@ -41,26 +41,24 @@ class FeatureSurface:
     precision: Precision = INT8
     ram_type: int = RAM_PRIMARY
 
-    def _atom(self, cfg: HardwareConfig) -> tuple[int, int]:
-        """(channels per atom, bytes per channel)."""
-        return cfg.atom_channels(self.precision), self.element_bytes * self.precision.element_bytes
-
-    def _shape(self, cfg: HardwareConfig) -> tuple[tuple[int, ...], tuple[int, ...]]:
-        atom, eb = self._atom(cfg)
+    def _shape(self, cfg: HardwareConfig
+               ) -> tuple[tuple[int, ...], tuple[int, ...], int, int]:
+        """(shape, strides) of the atoms in memory, channels per atom, bytes per channel."""
+        eb = self.element_bytes * self.precision.element_bytes
+        atom = cfg.mem_atom // self.precision.element_bytes
         for name, value in (("address", self.address), ("line_stride", self.line_stride),
                             ("surface_stride", self.surface_stride)):
             if value % cfg.mem_atom:
                 raise LayerError(f"feature surface {name} {value:#x} is not a multiple of the "
                                  f"{cfg.mem_atom}-byte memory atom")
-        shape = (cfg.surfaces(self.channels, self.precision), self.height, self.width, atom * eb)
+        shape = (-(-self.channels // atom), self.height, self.width, atom * eb)
         strides = (self.surface_stride, self.line_stride, atom * eb, 1)
-        return shape, strides
+        return shape, strides, atom, eb
 
     def read_bytes(self, mem: Memory, cfg: HardwareConfig) -> np.ndarray:
         """Raw element bytes, shape (ceil(C/A)*A, H, W, bytes per channel), uint8."""
-        shape, strides = self._shape(cfg)
+        shape, strides, atom, eb = self._shape(cfg)
         raw = mem.port(self.ram_type).view(self.address, shape, strides)  # (S, H, W, A*eb)
-        atom, eb = self._atom(cfg)
         cube = raw.reshape(shape[0], self.height, self.width, atom, eb)
         return cube.transpose(0, 3, 1, 2, 4).reshape(-1, self.height, self.width, eb).copy()
 
@@ -73,8 +71,7 @@ class FeatureSurface:
 
     def write(self, mem: Memory, cfg: HardwareConfig, cube: np.ndarray) -> None:
         """Write a (ceil(C/A)*A, H, W) cube of whole atoms at the surface's precision."""
-        shape, strides = self._shape(cfg)
-        atom, _ = self._atom(cfg)
+        shape, strides, atom, _ = self._shape(cfg)
         expected = (shape[0] * atom, self.height, self.width)
         if cube.shape != expected:
             raise LayerError(f"cube of shape {cube.shape} written to a surface of {expected}")
@@ -86,7 +83,7 @@ class FeatureSurface:
         view[...] = atoms.view(np.uint8).reshape(shape)
 
     def span(self, cfg: HardwareConfig) -> int:
-        shape, strides = self._shape(cfg)
+        shape, strides, _, _ = self._shape(cfg)
         return 1 + sum((n - 1) * s for n, s in zip(shape, strides))
 
     @staticmethod

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 
+from nvdla_sim.errors import LayerError
 from nvdla_sim.layers.binding import Binding, bits
+from nvdla_sim.precision import Precision, from_code
 
 
 @dataclass(frozen=True)
@@ -60,6 +63,15 @@ class ConvCore:
     weight_format: int
     data_ram_type: int
     weight_ram_type: int
+
+    @cached_property
+    def precision(self) -> Precision:
+        """The core's precision (D_MISC_CFG IN_PRECISION = PROC_PRECISION)."""
+        if self.in_precision != self.proc_precision:
+            raise LayerError(f"CDMA: input precision {self.in_precision} differs from "
+                             f"processing precision {self.proc_precision}; only equal "
+                             f"precisions are modelled")
+        return from_code(self.proc_precision, "CDMA/CSC D_MISC_CFG.PROC_PRECISION")
 
 
 CONV_BINDING = Binding(ConvCore, {

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 
 from nvdla_sim.layers.binding import Binding, bits
+from nvdla_sim.precision import Precision, from_code
 
 POOL_AVERAGE, POOL_MAX, POOL_MIN = 0, 1, 2
 
@@ -47,7 +49,11 @@ class Pdp:
     dst_line_stride: int
     dst_surface_stride: int
     dst_ram_type: int
-    input_data: int  # precision: 0 = int8
+    input_data: int  # precision: 0 = int8, 1 = int16
+
+    @cached_property
+    def precision(self) -> Precision:
+        return from_code(self.input_data, "PDP D_DATA_FORMAT.INPUT_DATA")
 
 
 class _PadValues:

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 
 from nvdla_sim.layers.binding import Binding, bits
 from nvdla_sim.layers.lut import SDP_LUT_BINDING, Lut
+from nvdla_sim.precision import Precision, from_code
 
 
 @dataclass(frozen=True)
@@ -96,6 +98,21 @@ class Sdp:
     rdma_in_precision: int
     rdma_proc_precision: int
     rdma_out_precision: int
+
+    @cached_property
+    def proc_prec(self) -> Precision:
+        return from_code(self.proc_precision, "SDP D_DATA_FORMAT.PROC_PRECISION")
+
+    @cached_property
+    def out_prec(self) -> Precision:
+        return from_code(self.out_precision, "SDP D_DATA_FORMAT.OUT_PRECISION")
+
+    @cached_property
+    def in_prec(self) -> Precision:
+        """Precision of the input cube: from memory (SDP_RDMA IN_PRECISION) or from CACC."""
+        if self.flying:
+            return self.proc_prec
+        return from_code(self.rdma_in_precision, "SDP_RDMA D_FEATURE_MODE_CFG.IN_PRECISION")
 
 
 def _dma(name: str, prefix: str) -> Binding:

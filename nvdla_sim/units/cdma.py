@@ -9,25 +9,15 @@ from nvdla_sim.config import HardwareConfig
 from nvdla_sim.errors import LayerError
 from nvdla_sim.layers import ConvCore
 from nvdla_sim.memory import Memory
-from nvdla_sim.precision import Precision, from_code
 from nvdla_sim.surface import FeatureSurface, read_weights
 
 CVT_BITS = 17  # the converter's rounded product before saturation (vInt17Type)
 
 
-def precision(conv: ConvCore) -> Precision:
-    """The convolution core's precision (D_MISC_CFG IN_PRECISION = PROC_PRECISION)."""
-    prec = from_code(conv.proc_precision, "CDMA/CSC D_MISC_CFG.PROC_PRECISION")
-    if conv.in_precision != conv.proc_precision:
-        raise LayerError(f"CDMA: input precision {conv.in_precision} differs from processing "
-                         f"precision {conv.proc_precision}; only equal precisions are modelled")
-    return prec
-
-
 def feature_surface(conv: ConvCore) -> FeatureSurface:
     return FeatureSurface(conv.in_address, conv.in_width, conv.in_height, conv.in_channels,
                           conv.in_line_stride, conv.in_surface_stride,
-                          precision=precision(conv), ram_type=conv.data_ram_type)
+                          precision=conv.precision, ram_type=conv.data_ram_type)
 
 
 def convert(cube: np.ndarray, conv: ConvCore) -> np.ndarray:
@@ -38,7 +28,7 @@ def convert(cube: np.ndarray, conv: ConvCore) -> np.ndarray:
     """
     if not conv.cvt_enable:
         return cube
-    prec = precision(conv)
+    prec = conv.precision
     x = cube.astype(np.int64) - conv.cvt_offset
     t = sat(rnd_shr(x * conv.cvt_scale, conv.cvt_truncate), CVT_BITS)
     return sat(t, prec.bits).astype(prec.dtype)
@@ -55,7 +45,7 @@ def feature(conv: ConvCore, surface_cube: np.ndarray) -> np.ndarray:
 
 def fetch_weights(conv: ConvCore, mem: Memory, cfg: HardwareConfig) -> np.ndarray:
     """Weights [K, C, R, S] (int8 or int16) from the direct-convolution weight layout."""
-    prec = precision(conv)
+    prec = conv.precision
     expected = (conv.kernels * conv.kernel_channels * conv.kernel_height * conv.kernel_width
                 * prec.element_bytes)
     if conv.weight_bytes < expected:

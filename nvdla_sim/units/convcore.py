@@ -45,7 +45,7 @@ def weights(conv: ConvCore, mem: Memory, cfg: HardwareConfig,
     if cached is None:
         w = cdma.fetch_weights(conv, mem, cfg)
         matrix = w.reshape(conv.kernels, -1)
-        dtype = cmac.gemm_dtype(cdma.precision(conv))
+        dtype = cmac.gemm_dtype(conv.precision)
         splits = cmac.exact_splits(matrix) if cache is not None and dtype == np.float32 else None
         cached = (w, matrix.astype(dtype), splits)
         if cache is not None:
@@ -56,7 +56,7 @@ def weights(conv: ConvCore, mem: Memory, cfg: HardwareConfig,
 def accumulate(conv: ConvCore, ops: ConvOperands, cfg: HardwareConfig) -> np.ndarray:
     """Full-precision accumulator [(B,) K, Ho, Wo] (int64) as CACC holds it before rounding."""
     k, data = conv.kernels, ops.data
-    prec = cdma.precision(conv)
+    prec = conv.precision
     taps = conv.in_channels * conv.kernel_height * conv.kernel_width
     if not cacc.accumulation_is_safe(taps, prec):
         if data.ndim == 4:
@@ -81,14 +81,14 @@ def _accumulate_in_order(conv: ConvCore, ops: ConvOperands, cfg: HardwareConfig)
                 w = ops.weights[:, b:b + cfg.atom_c, y, x]
                 d = win[b:b + cfg.atom_c, y, x].reshape(w.shape[1], -1)
                 steps.append(cmac.exact_matmul(w.astype(dtype), d.astype(dtype)))
-    acc = cacc.accumulate_in_order(np.stack(steps), cdma.precision(conv))
+    acc = cacc.accumulate_in_order(np.stack(steps), conv.precision)
     return acc.reshape(conv.kernels, conv.out_height, conv.out_width)
 
 
 def to_sdp(conv: ConvCore, acc: np.ndarray, cfg: HardwareConfig) -> np.ndarray:
     """CACC output: rounded int32 values, channels padded to whole atoms with zeros."""
     rounded = cacc.truncate(acc, conv.clip_truncate)
-    padded = cfg.channels_padded(conv.kernels, cdma.precision(conv))
+    padded = cfg.channels_padded(conv.kernels, conv.precision)
     if padded == conv.kernels:
         return rounded
     out = np.zeros((*acc.shape[:-3], padded, conv.out_height, conv.out_width), np.int64)

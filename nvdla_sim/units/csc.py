@@ -14,7 +14,6 @@ from numpy.lib.stride_tricks import as_strided
 from nvdla_sim.arith import sx_int
 from nvdla_sim.errors import LayerError
 from nvdla_sim.layers import ConvCore
-from nvdla_sim.units import cdma
 
 
 def check_geometry(conv: ConvCore) -> None:
@@ -41,7 +40,7 @@ def padded_input(conv: ConvCore, cube: np.ndarray) -> np.ndarray:
     span_y = (conv.kernel_height - 1) * conv.dilation_y + 1
     width = (conv.out_width - 1) * conv.stride_x + span_x
     height = (conv.out_height - 1) * conv.stride_y + span_y
-    prec = cdma.precision(conv)
+    prec = conv.precision
     out = np.full((*cube.shape[:-2], height, width), sx_int(conv.pad_value, prec.bits),
                   prec.dtype)
     # copy the part of the real input that lies inside the window extent

@@ -17,34 +17,33 @@ from nvdla_sim.arith import rnd_shr, wrap
 from nvdla_sim.config import HardwareConfig
 from nvdla_sim.errors import LayerError
 from nvdla_sim.layers import POOL_AVERAGE, POOL_MAX, POOL_MIN, Pdp
-from nvdla_sim.precision import Precision, from_code
+from nvdla_sim.precision import PRECISIONS, Precision
 from nvdla_sim.surface import FeatureSurface
 from nvdla_sim.units.tap import Tap, no_tap
 
 _COMBINE = {POOL_MAX: np.maximum, POOL_MIN: np.minimum, POOL_AVERAGE: np.add}
 
 
-def _neutral(method: int, prec: Precision) -> int:
+def _neutral(prec: Precision) -> dict[int, int]:
     """What a tap that falls on padding contributes: it never wins a max / min (the
     buffer's extreme value), adds 0 to a sum."""
     half = 1 << (prec.pdp_buffer_bits - 1)
-    return {POOL_MAX: -half, POOL_MIN: half - 1, POOL_AVERAGE: 0}[method]
+    return {POOL_MAX: -half, POOL_MIN: half - 1, POOL_AVERAGE: 0}
 
 
-def precision(pdp: Pdp) -> Precision:
-    return from_code(pdp.input_data, "PDP D_DATA_FORMAT.INPUT_DATA")
+_NEUTRAL = {prec.name: _neutral(prec) for prec in PRECISIONS.values()}
 
 
 def input_surface(pdp: Pdp) -> FeatureSurface:
     return FeatureSurface(pdp.src_address, pdp.in_width, pdp.in_height, pdp.in_channels,
                           pdp.src_line_stride, pdp.src_surface_stride,
-                          precision=precision(pdp), ram_type=pdp.src_ram_type)
+                          precision=pdp.precision, ram_type=pdp.src_ram_type)
 
 
 def output_surface(pdp: Pdp) -> FeatureSurface:
     return FeatureSurface(pdp.dst_address, pdp.out_width, pdp.out_height, pdp.out_channels,
                           pdp.dst_line_stride, pdp.dst_surface_stride,
-                          precision=precision(pdp), ram_type=pdp.dst_ram_type)
+                          precision=pdp.precision, ram_type=pdp.dst_ram_type)
 
 
 def _pad_table(pdp: Pdp, prec: Precision) -> np.ndarray:
@@ -105,7 +104,7 @@ def _pool_axis(x: np.ndarray, axis: int, idx: np.ndarray, real: np.ndarray,
     taps = np.take(x, idx, axis=axis)  # the (kernel, n_out) tap grid replaces ``axis``
     if not real.all():
         mask = real.reshape(real.shape + (1,) * (x.ndim - 1 - axis))
-        neutral = _neutral(method, prec)
+        neutral = _NEUTRAL[prec.name][method]
         if x.dtype != np.int64:  # max / min in the data's type: its extreme never wins either
             info = np.iinfo(x.dtype)
             neutral = min(max(neutral, info.min), info.max)
@@ -155,7 +154,7 @@ def process(cube: np.ndarray, pdp: Pdp, cfg: HardwareConfig, tap: Tap = no_tap) 
         b = cube.shape[0]
         out = process(cube.reshape(-1, *cube.shape[2:]), pdp, cfg, tap)
         return out.reshape(b, -1, *out.shape[1:])
-    prec = precision(pdp)
+    prec = pdp.precision
     # a max or min of int8/int16 values is one of them: pooled in their own type (8x less
     # memory traffic) unless a fault model taps the registers
     native = tap is no_tap and pdp.method != POOL_AVERAGE and cube.dtype == prec.dtype

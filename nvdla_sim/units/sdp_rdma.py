@@ -11,7 +11,6 @@ from nvdla_sim.config import HardwareConfig
 from nvdla_sim.errors import LayerError
 from nvdla_sim.layers import OperandDma, Sdp
 from nvdla_sim.memory import Memory
-from nvdla_sim.precision import Precision, from_code
 from nvdla_sim.surface import FeatureSurface
 
 USE_MUL, USE_ALU, USE_BOTH = 0, 1, 2
@@ -26,25 +25,16 @@ class Operands:
     mul: np.ndarray | None
 
 
-def in_precision(sdp: Sdp) -> Precision:
-    """Precision of SDP's input cube: from memory (SDP_RDMA IN_PRECISION) or from CACC."""
-    if sdp.flying:
-        return from_code(sdp.proc_precision, "SDP D_DATA_FORMAT.PROC_PRECISION")
-    return from_code(sdp.rdma_in_precision, "SDP_RDMA D_FEATURE_MODE_CFG.IN_PRECISION")
-
-
 def input_surface(sdp: Sdp) -> FeatureSurface:
     return FeatureSurface(sdp.src_address, sdp.width, sdp.height, sdp.channels,
                           sdp.src_line_stride, sdp.src_surface_stride,
-                          precision=in_precision(sdp), ram_type=sdp.src_ram_type)
+                          precision=sdp.in_prec, ram_type=sdp.src_ram_type)
 
 
 def output_surface(sdp: Sdp) -> FeatureSurface:
     return FeatureSurface(sdp.dst_address, sdp.width, sdp.height, sdp.channels,
                           sdp.dst_line_stride, sdp.dst_surface_stride,
-                          precision=from_code(sdp.out_precision,
-                                              "SDP D_DATA_FORMAT.OUT_PRECISION"),
-                          ram_type=sdp.dst_ram_type)
+                          precision=sdp.out_prec, ram_type=sdp.dst_ram_type)
 
 
 def element_bytes(dma: OperandDma) -> int:
@@ -63,7 +53,7 @@ def operand_surface(dma: OperandDma, sdp: Sdp) -> FeatureSurface:
 def operand_raw(dma: OperandDma, sdp: Sdp, mem: Memory, cfg: HardwareConfig) -> np.ndarray:
     """Raw operand bytes: [Cpad, H, W, E] per element, [Cpad, 1, 1, E] per kernel (one
     vector of ceil(C/A)*A elements, A the atom's channels at the input precision)."""
-    prec = in_precision(sdp)
+    prec = sdp.in_prec
     if dma.data_mode == MODE_PER_ELEMENT:
         if prec.element_bytes != 1:
             raise LayerError(f"SDP_RDMA: per-element operand streams with {prec.name} "
