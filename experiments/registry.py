@@ -41,7 +41,10 @@ class Study:
         return module.run(options)
 
 
-STUDIES: dict[str, Study] = {}
+STUDIES: dict[str, Study] = {
+    "ecc": Study("ecc", "in-place SEC-DED (64,57)/(32,26) vs (72,64) vs none for 8- and 4-bit "
+                 "weights under weight-memory faults", "ecc", "S3"),
+}
 
 
 def study(name: str) -> Study:
