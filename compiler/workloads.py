@@ -1,11 +1,13 @@
 """Resolve what users name on the command line: models and datasets.
 
-Models: ``zoo:<name>`` (the built-in architectures; ``zoo:lenet5`` is the
-bundled trained INT8 LeNet-5 unless an input size or class count is given)
-or a path to a quantized ``.onnx`` file.  Zoo models with random weights are
-quantized with activations calibrated on deterministic random inputs.
-Datasets: ``mnist`` (the held-out MNIST test split) or ``random`` (uniform
-inputs in [0, 1), seeded).
+Models: ``zoo:<name>`` (the built-in architectures trained on MNIST, see
+:mod:`compiler.zoo.pretrained`), ``zoo:<name>:random`` (the architecture at full
+width with seeded random weights, for speed tests; an input size or class count
+also selects it), or a path to a quantized ``.onnx`` file.  Zoo models with
+random weights are quantized with activations calibrated on deterministic random
+inputs.  Datasets: ``mnist`` (the held-out MNIST test split, zero-padded to
+larger inputs), ``random`` (uniform inputs in [0, 1), seeded), or a labelled
+``.npz`` file (arrays ``x`` and ``y``, :func:`compiler.datasets.load_labelled`).
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ import numpy as np
 from compiler.ir import CompileError, Graph
 
 ZOO_PREFIX = "zoo:"
+RANDOM = "random"  # zoo:<name>:random
 DEFAULT_INPUT = (3, 32, 32)  # CIFAR-size: zoo models other than LeNet-5
 DEFAULT_CLASSES = 10
 CALIBRATION_IMAGES = 32
@@ -28,12 +31,13 @@ def load_model(spec: str, input_shape: tuple[int, ...] | None = None,
     if spec.startswith(ZOO_PREFIX):
         from compiler import zoo
         from compiler.quantize import quantize
-        name = spec[len(ZOO_PREFIX):]
-        if name == "lenet5" and input_shape is None and classes is None:
-            return zoo.lenet5_mnist_int8()
-        if name not in zoo.MODELS:
+        name, _, variant = spec[len(ZOO_PREFIX):].partition(":")
+        if name not in zoo.MODELS or variant not in ("", RANDOM):
             raise CompileError(f"unknown model {spec!r}; built-in models: "
-                               f"{', '.join(ZOO_PREFIX + m for m in zoo.MODELS)}")
+                               f"{', '.join(ZOO_PREFIX + m for m in zoo.MODELS)} (trained "
+                               f"on MNIST; add :{RANDOM} for random weights)")
+        if not variant and input_shape is None and classes is None:
+            return zoo.trained_int8(name)
         shape = tuple(input_shape or ((1, 28, 28) if name == "lenet5" else DEFAULT_INPUT))
         graph = zoo.get_model(name, input_shape=shape, num_classes=classes or DEFAULT_CLASSES,
                               rng=np.random.default_rng(seed))
@@ -54,23 +58,26 @@ def random_inputs(shape: tuple[int, ...], n: int, seed: int) -> np.ndarray:
 
 
 def load_dataset(name: str, input_shape: tuple[int, int, int], limit: int | None = None,
-                 seed: int = 0) -> tuple[np.ndarray, np.ndarray | None]:
-    """Float images (N, C, H, W) and labels (None for unlabeled data)."""
+                 seed: int = 0, classes: int | None = None,
+                 ) -> tuple[np.ndarray, np.ndarray | None]:
+    """Float images (N, C, H, W) and labels (None for unlabeled data); ``classes``
+    bounds the labels of an ``.npz`` file."""
     if name == "mnist":
-        from compiler.datasets import mnist_split
-        if tuple(input_shape) != (1, 28, 28):
-            raise CompileError(f"dataset mnist has 1x28x28 images; the model expects "
-                               f"{'x'.join(map(str, input_shape))}")
+        from compiler.datasets import fit_mnist, mnist_split
         split = mnist_split()
         labels = split.test_labels
         # interleave the label-sorted split so any prefix covers every digit
         rank = np.arange(labels.size) - np.searchsorted(labels, labels)
         order = np.lexsort((labels, rank))
-        images, labels = split.test_images[order], labels[order]
+        images, labels = fit_mnist(split.test_images[order], tuple(input_shape)), labels[order]
     elif name == "random":
         images, labels = random_inputs(tuple(input_shape), limit or 100, seed), None
+    elif name.lower().endswith(".npz"):
+        from compiler.datasets import load_labelled
+        images, labels = load_labelled(name, tuple(input_shape), classes)
     else:
-        raise CompileError(f"unknown dataset {name!r}; expected mnist or random")
+        raise CompileError(f"unknown dataset {name!r}; expected mnist, random or a labelled "
+                           f"PATH.npz")
     if limit is not None:
         images = images[:limit]
         labels = None if labels is None else labels[:limit]

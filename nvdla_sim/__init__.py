@@ -1,10 +1,21 @@
-"""nvdla_sim: a bit-exact, cycle-approximate model of the NVDLA datapath for fault injection."""
+"""nvdla_sim: a bit-exact, cycle-approximate model of the NVDLA datapath for fault injection.
 
-from nvdla_sim.config import CONFIGS, DEFAULT_CONFIG, HardwareConfig, get_config
-from nvdla_sim.device import Nvdla
-from nvdla_sim.executor import Executor
-from nvdla_sim.memory import Memory
+The names below load on first use, so that ``import nvdla_sim`` is instant and the
+``nvdla-fi`` command can take a Ctrl-C while its modules load (nvdla_sim.cli).
+"""
+
+from __future__ import annotations
+
+import importlib
 
 __version__ = "0.1.0"
-__all__ = ["CONFIGS", "DEFAULT_CONFIG", "Executor", "HardwareConfig", "Memory", "Nvdla",
-           "get_config", "__version__"]
+_WHERE = {"CONFIGS": "config", "DEFAULT_CONFIG": "config", "HardwareConfig": "config",
+          "get_config": "config", "Nvdla": "device", "Executor": "executor",
+          "Memory": "memory"}
+__all__ = [*_WHERE, "__version__"]
+
+
+def __getattr__(name: str) -> object:
+    if name in _WHERE:
+        return getattr(importlib.import_module(f"nvdla_sim.{_WHERE[name]}"), name)
+    raise AttributeError(f"module 'nvdla_sim' has no attribute {name!r}")

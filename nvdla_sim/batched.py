@@ -35,8 +35,10 @@ BATCH_IMAGES = 256  # images per pass: bounds the patch matrices of wide layers
 class _Inputs:
     """A layer's reads: features from the batch's root cubes, constants from memory."""
 
-    def __init__(self, roots: list[np.ndarray], flow: Dataflow, memory: Memory) -> None:
+    def __init__(self, roots: list[np.ndarray], flow: Dataflow, memory: Memory,
+                 weight_cache: convcore.WeightCache | None = None) -> None:
         self.roots, self.flow, self.memory = roots, flow, memory
+        self.weight_cache = weight_cache
 
     def _cube(self, surface: FeatureSurface) -> np.ndarray:
         where = self.flow.place(surface)
@@ -56,17 +58,20 @@ class _Inputs:
         return sdp_rdma.operand_raw(dma, sdp, self.memory, self.flow.config)
 
     def weights(self, conv: ConvCore) -> convcore.Weights:
-        return convcore.weights(conv, self.memory, self.flow.config)
+        return convcore.weights(conv, self.memory, self.flow.config, self.weight_cache)
 
 
 class BatchRunner:
     """Runs a program on batches of int8 inputs, with the weights of a given memory."""
 
-    def __init__(self, program: Program) -> None:
+    def __init__(self, program: Program, executor: Executor | None = None) -> None:
+        """``executor``: one whose caches hold this program's constant weights (a
+        :class:`~nvdla_sim.runner.ProgramRunner`'s); default none: each run may bring
+        new weights."""
         self.program = program
         self.config = program.config
         self.flow = Dataflow(program)
-        self.executor = Executor(program.config)  # no caches: each run may bring new weights
+        self.executor = executor or Executor(program.config)
         (binding,) = program.inputs
         self.input_at = self.flow.place(binding.surface)
 
@@ -84,7 +89,7 @@ class BatchRunner:
         n = len(x_q)
         roots = [np.zeros((n, *shape), np.int8) for shape in self._shapes()]
         _region(roots, self.input_at, x_q.shape[-3:])[...] = x_q
-        inputs = _Inputs(roots, self.flow, memory)
+        inputs = _Inputs(roots, self.flow, memory, self.executor.weight_cache)
         for index, layer in enumerate(self.program.layers):
             writes, _ = self.executor.compute(layer, inputs)
             for surface, cube in writes:

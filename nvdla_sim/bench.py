@@ -1,19 +1,27 @@
-"""Campaign speed: the optimized injector against full re-inference, in one process.
+"""Campaign and inference speed against naive re-inference, PyTorchFI and onnxruntime.
 
 For each model a fixed campaign (uniform datapath single-bit upsets, seeded)
-runs two ways: the naive way re-runs the whole network from its input for
-every fault (:class:`~nvdla_sim.faults.naive.NaiveInjector`); the optimized
-way reuses golden runs, stops masked faults early and propagates the rest
-incrementally and batched (:class:`~nvdla_sim.campaign.runner.TransientCampaign`).
-Both classify every injection; the outcomes must be identical.  Also the
-simulator's golden throughput against onnxruntime on the same INT8 model.
+runs the optimized way (:class:`~nvdla_sim.campaign.runner.TransientCampaign`:
+golden runs reused, masked faults stopped early, the rest propagated
+incrementally and batched); a share of its injections also runs the naive way
+(:class:`~nvdla_sim.faults.naive.NaiveInjector`: the whole network re-run from
+its input per fault), and every outcome must be identical.  PyTorchFI's
+batched single-bit neuron injection runs on the float model with the same
+weights and images (:mod:`nvdla_sim.peers`).  The three run in one process in
+interleaved repetitions (a slice of each per repetition), so a machine whose
+speed drifts slows all alike; rates and ratios are medians over repetitions.
+Golden inference: the simulator's images/s against onnxruntime on the same
+INT8 model, interleaved alike.
 """
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import time
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass
+from statistics import median
 
 import numpy as np
 
@@ -21,13 +29,67 @@ from nvdla_sim.campaign.config import CampaignConfig
 from nvdla_sim.campaign.outcomes import classify
 from nvdla_sim.campaign.runner import TransientCampaign, Workload
 from nvdla_sim.faults.naive import NaiveInjector
+from nvdla_sim.peers import PytorchfiPeer, pytorchfi_missing
 from nvdla_sim.runner import ProgramRunner
 
 CHUNK = CampaignConfig.chunk  # injections batched together: a campaign's default chunk
-SETUPS = {  # model -> (images, injections, naive injections timed)
-    "lenet5": (20, 20000, 800),
-    "resnet18": (8, 2400, 60),
+REPETITIONS = 5
+THREADS = 1  # per tool: see threads()
+
+
+@dataclass(frozen=True)
+class Setup:
+    """How much each side runs for one model (split evenly over the repetitions)."""
+
+    images: int
+    injections: int  # the optimized campaign
+    naive: int  # of those, re-run the naive way
+    peer_batch: int  # PyTorchFI's batch (one injection per element)
+    peer_batches: int
+    golden_images: int
+
+
+SETUPS = {
+    "lenet5": Setup(20, 20000, 1000, 1000, 20, 1000),
+    "resnet18": Setup(8, 5000, 250, 64, 5, 80),
 }
+
+
+@dataclass(frozen=True)
+class BenchModel:
+    """A network as both sides see it: float graph (PyTorchFI, onnxruntime), int8 graph
+    (the simulator), float images and their labels."""
+
+    name: str
+    float_graph: object
+    int8_graph: object
+    images: np.ndarray
+    labels: np.ndarray | None
+
+    def workload(self) -> Workload:
+        from compiler.lower import lower
+        program = lower(self.int8_graph)
+        runner = ProgramRunner(program, constant_weights=True)
+        x = runner.quantize_input(self.images)
+        labels = (self.labels if self.labels is not None
+                  else runner.run_batch(x).reshape(len(x), -1).argmax(axis=1))
+        return Workload(f"zoo:{self.name}", program, x, labels)
+
+
+def bench_model(model: str, images: int, seed: int = 0) -> BenchModel:
+    """LeNet-5: the bundled trained model on MNIST test images; ResNet-18: CIFAR-size
+    with seeded random weights on random inputs."""
+    from compiler import zoo
+    from compiler.quantize import quantize
+    from compiler.workloads import CALIBRATION_IMAGES, load_dataset, random_inputs
+    if model == "lenet5":
+        x, labels = load_dataset("mnist", (1, 28, 28), images)
+        return BenchModel(model, zoo.lenet5_mnist_float(), zoo.lenet5_mnist_int8(), x, labels)
+    shape = (3, 32, 32)
+    graph = zoo.get_model(model, input_shape=shape, num_classes=10,
+                          rng=np.random.default_rng(seed))
+    int8 = quantize(graph, random_inputs(shape, CALIBRATION_IMAGES, seed + 1))
+    return BenchModel(model, graph, int8, random_inputs(shape, images, seed), None)
 
 
 @dataclass(frozen=True)
@@ -35,15 +97,102 @@ class CampaignBench:
     model: str
     images: int
     injections: int
-    optimized_per_s: float
+    optimized_per_s: float  # medians over repetitions
     naive_injections: int
     naive_per_s: float
+    ratio: float  # median over repetitions of optimized / naive
     identical: bool
     sdc_rate: float
+    peer_injections: int
+    peer_per_s: float | None  # PyTorchFI (None: not run)
+    peer_ratio: float | None  # median over repetitions of optimized / PyTorchFI
+    peer_sdc_rate: float | None
+    repetitions: int
+    ratio_spread: float  # (max - min) / median of the per-repetition ratio to naive
+    peer_ratio_spread: float | None
 
-    @property
-    def ratio(self) -> float:
-        return self.optimized_per_s / self.naive_per_s
+
+def _spread(values: list[float]) -> float:
+    return (max(values) - min(values)) / median(values)
+
+
+def campaign_speed(model: str, setup: Setup, repetitions: int = REPETITIONS, seed: int = 0,
+                   peer: bool = True) -> CampaignBench:
+    """All ways on the same network and images; the setup (golden runs, PyTorchFI's
+    profiling) is charged evenly to every repetition."""
+    if not 0 < setup.naive <= setup.injections:
+        raise ValueError("the naive way re-runs some of the campaign's injections: "
+                         f"0 < {setup.naive} <= {setup.injections} needed")
+    chunks = list(range(0, setup.injections, CHUNK))
+    if repetitions > min(len(chunks), setup.naive):
+        raise ValueError(f"{repetitions} repetitions need at least as many chunks of "
+                         f"{CHUNK} injections and naive injections")
+    m = bench_model(model, setup.images, seed)
+    work = m.workload()
+    config = CampaignConfig(model=work.name, injections=setup.injections, seed=seed, chunk=CHUNK)
+    naive = NaiveInjector(work.program)
+    start = time.perf_counter()
+    campaign = TransientCampaign(config, work)
+    for image in range(setup.images):  # the optimized way pays its golden runs
+        campaign.golden(image)
+        campaign.image_logits(image)
+    optimized_setup = time.perf_counter() - start
+    pfi = None
+    if peer and pytorchfi_missing() is None and setup.peer_batches >= repetitions:
+        start = time.perf_counter()
+        pfi = PytorchfiPeer(m.float_graph, m.images, setup.peer_batch, seed)
+        peer_setup = time.perf_counter() - start
+    rows_by_chunk: dict[int, np.ndarray] = {}
+    identical, rates = True, {"optimized": [], "naive": [], "peer": []}
+    peer_changed = 0
+    for part, naive_count, batches in zip(
+            np.array_split(np.array(chunks), repetitions),
+            map(len, np.array_split(np.arange(setup.naive), repetitions)),
+            np.array_split(np.arange(setup.peer_batches), repetitions)):
+        stop = min(part[-1] + CHUNK, setup.injections)  # naive ids spread over this part
+        naive_ids = np.linspace(part[0], stop - 1, naive_count).astype(np.int64)
+        start = time.perf_counter()
+        done = 0
+        for a in part.tolist():
+            rows_by_chunk[a] = campaign.rows(a, min(a + CHUNK, setup.injections))
+            done += rows_by_chunk[a].size
+        seconds = time.perf_counter() - start + optimized_setup / repetitions
+        rates["optimized"].append(done / seconds)
+        start = time.perf_counter()
+        for i in naive_ids.tolist():
+            identical &= _naive_agrees(campaign, naive, work, i,
+                                       rows_by_chunk[i - i % CHUNK][i % CHUNK])
+        rates["naive"].append(naive_ids.size / (time.perf_counter() - start))
+        if pfi is not None:
+            start = time.perf_counter()
+            injected, changed = pfi.run(batches.size)
+            peer_changed += changed
+            rates["peer"].append(injected / (time.perf_counter() - start
+                                             + peer_setup / repetitions))
+    rows = np.concatenate([rows_by_chunk[a] for a in chunks])
+    to_naive = [o / n for o, n in zip(rates["optimized"], rates["naive"])]
+    to_peer = [o / p for o, p in zip(rates["optimized"], rates["peer"])]
+    peer_injections = setup.peer_batch * setup.peer_batches if pfi is not None else 0
+    return CampaignBench(
+        model, setup.images, setup.injections, median(rates["optimized"]), setup.naive,
+        median(rates["naive"]), median(to_naive), bool(identical),
+        float(np.mean(rows["outcome"] == 2)), peer_injections,
+        median(rates["peer"]) if pfi else None, median(to_peer) if pfi else None,
+        peer_changed / peer_injections if pfi else None, repetitions, _spread(to_naive),
+        _spread(to_peer) if pfi else None)
+
+
+def _naive_agrees(campaign: TransientCampaign, naive: NaiveInjector, work: Workload, i: int,
+                  row: np.void) -> bool:
+    """Injection ``i`` re-run the naive way gives the optimized way's ``row``."""
+    site_id, image = campaign.plan(i)
+    outputs = naive.run(campaign.space.site(site_id), work.inputs[image])
+    golden = campaign.image_logits(image)
+    faulty = campaign.logits(outputs)
+    outcome = classify(golden, faulty, int(work.labels[image]),
+                       bool(np.array_equal(faulty, golden)))
+    return (outcome.category, outcome.flags, outcome.faulty_top1) == (
+        row["outcome"], row["flags"], row["faulty_top1"])
 
 
 @dataclass(frozen=True)
@@ -53,127 +202,134 @@ class GoldenBench:
     simulator_per_s: float
     onnxruntime_optimized_per_s: float | None
     onnxruntime_exact_per_s: float | None
+    repetitions: int
+
+    @property
+    def exact_ratio(self) -> float | None:
+        exact = self.onnxruntime_exact_per_s
+        return None if exact is None else self.simulator_per_s / exact
 
 
-def workload(model: str, images: int, seed: int = 0) -> Workload:
-    from compiler.lower import lower
-    from compiler.workloads import load_model
-    graph = load_model(f"zoo:{model}", (1, 28, 28) if model == "lenet5" else None, 10, seed)
-    program = lower(graph)
-    runner = ProgramRunner(program, constant_weights=True)  # weights are read, never written
-    rng = np.random.default_rng(seed)
-    x = runner.quantize_input(rng.random((images, *program.inputs[0].shape)))
-    labels = runner.run_batch(x).reshape(images, -1).argmax(axis=1)
-    return Workload(f"zoo:{model}", program, x, labels)
-
-
-def campaign_speed(model: str, images: int, injections: int, naive_count: int,
-                   seed: int = 0) -> CampaignBench:
-    """Both ways on the same injections; their timed pieces alternate (one chunk of the
-    optimized way, then its share of the naive injections) so that a machine whose speed
-    drifts during the run slows both alike."""
-    if not 0 < naive_count <= injections:
-        raise ValueError("the naive way re-runs some of the campaign's injections: "
-                         f"0 < {naive_count} <= {injections} needed")
-    work = workload(model, images, seed)
-    config = CampaignConfig(model=f"zoo:{model}", injections=injections, seed=seed, chunk=CHUNK)
-    naive = NaiveInjector(work.program)
-    starts = list(range(0, injections, CHUNK))
-    share = np.array_split(np.arange(naive_count), len(starts))
-    optimized_s = naive_s = 0.0
-    identical = True
-    start = time.perf_counter()
-    campaign = TransientCampaign(config, work)  # goldens included: the optimized way pays
-    optimized_s += time.perf_counter() - start
-    parts = []
-    for a, naive_ids in zip(starts, share):
-        start = time.perf_counter()
-        rows = campaign.rows(a, min(a + CHUNK, injections))
-        optimized_s += time.perf_counter() - start
-        parts.append(rows)
-        start = time.perf_counter()
-        for i in naive_ids.tolist():
-            site_id, image = campaign.plan(i)
-            outputs = naive.run(campaign.space.site(site_id), work.inputs[image])
-            golden = campaign.image_logits(image)
-            faulty = campaign.logits(outputs)
-            outcome = classify(golden, faulty, int(work.labels[image]),
-                               bool(np.array_equal(faulty, golden)))
-            row = parts[i // CHUNK][i % CHUNK]
-            identical &= (outcome.category, outcome.flags, outcome.faulty_top1) == (
-                row["outcome"], row["flags"], row["faulty_top1"])
-        naive_s += time.perf_counter() - start
-    rows = np.concatenate(parts)
-    sdc = float(np.mean(rows["outcome"] == 2))
-    return CampaignBench(model, images, injections, injections / optimized_s, naive_count,
-                         naive_count / naive_s, bool(identical), sdc)
-
-
-def golden_speed(model: str, images: int = 32, seed: int = 0) -> GoldenBench:
-    """Images/s of the simulator and onnxruntime on the same INT8 (QDQ) model."""
+def golden_speed(model: str, images: int, repetitions: int = REPETITIONS, seed: int = 0,
+                 threads: int | None = None) -> GoldenBench:
+    """Images/s of the simulator and onnxruntime on the same INT8 (QDQ) model: ORT's own
+    quantization of the float model, which the simulator loads from ONNX."""
     have_ort = importlib.util.find_spec("onnxruntime") is not None
     from compiler.lower import lower
     from compiler.workloads import random_inputs
-    from compiler.zoo import get_model, lenet5_mnist_float, to_onnx
-    shape = (1, 28, 28) if model == "lenet5" else (3, 32, 32)
-    x = random_inputs(shape, images, seed)
-    float_graph = (lenet5_mnist_float() if model == "lenet5" else
-                   get_model(model, input_shape=shape, num_classes=10,
-                             rng=np.random.default_rng(seed)))
-    if not have_ort:
-        from compiler.workloads import load_model
-        program = lower(load_model(f"zoo:{model}", shape, 10, seed))
-        qdq = None
-    else:
+    from compiler.zoo import to_onnx
+    m = bench_model(model, images, seed)
+    if have_ort:
         from compiler.frontends import load_onnx
         from compiler.frontends.ort_quantize import ort_session, quantize_with_ort
-        qdq = quantize_with_ort(to_onnx(float_graph), random_inputs(shape, 16, seed + 1))
+        qdq = quantize_with_ort(to_onnx(m.float_graph),
+                                random_inputs(m.images.shape[1:], 16, seed + 1))
         program = lower(load_onnx(qdq))
+        sessions = [ort_session(qdq, optimized, threads) for optimized in (True, False)]
+    else:
+        program, sessions = lower(m.int8_graph), []
     runner = ProgramRunner(program, constant_weights=True)  # loaded once, as ORT's session
-    q = runner.quantize_input(x)
+    q = runner.quantize_input(m.images)
     runner.run(q[0])
-    start = time.perf_counter()
-    runner.run_batch(q)
-    sim = images / (time.perf_counter() - start)
-    rates = []
-    for optimized in (True, False) if have_ort else ():
-        session = ort_session(qdq, optimized)
-        name = session.get_inputs()[0].name
-        session.run(None, {name: x[:1]})
+    x = m.images.astype(np.float32)
+    rates: list[list[float]] = [[] for _ in range(1 + len(sessions))]
+    for part in np.array_split(np.arange(images), repetitions):
         start = time.perf_counter()
-        for image in x:
-            session.run(None, {name: image[None]})
-        rates.append(images / (time.perf_counter() - start))
-    return GoldenBench(model, images, sim, *(rates or [None, None]))
+        runner.run_batch(q[part])
+        rates[0].append(part.size / (time.perf_counter() - start))
+        for session, rate in zip(sessions, rates[1:]):
+            name = session.get_inputs()[0].name
+            start = time.perf_counter()
+            for image in x[part]:
+                session.run(None, {name: image[None]})
+            rate.append(part.size / (time.perf_counter() - start))
+    sim, *ort = (median(r) for r in rates)
+    return GoldenBench(model, images, sim, *(ort or [None, None]), repetitions)
 
 
-def run(models: list[str]) -> dict:
-    out = {"campaign": [], "golden": []}
-    for model in models:
-        images, injections, naive = SETUPS[model]
-        bench = campaign_speed(model, images, injections, naive)
-        out["campaign"].append({**asdict(bench), "ratio": bench.ratio})
-        out["golden"].append(asdict(golden_speed(model)))
+@contextlib.contextmanager
+def threads(n: int | None) -> Iterator[str]:
+    """Every tool limited to ``n`` threads (numpy's BLAS, torch; onnxruntime sessions are
+    made with ``n``); None: their defaults.  Yields a note for the report.  On a machine
+    shared with other processes, multi-threaded BLAS spins against them: measured at load
+    17 on 2 cores, a (120x400)x(400x149) float32 GEMM took 44 ms with 2 OpenBLAS threads
+    and 0.15 ms with one."""
+    if n is None:
+        yield "each tool's default threads"
+        return
+    torch = None
+    if importlib.util.find_spec("torch") is not None:
+        import torch
+    before = torch.get_num_threads() if torch is not None else None
+    from threadpoolctl import threadpool_limits
+    with threadpool_limits(n):
+        if torch is not None:
+            torch.set_num_threads(n)
+        try:
+            yield f"{n} thread(s) per tool"
+        finally:
+            if torch is not None:
+                torch.set_num_threads(before)
+
+
+def run(models: list[str], repetitions: int = REPETITIONS, peer: bool = True,
+        threads_per_tool: int | None = THREADS) -> dict:
+    out: dict = {"campaign": [], "golden": [], "load": _load(),
+                 "pytorchfi": pytorchfi_missing() if peer else "not asked for (--no-peer)"}
+    with threads(threads_per_tool) as note:
+        out["threads"] = note
+        for model in models:
+            setup = SETUPS[model]
+            out["campaign"].append(asdict(campaign_speed(model, setup, repetitions, peer=peer)))
+            golden = golden_speed(model, setup.golden_images, repetitions,
+                                  threads=threads_per_tool)
+            out["golden"].append({**asdict(golden), "exact_ratio": golden.exact_ratio})
+    out["load_after"] = _load()
     return out
 
 
+def _load() -> list[float] | None:
+    """The machine's 1, 5 and 15-minute load averages (the figures depend on it)."""
+    try:
+        import os
+        return [round(v, 2) for v in os.getloadavg()]
+    except OSError:
+        return None
+
+
+def _f(value: float | None, digits: int = 1, suffix: str = "") -> str:
+    return "-" if value is None else f"{value:.{digits}f}{suffix}"
+
+
 def format_report(result: dict) -> str:
-    lines = ["campaign speed (uniform datapath single-bit upsets, same process):",
-             f"  {'model':<10} {'optimized inj/s':>16} {'naive inj/s':>12} {'ratio':>7} "
-             f"{'outcomes':>10}"]
+    lines = ["campaign speed (uniform datapath single-bit upsets; medians of interleaved "
+             "repetitions in one process):",
+             f"  {'model':<10} {'nvdla-fi inj/s':>15} {'naive inj/s':>12} {'vs naive':>9} "
+             f"{'PyTorchFI inj/s':>16} {'vs PyTorchFI':>13} {'outcomes':>10}"]
     for c in result["campaign"]:
-        lines.append(f"  {c['model']:<10} {c['optimized_per_s']:>16.1f} {c['naive_per_s']:>12.2f} "
-                     f"{c['ratio']:>6.1f}x {'identical' if c['identical'] else 'DIFFER':>10}"
-                     f"   ({c['injections']} injections over {c['images']} images; naive timed "
-                     f"on {c['naive_injections']})")
+        lines.append(
+            f"  {c['model']:<10} {c['optimized_per_s']:>15.1f} {c['naive_per_s']:>12.2f} "
+            f"{_f(c['ratio'], 1, 'x'):>9} {_f(c['peer_per_s']):>16} "
+            f"{_f(c['peer_ratio'], 2, 'x'):>13} "
+            f"{'identical' if c['identical'] else 'DIFFER':>10}")
+        lines.append(
+            f"  {'':<10} ({c['injections']} injections over {c['images']} images, "
+            f"{c['naive_injections']} of them also naive; PyTorchFI {c['peer_injections']}; "
+            f"{c['repetitions']} repetitions, ratio spread {c['ratio_spread']:.0%} vs naive, "
+            f"{_f(None if c['peer_ratio_spread'] is None else 100 * c['peer_ratio_spread'], 0, '%')}"
+            f" vs PyTorchFI; SDC {c['sdc_rate']:.2%}, PyTorchFI top-1 changes "
+            f"{_f(None if c['peer_sdc_rate'] is None else 100 * c['peer_sdc_rate'], 2, '%')})")
+    if result["pytorchfi"]:
+        lines.append(f"  PyTorchFI peer skipped: {result['pytorchfi']}")
     lines.append("golden inference, same INT8 model (images/s):")
-    lines.append(f"  {'model':<10} {'simulator':>10} {'ORT optimized':>14} {'ORT exact':>10}")
+    lines.append(f"  {'model':<10} {'simulator':>10} {'ORT optimized':>14} {'ORT exact':>10} "
+                 f"{'vs exact':>9}")
     for g in result["golden"]:
-        ort_opt = g["onnxruntime_optimized_per_s"]
-        ort_exact = g["onnxruntime_exact_per_s"]
         lines.append(f"  {g['model']:<10} {g['simulator_per_s']:>10.1f} "
-                     f"{'-' if ort_opt is None else f'{ort_opt:.1f}':>14} "
-                     f"{'-' if ort_exact is None else f'{ort_exact:.1f}':>10}")
+                     f"{_f(g['onnxruntime_optimized_per_s']):>14} "
+                     f"{_f(g['onnxruntime_exact_per_s']):>10} {_f(g['exact_ratio'], 2, 'x'):>9}")
     lines.append("(ORT optimized uses fused int8 kernels that saturate on CPUs without VNNI; "
                  "ORT exact disables graph optimizations)")
+    lines.append(f"machine load (1/5/15 min): before {result['load']}, after "
+                 f"{result['load_after']}; {result['threads']}")
     return "\n".join(lines)

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from nvdla_sim.errors import ConfigError
+from nvdla_sim.precision import INT8, Precision, get_precision
 from nvdla_sim.tomlfile import read_toml
 
 
@@ -28,7 +29,10 @@ class HardwareConfig:
     cbuf_banks: int  # CBUF_BANK_NUMBER
     cbuf_bank_width: int  # CBUF_BANK_WIDTH in bytes per entry
     cbuf_bank_depth: int  # CBUF_BANK_DEPTH in entries
-    bpe: int = 8  # bits per element of the feature datapath
+    precision: str = "int8"  # the datapath precision compiled programs and the fault model use
+    precisions: tuple[str, ...] = ("int8",)  # precisions the hardware implements
+    csb_layout: str = "small"  # unit base addresses on the CSB: "small" or "full" (regmap)
+    secondary_memory: bool = False  # SECONDARY_MEMIF_ENABLE: CVSRAM (RAM type 0)
     sdp_bs: bool = True
     sdp_bn: bool = True
     sdp_ew: bool = False
@@ -45,11 +49,27 @@ class HardwareConfig:
     mem_latency: int = 50  # PRIMARY_MEMIF_LATENCY (cycles)
 
     def __post_init__(self) -> None:
+        object.__setattr__(self, "precisions", tuple(self.precisions))  # JSON / TOML lists
         for field in ("atom_c", "atom_k", "mem_atom", "cbuf_banks", "cbuf_bank_width",
                       "cbuf_bank_depth"):
             value = getattr(self, field)
             if value <= 0 or value & (value - 1):
                 raise ConfigError(f"config {self.name!r}: {field} must be a power of two, got {value}")
+        for name in (self.precision, *self.precisions):
+            get_precision(name)
+        if self.precision not in self.precisions:
+            raise ConfigError(f"config {self.name!r}: precision {self.precision!r} is not one "
+                              f"of the precisions it implements ({', '.join(self.precisions)})")
+
+    @property
+    def prec(self) -> Precision:
+        """The :class:`Precision` of compiled programs on this configuration."""
+        return get_precision(self.precision)
+
+    @property
+    def bpe(self) -> int:
+        """Bits per element of the feature datapath (BPE) at the configured precision."""
+        return self.prec.bits
 
     @property
     def mac_result_width(self) -> int:
@@ -60,12 +80,33 @@ class HardwareConfig:
     def cbuf_bank_bytes(self) -> int:
         return self.cbuf_bank_width * self.cbuf_bank_depth
 
-    def channels_padded(self, channels: int) -> int:
-        """Channels rounded up to whole memory atoms (what readers/writers move)."""
-        return -(-channels // self.mem_atom) * self.mem_atom
+    def atom_channels(self, prec: Precision = INT8) -> int:
+        """Channels in one memory atom at ``prec`` (MEMORY_ATOMIC_SIZE / element bytes)."""
+        return self.mem_atom // prec.element_bytes
 
-    def surfaces(self, channels: int) -> int:
-        return -(-channels // self.mem_atom)
+    def kernel_group(self, prec: Precision = INT8) -> int:
+        """Kernels per weight group at ``prec``: atomic K counts INT8 kernels; a 16-bit
+        MAC cell holds one kernel where it holds two INT8 ones (cmod csc
+        KERNEL_PER_GROUP_INT8 = 32, _INT16 = 16 on nv_full)."""
+        return self.atom_k // prec.element_bytes
+
+    def channels_padded(self, channels: int, prec: Precision = INT8) -> int:
+        """Channels rounded up to whole memory atoms (what readers/writers move)."""
+        atom = self.atom_channels(prec)
+        return -(-channels // atom) * atom
+
+    def surfaces(self, channels: int, prec: Precision = INT8) -> int:
+        return -(-channels // self.atom_channels(prec))
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "HardwareConfig":
+        """A config saved as a dict (program and result files); files written before
+        precisions were data carry ``bpe`` instead of ``precision``."""
+        data = dict(data)
+        bpe = data.pop("bpe", None)
+        if bpe is not None and "precision" not in data:
+            data["precision"] = f"int{bpe}"
+        return cls(**data)
 
     def replace(self, **changes: object) -> "HardwareConfig":
         return dataclasses.replace(self, **changes)
@@ -84,10 +125,12 @@ NV_LARGE = HardwareConfig(
     cbuf_banks=16, cbuf_bank_width=64, cbuf_bank_depth=512,
     sdp_ew=True, sdp_lut=True, weight_compression=True, winograd=True, batch=True,
     sdp_throughput=16, pdp_throughput=8, cdp_throughput=8, mem_width_bits=512, mem_latency=1200,
+    csb_layout="full", secondary_memory=True,
 )
-# nv_full (nvdla/hw branch nvdlav1, doc/hw/v1/hwarch.rst): the nv_large datapath
-# with every optional unit; INT8 sizes (atomic K doubles for INT8 relative to INT16).
-NV_FULL = NV_LARGE.replace(name="nv_full")
+# nv_full (nvdla/hw branch nvdlav1, spec/defs/nv_full.spec, doc/hw/v1/hwarch.rst): the
+# nv_large datapath with every optional unit and the INT16 datapath; INT8 sizes
+# (atomic K doubles for INT8 relative to INT16, see HardwareConfig.kernel_group).
+NV_FULL = NV_LARGE.replace(name="nv_full", precisions=("int8", "int16"))
 
 CONFIGS: dict[str, HardwareConfig] = {c.name: c for c in (NV_SMALL, NV_SMALL_256, NV_LARGE, NV_FULL)}
 DEFAULT_CONFIG = NV_SMALL

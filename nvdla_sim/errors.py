@@ -30,3 +30,8 @@ class LayerError(NvdlaError):
 
 class MemoryAccessError(NvdlaError):
     """A read from memory that was never written, or an address out of range."""
+
+
+class StorageError(NvdlaError):
+    """Results cannot be written or resumed (disk full, read-only folder, a file the tool
+    did not write, another campaign writing it); nothing written so far is lost."""

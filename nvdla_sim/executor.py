@@ -21,6 +21,7 @@ from nvdla_sim.config import DEFAULT_CONFIG, HardwareConfig
 from nvdla_sim.errors import LayerError
 from nvdla_sim.layers import ConvCore, HardwareLayer, OperandDma, Sdp
 from nvdla_sim.memory import Memory
+from nvdla_sim.precision import Precision
 from nvdla_sim.surface import FeatureSurface
 from nvdla_sim.units import cdma, cdp as cdp_unit, convcore, pdp as pdp_unit, sdp as sdp_unit
 from nvdla_sim.units import sdp_rdma
@@ -37,7 +38,7 @@ class LayerTrace:
     accumulator: np.ndarray | None = None  # CACC before rounding [K, Ho, Wo]
     sdp_in: np.ndarray | None = None  # int32 values entering SDP [Cpad, H, W]
     sdp_operands: list | None = None  # BS, BN, EW operands SDP_RDMA read
-    sdp_out: np.ndarray | None = None  # int8 [Cpad, H, W]
+    sdp_out: np.ndarray | None = None  # int8 / int16 [Cpad, H, W]
     pdp_in: np.ndarray | None = None
     pdp_out: np.ndarray | None = None
     cdp_in: np.ndarray | None = None
@@ -49,7 +50,8 @@ class Inputs(Protocol):
     """Where a layer's input data comes from."""
 
     def feature(self, surface: FeatureSurface) -> np.ndarray:
-        """int8 cube of whole atoms [(B,) Cpad, H, W] stored at ``surface``."""
+        """Cube of whole atoms [(B,) Cpad, H, W] stored at ``surface`` (its precision's
+        dtype)."""
 
     def operand_raw(self, dma: OperandDma, sdp: Sdp) -> np.ndarray:
         """Raw bytes of an SDP operand stream (see ``sdp_rdma.operand_raw``)."""
@@ -120,8 +122,13 @@ class Executor:
                     raise LayerError("a convolution needs SDP in flying mode "
                                      "(SDP D_FEATURE_MODE_CFG.FLYING_MODE = 1)")
                 raw = self._accumulate(layer.conv, inputs, trace)
-                _check_cube((cfg.channels_padded(layer.conv.kernels), *raw.shape[-2:]),
-                            sdp.width, sdp.height, sdp.channels, cfg, "SDP input from CACC")
+                prec = sdp_rdma.in_precision(sdp)
+                if prec != cdma.precision(layer.conv):
+                    raise LayerError(f"SDP processes {prec.name}, but the convolution core "
+                                     f"runs {cdma.precision(layer.conv).name}")
+                _check_cube((cfg.channels_padded(layer.conv.kernels, prec), *raw.shape[-2:]),
+                            sdp.width, sdp.height, sdp.channels, cfg, prec,
+                            "SDP input from CACC")
 
                 def to_sdp(acc: np.ndarray) -> np.ndarray:
                     return convcore.to_sdp(layer.conv, acc, cfg)
@@ -144,6 +151,10 @@ class Executor:
             if sdp.output_to_pdp:
                 if layer.pdp is None or layer.pdp.from_memory:
                     raise LayerError("SDP streams to PDP, but PDP is not enabled in on-flying mode")
+                if pdp_unit.precision(layer.pdp) != sdp_unit.out_precision(sdp):
+                    raise LayerError(f"SDP streams {sdp_unit.out_precision(sdp).name} to PDP, "
+                                     f"which is programmed for "
+                                     f"{pdp_unit.precision(layer.pdp).name} input")
                 pooled_input = y
             else:
                 writes.append((sdp_rdma.output_surface(sdp), y))
@@ -207,8 +218,8 @@ def _blockwise(cube: np.ndarray, operands: list[sdp_rdma.Operands],
 
 
 def _check_cube(shape: tuple[int, int, int], width: int, height: int, channels: int,
-                cfg: HardwareConfig, what: str) -> None:
+                cfg: HardwareConfig, prec: Precision, what: str) -> None:
     """``shape`` [C, H, W] (channels padded) against what SDP is programmed for."""
-    if shape != (cfg.channels_padded(channels), height, width):
+    if shape != (cfg.channels_padded(channels, prec), height, width):
         raise LayerError(f"{what}: cube is {shape[2]}x{shape[1]}x{shape[0]} (WxHxC), "
                          f"but SDP is programmed for {width}x{height}x{channels}")

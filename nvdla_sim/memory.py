@@ -36,11 +36,61 @@ class _Segment:
         return self.base + self.data.size
 
 
-class Memory:
-    """Sparse byte memory made of dense segments."""
+def available_bytes() -> int | None:
+    """Memory the system can still give (``MemAvailable``), or None where unknown."""
+    try:
+        with open("/proc/meminfo") as fh:
+            for line in fh:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return None
 
-    def __init__(self) -> None:
+
+def check_allocation(need: int, what: str) -> None:
+    """Refuse to allocate ``need`` bytes for ``what`` beyond the memory available: a huge
+    surface is an error naming it, not an out-of-memory kill."""
+    free = available_bytes()
+    if free is not None and need > free:
+        raise MemoryAccessError(f"{what} needs {need / 2**30:.2f} GiB, only "
+                                f"{free / 2**30:.2f} GiB is available")
+
+
+def _allocate(new_lo: int, new_hi: int, lo: int, hi: int) -> _Segment:
+    """A zeroed segment for [new_lo, new_hi) (bytes + written mask), checked first."""
+    need = 2 * (new_hi - new_lo)
+    check_allocation(need, f"access [{lo:#x}, {hi:#x}): its memory segment (bytes and "
+                           f"written mask)")
+    try:
+        return _Segment(new_lo, np.zeros(new_hi - new_lo, np.uint8),
+                        np.zeros(new_hi - new_lo, bool))
+    except MemoryError:
+        raise MemoryAccessError(f"access [{lo:#x}, {hi:#x}) needs a {need / 2**30:.2f} GiB "
+                                f"memory segment: out of memory") from None
+
+
+RAM_SECONDARY, RAM_PRIMARY = 0, 1  # the *_RAM_TYPE register enum: CV (CVSRAM), MC
+
+
+class Memory:
+    """Sparse byte memory made of dense segments.
+
+    The memory NVDLA's primary interface (MC) reaches; on configurations with a
+    secondary interface, ``secondary`` is the CVSRAM (a separate address space)
+    that units reach when their ``*_RAM_TYPE`` is 0.
+    """
+
+    def __init__(self, secondary: "Memory | None" = None) -> None:
         self._segments: list[_Segment] = []  # sorted by base, disjoint, not touching
+        self.secondary = secondary
+
+    def port(self, ram_type: int) -> "Memory":
+        """The memory a unit programmed with ``ram_type`` reads and writes (configurations
+        without a secondary interface route every access to the primary one)."""
+        if ram_type == RAM_SECONDARY and self.secondary is not None:
+            return self.secondary
+        return self
 
     # -- allocation ------------------------------------------------------------------
     def _segment(self, lo: int, hi: int) -> _Segment:
@@ -73,8 +123,7 @@ class Memory:
             new_hi = min(new_hi, self._segments[i].base)
         if j > 0:
             new_lo = max(new_lo, self._segments[j - 1].end)
-        merged = _Segment(new_lo, np.zeros(new_hi - new_lo, np.uint8),
-                          np.zeros(new_hi - new_lo, bool))
+        merged = _allocate(new_lo, new_hi, lo, hi)
         for s in touched:
             merged.data[s.base - new_lo:s.end - new_lo] = s.data
             merged.written[s.base - new_lo:s.end - new_lo] = s.written
@@ -141,7 +190,7 @@ class Memory:
         return view
 
     def copy(self) -> "Memory":
-        other = Memory()
+        other = Memory(self.secondary.copy() if self.secondary is not None else None)
         other._segments = [_Segment(s.base, s.data.copy(), s.written.copy())
                            for s in self._segments]
         return other

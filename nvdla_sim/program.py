@@ -21,6 +21,7 @@ from nvdla_sim.config import HardwareConfig
 from nvdla_sim.errors import NvdlaError
 from nvdla_sim.layers import HardwareLayer, decode_layer, encode_layer
 from nvdla_sim.memory import Memory
+from nvdla_sim.precision import get_precision
 from nvdla_sim.registers import REGMAP, LutTables
 from nvdla_sim.surface import FeatureSurface
 
@@ -117,7 +118,7 @@ class Program:
         if meta.get("format") != FORMAT_VERSION:
             raise NvdlaError(f"{path}: program format {meta.get('format')} is not supported "
                              f"(expected {FORMAT_VERSION})")
-        config = HardwareConfig(**meta["config"])
+        config = HardwareConfig.from_dict(meta["config"])
         layers = []
         for i, entry in enumerate(meta["layers"]):
             words = {int(a): int(v) for a, v in data[f"layer{i}_words"]}
@@ -141,10 +142,11 @@ class Program:
 
 
 def _binding_json(b: TensorBinding) -> dict:
-    return {"name": b.name, "surface": dataclasses.asdict(b.surface), "scale": b.scale,
-            "zero_point": b.zero_point}
+    surface = dataclasses.asdict(b.surface) | {"precision": b.surface.precision.name}
+    return {"name": b.name, "surface": surface, "scale": b.scale, "zero_point": b.zero_point}
 
 
 def _binding_from(d: dict) -> TensorBinding:
-    return TensorBinding(d["name"], FeatureSurface(**d["surface"]), d["scale"], d["zero_point"])
+    surface = d["surface"] | {"precision": get_precision(d["surface"].get("precision", "int8"))}
+    return TensorBinding(d["name"], FeatureSurface(**surface), d["scale"], d["zero_point"])
 

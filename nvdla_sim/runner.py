@@ -1,4 +1,5 @@
-"""Run a compiled :class:`~nvdla_sim.program.Program` on inputs, image by image."""
+"""Run a compiled :class:`~nvdla_sim.program.Program` on inputs: one image through memory,
+or a batch of images layer by layer."""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ class ProgramRunner:
         self.config = program.config
         self.memory = program.memory()
         self.executor = Executor(program.config, constant_weights)
+        self._batched = None  # BatchRunner sharing the executor's weight caches
 
     def write_tensor(self, binding: TensorBinding, q: np.ndarray) -> None:
         cube = np.zeros((self.config.channels_padded(binding.surface.channels),
@@ -37,7 +39,17 @@ class ProgramRunner:
         return [self.read_tensor(b) for b in self.program.outputs], traces
 
     def run_batch(self, x_q: np.ndarray) -> np.ndarray:
-        """int8 batch (N, C, H, W) -> the first output for every sample, (N, C', H', W')."""
+        """int8 batch (N, C, H, W) -> the first output for every sample, (N, C', H', W'):
+        each layer runs once for a whole batch of images (one GEMM per convolution,
+        :class:`~nvdla_sim.batched.BatchRunner`), with the executor's arithmetic, so the
+        result equals :meth:`run_each`'s bit for bit."""
+        if self._batched is None:
+            from nvdla_sim.batched import BatchRunner  # it imports the fault model's dataflow
+            self._batched = BatchRunner(self.program, self.executor)
+        return self._batched.run(np.asarray(x_q, np.int8), self.memory)
+
+    def run_each(self, x_q: np.ndarray) -> np.ndarray:
+        """:meth:`run_batch` image by image through memory, as the hardware runs."""
         return np.stack([self.run(x)[0][0] for x in x_q])
 
     def quantize_input(self, x: np.ndarray) -> np.ndarray:

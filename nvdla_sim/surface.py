@@ -15,15 +15,20 @@ import numpy as np
 
 from nvdla_sim.config import HardwareConfig
 from nvdla_sim.errors import LayerError
-from nvdla_sim.memory import Memory
+from nvdla_sim.memory import RAM_PRIMARY, Memory
+from nvdla_sim.precision import INT8, Precision
 
 
 @dataclass(frozen=True)
 class FeatureSurface:
-    """A W x H x C feature cube: surfaces of ``mem_atom`` channels, line and surface strides.
+    """A W x H x C feature cube: surfaces of ``A`` channels, line and surface strides.
 
-    ``addr(x, y, c) = base + (c // A) * surface_stride + y * line_stride + x * A + c % A``
-    with ``A`` the memory atom size (bytes = int8 channels per atom).
+    ``addr(x, y, c) = base + (c // A) * surface_stride + y * line_stride + (x * A + c % A) * E``
+    with ``A`` the channels of one memory atom at the surface's precision
+    (``mem_atom`` bytes / element bytes) and ``E`` the bytes of one element.
+    ``element_bytes`` > 1 describes SDP operand streams: ``A`` channels per
+    atom of int8 features, each carrying ``element_bytes`` bytes.  ``ram_type``
+    picks the memory (0 = secondary / CVSRAM, 1 = primary / MC).
     """
 
     address: int
@@ -33,45 +38,51 @@ class FeatureSurface:
     line_stride: int
     surface_stride: int
     element_bytes: int = 1
+    precision: Precision = INT8
+    ram_type: int = RAM_PRIMARY
+
+    def _atom(self, cfg: HardwareConfig) -> tuple[int, int]:
+        """(channels per atom, bytes per channel)."""
+        return cfg.atom_channels(self.precision), self.element_bytes * self.precision.element_bytes
 
     def _shape(self, cfg: HardwareConfig) -> tuple[tuple[int, ...], tuple[int, ...]]:
-        atom = cfg.mem_atom
-        eb = self.element_bytes
+        atom, eb = self._atom(cfg)
         for name, value in (("address", self.address), ("line_stride", self.line_stride),
                             ("surface_stride", self.surface_stride)):
-            if value % atom:
+            if value % cfg.mem_atom:
                 raise LayerError(f"feature surface {name} {value:#x} is not a multiple of the "
-                                 f"{atom}-byte memory atom")
-        shape = (cfg.surfaces(self.channels), self.height, self.width, atom * eb)
+                                 f"{cfg.mem_atom}-byte memory atom")
+        shape = (cfg.surfaces(self.channels, self.precision), self.height, self.width, atom * eb)
         strides = (self.surface_stride, self.line_stride, atom * eb, 1)
         return shape, strides
 
     def read_bytes(self, mem: Memory, cfg: HardwareConfig) -> np.ndarray:
-        """Raw element bytes, shape (ceil(C/A)*A, H, W, element_bytes), uint8."""
+        """Raw element bytes, shape (ceil(C/A)*A, H, W, bytes per channel), uint8."""
         shape, strides = self._shape(cfg)
-        raw = mem.view(self.address, shape, strides)  # (S, H, W, A*eb)
-        eb = self.element_bytes
-        cube = raw.reshape(shape[0], self.height, self.width, cfg.mem_atom, eb)
+        raw = mem.port(self.ram_type).view(self.address, shape, strides)  # (S, H, W, A*eb)
+        atom, eb = self._atom(cfg)
+        cube = raw.reshape(shape[0], self.height, self.width, atom, eb)
         return cube.transpose(0, 3, 1, 2, 4).reshape(-1, self.height, self.width, eb).copy()
 
     def read(self, mem: Memory, cfg: HardwareConfig) -> np.ndarray:
-        """The int8 cube with channels padded to whole atoms, shape (ceil(C/A)*A, H, W)."""
+        """The cube (int8 or int16, by precision) with channels padded to whole atoms,
+        shape (ceil(C/A)*A, H, W)."""
         if self.element_bytes != 1:
-            raise LayerError("read() is for int8 surfaces; use read_bytes()")
-        return self.read_bytes(mem, cfg)[..., 0].view(np.int8)
+            raise LayerError("read() is for feature surfaces; use read_bytes()")
+        return self.read_bytes(mem, cfg).view(self.precision.dtype)[..., 0]
 
     def write(self, mem: Memory, cfg: HardwareConfig, cube: np.ndarray) -> None:
-        """Write a (ceil(C/A)*A, H, W) cube of whole atoms."""
+        """Write a (ceil(C/A)*A, H, W) cube of whole atoms at the surface's precision."""
         shape, strides = self._shape(cfg)
-        atom = cfg.mem_atom
+        atom, _ = self._atom(cfg)
         expected = (shape[0] * atom, self.height, self.width)
         if cube.shape != expected:
             raise LayerError(f"cube of shape {cube.shape} written to a surface of {expected}")
         if self.element_bytes != 1:
-            raise LayerError("only int8 surfaces are written")
-        atoms = np.ascontiguousarray(cube.astype(np.int8).reshape(shape[0], atom, self.height,
-                                                                  self.width).transpose(0, 2, 3, 1))
-        view = mem.view(self.address, shape, strides, for_write=True)
+            raise LayerError("only feature surfaces are written")
+        atoms = np.ascontiguousarray(cube.astype(self.precision.dtype).reshape(
+            shape[0], atom, self.height, self.width).transpose(0, 2, 3, 1))
+        view = mem.port(self.ram_type).view(self.address, shape, strides, for_write=True)
         view[...] = atoms.view(np.uint8).reshape(shape)
 
     def span(self, cfg: HardwareConfig) -> int:
@@ -80,21 +91,23 @@ class FeatureSurface:
 
     @staticmethod
     def packed(address: int, width: int, height: int, channels: int,
-               cfg: HardwareConfig, element_bytes: int = 1) -> "FeatureSurface":
+               cfg: HardwareConfig, element_bytes: int = 1,
+               precision: Precision = INT8) -> "FeatureSurface":
         line = width * cfg.mem_atom * element_bytes
-        return FeatureSurface(address, width, height, channels, line, line * height, element_bytes)
+        return FeatureSurface(address, width, height, channels, line, line * height, element_bytes,
+                              precision)
 
 
 @lru_cache(maxsize=256)
 def weight_offsets(kernels: int, channels: int, height: int, width: int,
-                   cfg: HardwareConfig) -> np.ndarray:
-    """Byte offset of every weight ``w[k, c, y, x]`` for direct convolution (shape K,C,R,S).
+                   cfg: HardwareConfig, prec: Precision = INT8) -> np.ndarray:
+    """Element offset of every weight ``w[k, c, y, x]`` for direct convolution (shape K,C,R,S).
 
-    Kernels come in groups of atomic K; inside a group the scan is
-    C' (<= atomic C channels) -> kernel -> x -> y -> channel block; a group
-    starts at ``g * atomK * R*S*C`` even when the previous group is short.
+    Kernels come in groups (:meth:`HardwareConfig.kernel_group` at ``prec``); inside a
+    group the scan is C' (<= atomic C channels) -> kernel -> x -> y -> channel block;
+    a group starts at ``g * group * R*S*C`` even when the previous group is short.
     """
-    ak, ac = cfg.atom_k, cfg.atom_c
+    ak, ac = cfg.kernel_group(prec), cfg.atom_c
     k = np.arange(kernels)[:, None, None, None]
     c = np.arange(channels)[None, :, None, None]
     y = np.arange(height)[None, None, :, None]
@@ -113,16 +126,17 @@ def weight_offsets(kernels: int, channels: int, height: int, width: int,
 
 
 def read_weights(mem: Memory, address: int, kernels: int, channels: int, height: int,
-                 width: int, cfg: HardwareConfig) -> np.ndarray:
-    """Direct-convolution weights as an int8 array [K, C, R, S]."""
-    off = weight_offsets(kernels, channels, height, width, cfg)
-    flat = mem.read(address, kernels * channels * height * width)
-    return flat.view(np.int8)[off]
+                 width: int, cfg: HardwareConfig, prec: Precision = INT8) -> np.ndarray:
+    """Direct-convolution weights as an array [K, C, R, S] of ``prec``'s dtype."""
+    off = weight_offsets(kernels, channels, height, width, cfg, prec)
+    flat = mem.read(address, kernels * channels * height * width * prec.element_bytes)
+    return flat.view(prec.dtype)[off]
 
 
-def pack_weights(weights: np.ndarray, cfg: HardwareConfig) -> np.ndarray:
-    """Inverse of :func:`read_weights`: the byte image of int8 weights [K, C, R, S]."""
-    off = weight_offsets(*weights.shape, cfg)
-    image = np.zeros(weights.size, np.int8)
+def pack_weights(weights: np.ndarray, cfg: HardwareConfig, prec: Precision = INT8
+                 ) -> np.ndarray:
+    """Inverse of :func:`read_weights`: the byte image of weights [K, C, R, S]."""
+    off = weight_offsets(*weights.shape, cfg, prec)
+    image = np.zeros(weights.size, prec.dtype)
     image[off] = weights
     return image.view(np.uint8)

@@ -19,5 +19,9 @@ def read_toml(path: Path, kind: str) -> dict:
         return tomllib.loads(Path(path).read_text())
     except FileNotFoundError:
         raise ConfigError(f"{path}: no such {kind} file") from None
+    except UnicodeDecodeError:
+        raise ConfigError(f"{path}: not a text {kind} file (TOML is UTF-8 text)") from None
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read the {kind} file ({exc.strerror})") from None
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{path}: {exc}") from None

@@ -7,8 +7,8 @@ import pytest
 from nvdla_sim.cli import main
 from nvdla_sim.cli.main import build_parser
 
-COMMANDS = [["trace", "run"], ["compile"], ["infer"], ["campaign"], ["report"], ["bench"],
-            ["rtl", "check"]]
+COMMANDS = [["trace", "run"], ["compile"], ["infer"], ["campaign"], ["study"], ["report"],
+            ["bench"], ["rtl", "check"], ["zoo", "list"], ["zoo", "train"]]
 
 
 @pytest.mark.parametrize("command", COMMANDS, ids=" ".join)
@@ -21,7 +21,8 @@ def test_every_command_has_help(command, capsys):
 
 def test_parser_lists_every_command():
     text = build_parser().format_help()
-    for command in ("trace", "compile", "infer", "campaign", "report", "bench", "rtl"):
+    for command in ("trace", "compile", "infer", "campaign", "study", "report", "bench", "rtl",
+                    "zoo"):
         assert command in text
 
 
@@ -31,8 +32,11 @@ def test_parser_lists_every_command():
     (["compile", "model.txt", "-o", "x.npz"], "expected zoo:<name> or a path to a quantized"),
     (["campaign", "nope.toml"], "nope.toml: no such campaign file"),
     (["report", "nope.h5", "-o", "out"], "nope.h5: no such campaign results file"),
-    (["infer", "zoo:lenet5"], "give either --data NAME or --input X.npy"),
+    (["infer", "zoo:lenet5"], "give either --data NAME|PATH.npz or --input X.npy"),
+    (["compile", "zoo:resnet18:rand", "-o", "x.npz"], "add :random for random weights"),
+    (["zoo", "train", "alexnet"], "unknown zoo model 'alexnet'; models: lenet5, resnet18"),
     (["trace", "run", "--config", "nv_huge", "."], "unknown hardware config 'nv_huge'"),
+    (["study", "nope"], "unknown study 'nope'; known: "),
 ])
 def test_user_mistakes_are_one_line_errors(argv, message, tmp_path, monkeypatch, capsys):
     monkeypatch.chdir(tmp_path)
@@ -45,7 +49,7 @@ def test_bad_campaign_keys_are_named(tmp_path, capsys):
     path = tmp_path / "c.toml"
     path.write_text("[campaign]\ninjectons = 5\n")
     assert main(["campaign", str(path)]) == 2
-    assert "unknown key(s) injectons in [campaign]" in capsys.readouterr().err
+    assert f"{path}:2: [campaign] injectons is not a campaign key" in capsys.readouterr().err
 
 
 def test_argument_types_are_checked_by_argparse(capsys):
@@ -85,3 +89,12 @@ def test_infer_on_mnist_reports_accuracy_and_agreement(capsys):
     assert main(["infer", "zoo:lenet5", "--data", "mnist", "--limit", "200"]) == 0
     text = capsys.readouterr().out
     assert "top-1 accuracy (simulator)" in text and "agreement with the numpy reference" in text
+
+
+def test_study_refuses_a_non_empty_folder_without_resume(tmp_path, capsys):
+    from experiments.registry import STUDIES
+    if not STUDIES:
+        pytest.skip("no study registered")
+    (tmp_path / "old.txt").write_text("x")
+    assert main(["study", sorted(STUDIES)[0], "-o", str(tmp_path)]) == 2
+    assert f"{tmp_path}: folder is not empty; pass --resume" in capsys.readouterr().err

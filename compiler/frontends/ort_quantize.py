@@ -40,9 +40,12 @@ def quantize_with_ort(float_model, calibration: np.ndarray):
         return onnx.load(dst)
 
 
-def ort_session(model, optimized: bool = False):
+def ort_session(model, optimized: bool = False, threads: int | None = None):
+    """A CPU session; ``threads``: intra-op threads (None: onnxruntime's default)."""
     import onnxruntime as ort
     options = ort.SessionOptions()
+    if threads is not None:
+        options.intra_op_num_threads = options.inter_op_num_threads = threads
     options.graph_optimization_level = (ort.GraphOptimizationLevel.ORT_ENABLE_ALL if optimized
                                         else ort.GraphOptimizationLevel.ORT_DISABLE_ALL)
     return ort.InferenceSession(model.SerializeToString(), options,

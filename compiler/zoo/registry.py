@@ -10,7 +10,7 @@ from compiler.ir import CompileError
 from compiler.zoo.architectures import (lenet5, mobilenet_v1, resnet18, resnet50,
                                         squeezenet1_1, vgg16_bn)
 from compiler.zoo.graph import FloatGraph
-from compiler.zoo.pretrained import lenet5_mnist_float
+from compiler.zoo.pretrained import RECIPES, trained_float
 
 MODELS: dict[str, Callable[..., FloatGraph]] = {
     "lenet5": lenet5,
@@ -20,26 +20,22 @@ MODELS: dict[str, Callable[..., FloatGraph]] = {
     "vgg16_bn": vgg16_bn,
     "squeezenet1_1": squeezenet1_1,
 }
-PRETRAINED: dict[str, Callable[[], FloatGraph]] = {"lenet5": lenet5_mnist_float}
 
 
 def get_model(name: str, pretrained: bool = False, **kwargs: Any) -> FloatGraph:
     """The float graph of built-in model ``name``.
 
     ``kwargs`` go to the architecture (``input_shape``, ``num_classes``, ``rng``, and
-    e.g. ``width`` for mobilenet_v1).  ``pretrained=True`` loads bundled trained
-    weights (lenet5 on MNIST only), which fix the architecture's arguments.
+    e.g. ``width``).  ``pretrained=True`` loads the weights trained on MNIST
+    (:mod:`compiler.zoo.pretrained`), which fix the architecture's arguments.
     """
     if name not in MODELS:
         raise CompileError(f"unknown model {name!r}; built-in models: {', '.join(MODELS)}")
     if pretrained:
-        if name not in PRETRAINED:
-            raise CompileError(f"model {name}: no pretrained weights are bundled; "
-                               f"pretrained models: {', '.join(PRETRAINED)}")
         if kwargs:
-            raise CompileError(f"model {name}: pretrained weights fix the architecture; "
-                               f"drop {', '.join(sorted(kwargs))}")
-        return PRETRAINED[name]()
+            raise CompileError(f"model {name}: pretrained weights fix the architecture "
+                               f"({RECIPES[name].kwargs}); drop {', '.join(sorted(kwargs))}")
+        return trained_float(name)
     builder = MODELS[name]
     signature = inspect.signature(builder)
     try:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import collections
 import os
+import signal
 from collections.abc import Callable, Iterator
 from concurrent.futures import ProcessPoolExecutor
 
@@ -27,11 +28,11 @@ _worker_campaigns: dict[str, object] = {}  # per worker process: campaign by con
 
 def _campaign(config: CampaignConfig, workload):
     """The worker's campaign for this configuration (built once, reused for every shard)."""
-    from nvdla_sim.campaign.runner import TransientCampaign
+    from nvdla_sim.campaign.runner import make_campaign
     key = config.to_json() + workload.name
     if key not in _worker_campaigns:
         _worker_campaigns.clear()
-        _worker_campaigns[key] = TransientCampaign(config, workload)
+        _worker_campaigns[key] = make_campaign(config, workload)
     return _worker_campaigns[key]
 
 
@@ -59,8 +60,10 @@ def _in_order(submit: Callable[[int, int], object], result: Callable[[object], n
 def _share_cores(threads: int) -> None:
     """Worker initializer: BLAS threads per worker, so that workers x threads does not
     exceed the cores (oversubscribed BLAS threads spin against each other: two workers
-    on two cores were slower than one)."""
+    on two cores were slower than one).  Workers ignore Ctrl-C: the terminal sends it to
+    the whole process group, and the parent alone stops the campaign (rows written stay)."""
     from threadpoolctl import threadpool_limits
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     threadpool_limits(threads)
 
 

@@ -24,6 +24,7 @@ from nvdla_sim.campaign.config import CampaignConfig
 from nvdla_sim.campaign import draws, parallel
 from nvdla_sim.campaign.outcomes import classify_corrupted
 from nvdla_sim.campaign.space import SiteSpace
+from nvdla_sim.campaign.sparsity import golden_sparsity
 from nvdla_sim.campaign.stats import sample_size
 from nvdla_sim.campaign.store import INJECTION_DTYPE, ResultStore
 from nvdla_sim.faults.golden import GoldenRun
@@ -31,6 +32,7 @@ from nvdla_sim.faults.injector import FaultInjector, InjectionResult
 from nvdla_sim.faults.site import MODELS
 from nvdla_sim.program import Program
 
+KINDS = {"flip": "transient", "stored-flip": "stored"}  # result file kind per fault model
 GOLDEN_BUDGET = 1 << 30  # bytes of golden runs kept in memory (least recently used go)
 
 
@@ -62,13 +64,27 @@ class TransientCampaign:
         self.config = config
         self.workload = workload
         self.injector = FaultInjector(workload.program)
-        self.space = SiteSpace(self.injector.schedules, config.fault_model, config.bits,
-                               config.run_level)
+        self.space = self._space()
         self.register_names = [b.register.name for b in self.space.blocks]
         self.register_index = {n: i for i, n in enumerate(dict.fromkeys(self.register_names))}
         self.strata = self._strata()
         self._golden: OrderedDict[int, GoldenRun] = OrderedDict()
         self._logits: dict[int, np.ndarray] = {}  # golden logits per image, kept for good
+
+    def _space(self) -> SiteSpace:
+        cfg = self.config
+        return SiteSpace(self.injector.schedules, cfg.fault_model, cfg.bits, cfg.run_level)
+
+    def run_many(self, items: list) -> list[InjectionResult]:
+        """Inject (site, golden run) pairs."""
+        return self.injector.run_many(items)
+
+    @property
+    def physical_bits(self) -> int:
+        """Distinct bits the faults can hit (a register counts once, whatever the layers
+        using it): the exposure of a FIT estimate."""
+        regs = {b.register.name: b.register for b in self.space.blocks}
+        return sum(r.bits for r in regs.values())
 
     def _strata(self) -> list | None:
         if self.config.sampling == "uniform":
@@ -139,7 +155,7 @@ class TransientCampaign:
     def inject(self, i: int) -> tuple[InjectionResult, int, int]:
         site_id, image = self.plan(i)
         site = self.space.site(site_id)
-        return self.injector.run(site, self.golden(image)), site_id, image
+        return self.run_many([(site, self.golden(image))])[0], site_id, image
 
     def rows(self, start: int, stop: int) -> np.ndarray:
         """Rows of injections [start, stop), injected together (their downstream runs are
@@ -148,7 +164,7 @@ class TransientCampaign:
         # every input's golden run captured once, in order (kept here even if evicted later)
         goldens = {image: self.golden(image) for image in sorted(set(images.tolist()))}
         sites = self.space.sites(site_ids)
-        results = self.injector.run_many([(site, goldens[image])
+        results = self.run_many([(site, goldens[image])
                                           for site, image in zip(sites, images.tolist())])
         self._evict()  # injection grew the runs' fault-model state
         rows = np.zeros(len(sites), INJECTION_DTYPE)
@@ -182,8 +198,8 @@ class TransientCampaign:
     def attrs(self) -> dict:
         cfg, prog = self.config, self.workload.program
         return {
-            "tool": "nvdla-fi", "tool_version": __version__, "kind": "transient"
-            if cfg.fault_model == "flip" else "stuck-at",
+            "tool": "nvdla-fi", "tool_version": __version__,
+            "kind": KINDS.get(cfg.fault_model, "stuck-at"),
             "config": cfg.to_json(),
             "hardware": json.dumps(prog.config.__dict__, sort_keys=True),
             "model": self.workload.name, "model_sha256": self.workload.digest(),
@@ -194,11 +210,17 @@ class TransientCampaign:
             "leveugle_sample_size": sample_size(max(self.space.size, 1), cfg.margin,
                                                 cfg.confidence),
             "layers": json.dumps([layer.name for layer in prog.layers]),
+            "nodes": json.dumps([info.node for info in prog.info]),
+            "physical_bits": self.physical_bits,
         }
 
     def fixed_datasets(self) -> dict[str, np.ndarray]:
         names = list(self.register_index)
+        sparsity, outputs = golden_sparsity(self.injector.runner, self.workload.inputs)
+        for image, out in enumerate(outputs):  # the same runs give the golden logits
+            self._logits.setdefault(image, self.logits(out))
         return {
+            "golden/sparsity": sparsity,
             "registers": np.array(names, dtype=h5py.string_dtype()),
             "golden/logits": self.golden_logits.astype(np.float32),
             "golden/labels": self.workload.labels.astype(np.int16),
@@ -211,21 +233,47 @@ class TransientCampaign:
         processes, or on the Dask cluster at ``scheduler``; the rows are the same."""
         store = ResultStore(out, "injections", INJECTION_DTYPE, self.attrs(),
                             self.fixed_datasets(), self.config.chunk, resume)
-        start = store.done
-        if scheduler is not None:
-            chunks = parallel.dask_rows(self.config, self.workload, start, scheduler)
-        elif workers > 1:
-            chunks = parallel.process_pool_rows(self.config, self.workload, start, workers)
-        else:
-            chunks = (self.rows(a, b) for a, b in
-                      parallel.shards(start, self.config.injections, self.config.chunk))
-        bar = _progress(self.config.injections, start, progress)
-        for rows in chunks:
-            store.append(rows)
-            bar.update(rows.size)
-        bar.close()
-        store.complete()
+        try:
+            start = store.done
+            if scheduler is not None:
+                chunks = parallel.dask_rows(self.config, self.workload, start, scheduler)
+            elif workers > 1:
+                chunks = parallel.process_pool_rows(self.config, self.workload, start, workers)
+            else:
+                chunks = (self.rows(a, b) for a, b in
+                          parallel.shards(start, self.config.injections, self.config.chunk))
+            bar = _progress(self.config.injections, start, progress)
+            for rows in chunks:
+                store.append(rows)
+                bar.update(rows.size)
+            bar.close()
+            store.complete()
+        finally:
+            store.close()
         return Path(out)
+
+
+class StoredCampaign(TransientCampaign):
+    """One bit flip per inference in a stored weight or activation
+    (:mod:`nvdla_sim.campaign.stored`)."""
+
+    def _space(self) -> SiteSpace:
+        from nvdla_sim.campaign.stored import StoredFaults
+        self.stored = StoredFaults(self.injector)
+        return self.stored.space(self.config.bits)
+
+    def run_many(self, items: list) -> list[InjectionResult]:
+        return self.stored.run_many(items)
+
+    @property
+    def physical_bits(self) -> int:
+        return self.space.size  # every stored bit, once
+
+
+def make_campaign(config: CampaignConfig, workload: Workload) -> TransientCampaign:
+    """The campaign of a transient, stuck-at or stored-value configuration."""
+    kind = StoredCampaign if config.fault_model == "stored-flip" else TransientCampaign
+    return kind(config, workload)
 
 
 def _progress(total: int, done: int, enabled: bool) -> tqdm:

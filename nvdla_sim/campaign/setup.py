@@ -7,6 +7,7 @@ import numpy as np
 from nvdla_sim.campaign.config import CampaignConfig
 from nvdla_sim.campaign.runner import Workload
 from nvdla_sim.config import get_config
+from nvdla_sim.errors import ConfigError
 from nvdla_sim.runner import ProgramRunner
 
 
@@ -19,7 +20,10 @@ def build_workload(config: CampaignConfig) -> Workload:
     program = lower(graph, get_config(config.hardware))
     runner = ProgramRunner(program, constant_weights=True)  # weights are read, never written
     images, labels = load_dataset(config.dataset, program.inputs[0].shape, config.images,
-                                  config.seed)
+                                  config.seed, classes=int(np.prod(program.outputs[0].shape)))
+    if len(images) < config.images:
+        raise ConfigError(f"images = {config.images}: dataset {config.dataset} has only "
+                          f"{len(images)} images (ask for at most that many)")
     inputs = runner.quantize_input(images)
     if labels is None:  # unlabeled: the golden top-1 stands in for the true class
         labels = runner.run_batch(inputs).reshape(len(inputs), -1).argmax(axis=1)

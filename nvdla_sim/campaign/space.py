@@ -48,6 +48,15 @@ class SiteSpace:
                            for reg in s.registers]
         self.offsets = np.concatenate([[0], np.cumsum([b.size for b in self.blocks])])
 
+    @classmethod
+    def of_blocks(cls, blocks: list[Block], model: str = "flip", bits: int = 1) -> "SiteSpace":
+        """A space over given blocks (stored values: :mod:`nvdla_sim.campaign.stored`)."""
+        space = cls([], model, bits)
+        space.blocks = list(blocks)
+        space.offsets = np.concatenate([[0], np.cumsum([b.size for b in blocks])]).astype(
+            np.int64)
+        return space
+
     @property
     def size(self) -> int:
         return int(self.offsets[-1])
@@ -83,11 +92,12 @@ class SiteSpace:
         raise KeyError(f"site {site} is not in this space")
 
     def strata(self, by: str) -> dict[str, list[int]]:
-        """Block indices grouped by ``layer``, ``unit`` or ``register``."""
+        """Block indices grouped by ``layer``, ``unit``, ``register`` or ``value`` (the kind
+        of value held: every bit of a value kind equally exposed within its stratum)."""
         groups: dict[str, list[int]] = {}
         for i, block in enumerate(self.blocks):
             key = {"layer": str(block.layer), "unit": block.register.unit,
-                   "register": block.register.name}[by]
+                   "register": block.register.name, "value": block.register.value}[by]
             groups.setdefault(key, []).append(i)
         return groups
 

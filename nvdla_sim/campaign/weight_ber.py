@@ -78,11 +78,14 @@ class WeightBerCampaign:
         store = ResultStore(out, "trials", TRIAL_DTYPE, attrs,
                             {"golden/labels": self.workload.labels.astype(np.int16),
                              "golden/top1": self.golden_top1.astype(np.int16)}, 1, resume)
-        bar.update(store.done)
-        for i in range(store.done, self.total):
-            store.append(np.array([self.row(i)]))
-            bar.update(1)
-        store.complete()
+        try:
+            bar.update(store.done)
+            for i in range(store.done, self.total):
+                store.append(np.array([self.row(i)]))
+                bar.update(1)
+            store.complete()
+        finally:
+            store.close()
 
 
 BER_DTYPE = np.dtype([("ber", "<f8"), ("trials", "<i8"), ("accuracy", "<f8"),

@@ -12,6 +12,7 @@ import numpy as np
 from nvdla_sim.campaign.config import (
     FAULT_MODELS, SAMPLINGS, STRATA, CampaignConfig, load_campaign_toml)
 from nvdla_sim.cli.common import positive
+from nvdla_sim.errors import ConfigError
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -25,7 +26,9 @@ def register(sub: argparse._SubParsersAction) -> None:
                       help="campaign settings ([campaign] table); options below override it")
     camp.add_argument("--model", help="zoo:<name> or a quantized .onnx file")
     camp.add_argument("--hardware", metavar="NAME", help="hardware config (default nv_small)")
-    camp.add_argument("--dataset", choices=("mnist", "random"))
+    camp.add_argument("--dataset", metavar="NAME|PATH.npz",
+                      help="mnist (held-out digits, default), random, or a labelled .npz "
+                           "(arrays x: float N x C x H x W, y: int labels)")
     camp.add_argument("--images", type=positive, metavar="N", help="inputs to spread over")
     camp.add_argument("--injections", type=positive, metavar="N")
     camp.add_argument("--fault-model", choices=FAULT_MODELS)
@@ -51,11 +54,28 @@ def register(sub: argparse._SubParsersAction) -> None:
     camp.set_defaults(run=run_campaign)
 
     rep = sub.add_parser("report", help="figures and a summary from campaign results",
-                         description="Write PNG figures (SDC rate per bit, layer, register; "
-                                     "outcomes per unit) and summary.md for a results file.")
-    rep.add_argument("results", type=Path, metavar="RESULTS.h5")
+                         description="Write PNG figures and summary.md for a results file: "
+                                     "rates per bit of the value each register holds, per bit "
+                                     "from the value's top, per register, model layer and "
+                                     "region, accuracy under faults and FIT, each with its "
+                                     "95%% Wilson interval.  Several files: one comparison "
+                                     "table and overlaid figures.")
+    rep.add_argument("results", type=Path, nargs="+", metavar="RESULTS.h5")
     rep.add_argument("-o", "--out", type=Path, required=True, metavar="DIR")
+    rep.add_argument("--raw-fit", type=float, default=None, metavar="FIT",
+                     help="raw upset rate per bit in FIT (failures per 1e9 h) for the SDC "
+                          "FIT estimate (default: an assumed 1e-4)")
     rep.set_defaults(run=run_report)
+
+    exp = sub.add_parser("export", help="a campaign's rows as a tidy CSV or Parquet table",
+                         description="Write one row per injection with decoded columns "
+                                     "(register, unit, value kind and bit, layer and model "
+                                     "layer, region, outcome; docs/hdf5-schema.md) to a .csv "
+                                     "or .parquet file (Parquet needs pyarrow: the export "
+                                     "extra).")
+    exp.add_argument("results", type=Path, metavar="RESULTS.h5")
+    exp.add_argument("-o", "--out", type=Path, required=True, metavar="FILE")
+    exp.set_defaults(run=run_export)
 
 
 def _config(args: argparse.Namespace) -> CampaignConfig:
@@ -71,13 +91,16 @@ def _config(args: argparse.Namespace) -> CampaignConfig:
 
 def run_campaign(args: argparse.Namespace) -> int:
     from nvdla_sim.campaign.setup import build_workload
-    from nvdla_sim.campaign.runner import TransientCampaign
+    from nvdla_sim.campaign.runner import make_campaign
     config = _config(args)
     workload = build_workload(config)
     if config.fault_model == "weight-ber":
         return _run_ber(config, workload, args)
-    campaign = TransientCampaign(config, workload)
+    campaign = make_campaign(config, workload)
     if args.replay is not None:
+        if not 0 <= args.replay < config.injections:
+            raise ConfigError(f"--replay {args.replay}: this campaign's injection ids are 0 to "
+                              f"{config.injections - 1}")
         print(replay_text(campaign, args.replay))
         return 0
     out = Path(config.out)
@@ -135,7 +158,30 @@ def replay_text(campaign, injection: int) -> str:
 
 
 def run_report(args: argparse.Namespace) -> int:
-    from nvdla_sim.report import report
-    files = report(args.results, args.out)
+    from nvdla_sim.analysis import RAW_FIT_PER_BIT
+    from nvdla_sim.report import report, report_ber
+    from nvdla_sim.campaign.store import result_kind
+    raw_fit = RAW_FIT_PER_BIT if args.raw_fit is None else args.raw_fit
+    if raw_fit < 0:
+        raise ConfigError(f"--raw-fit must be non-negative, got {raw_fit}")
+    if args.out.exists() and not args.out.is_dir():
+        raise ConfigError(f"-o {args.out}: exists and is not a folder (the report is a "
+                          f"folder of figures and summary.md)")
+    kinds = {path: result_kind(path) for path in args.results}
+    ber = [path for path, (kind, _) in kinds.items() if kind == "weight-ber"]
+    if ber and len(args.results) > 1:
+        raise ConfigError(f"{ber[0]}: a weight-ber campaign is reported alone, not compared "
+                          f"with others")
+    for path, (_, note) in kinds.items():
+        if note:
+            print(f"note: {path}: {note}")
+    files = (report_ber(ber[0], args.out) if ber else report(args.results, args.out, raw_fit))
     print("wrote " + ", ".join(str(p) for p in files))
+    return 0
+
+
+def run_export(args: argparse.Namespace) -> int:
+    from nvdla_sim.campaign.tidy import export
+    n = export(args.results, args.out)
+    print(f"wrote {n:,} rows to {args.out}")
     return 0

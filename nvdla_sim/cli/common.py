@@ -19,14 +19,16 @@ def input_size(text: str) -> tuple[int, int, int]:
 def add_model_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("model", metavar="MODEL",
                         help="zoo:<name> (lenet5, resnet18, resnet50, mobilenet_v1, vgg16_bn, "
-                             "squeezenet1_1) or a quantized .onnx file")
+                             "squeezenet1_1: trained on MNIST, see `nvdla-fi zoo list`), "
+                             "zoo:<name>:random (full width, random weights) or a quantized "
+                             ".onnx file")
     parser.add_argument("--config", default="nv_small", metavar="NAME",
                         help=f"hardware config: {', '.join(CONFIGS)} or a .toml file")
     parser.add_argument("--input-size", type=input_size, metavar="CxHxW",
-                        help="input size of a zoo model (default 3x32x32; zoo:lenet5 is the "
-                             "bundled trained MNIST model unless this or --classes is given)")
+                        help="input size of a random-weight zoo model (default 3x32x32, "
+                             "lenet5 1x28x28); this or --classes selects random weights")
     parser.add_argument("--classes", type=int, metavar="N", help="classes of a zoo model")
-    parser.add_argument("--seed", type=int, default=0, help="weights seed of untrained zoo models")
+    parser.add_argument("--seed", type=int, default=0, help="weights seed of random-weight zoo models")
 
 
 def positive(text: str) -> int:

@@ -33,7 +33,10 @@ def register(sub: argparse._SubParsersAction) -> None:
                     "and agreement with a plain numpy evaluation of the same quantized graph; "
                     "with --input/--output, run a float NCHW batch and save dequantized outputs.")
     add_model_arguments(infer)
-    infer.add_argument("--data", choices=("mnist", "random"), help="evaluate on a dataset")
+    infer.add_argument("--data", "--dataset", dest="data", metavar="NAME|PATH.npz",
+                       help="evaluate on mnist (held-out digits), random, or a labelled .npz "
+                            "(arrays x: float N x C x H x W, y: int labels; the model's input "
+                            "quantization is applied)")
     infer.add_argument("--limit", type=int, metavar="N", help="use the first N images")
     infer.add_argument("--input", type=Path, metavar="X.npy", help="float NCHW batch to run")
     infer.add_argument("--output", type=Path, metavar="Y.npy", help="where to save outputs")
@@ -85,7 +88,7 @@ def run_infer(args: argparse.Namespace) -> int:
     from compiler.workloads import load_dataset
     from nvdla_sim.runner import ProgramRunner
     if (args.data is None) == (args.input is None):
-        raise ConfigError("give either --data NAME or --input X.npy")
+        raise ConfigError("give either --data NAME|PATH.npz or --input X.npy")
     graph, program = _load(args)
     runner = ProgramRunner(program, constant_weights=True)  # weights are read, never written
     shape = program.inputs[0].shape
@@ -103,7 +106,8 @@ def run_infer(args: argparse.Namespace) -> int:
         np.save(out, y)
         print(f"ran {len(x)} inputs; wrote {out} with shape {y.shape}")
         return 0
-    images, labels = load_dataset(args.data, shape, args.limit, args.seed)
+    images, labels = load_dataset(args.data, shape, args.limit, args.seed,
+                                  classes=int(np.prod(program.outputs[0].shape)))
     q = runner.quantize_input(images)
     start = time.perf_counter()
     sim = runner.run_batch(q).reshape(len(q), -1)

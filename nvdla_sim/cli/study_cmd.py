@@ -19,7 +19,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     study.add_argument("--model", metavar="M",
                        help="zoo:<name> or a quantized .onnx file (default: the study's models)")
     scale = study.add_mutually_exclusive_group()
-    scale.add_argument("--quick", dest="full", action="store_false",
+    scale.add_argument("--quick", dest="full", action="store_false", default=False,
                        help="minutes on 2 cores (default)")
     scale.add_argument("--full", dest="full", action="store_true",
                        help="paper scale: long; resumable with --resume")
@@ -31,7 +31,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     study.add_argument("--resume", action="store_true",
                        help="continue an interrupted study in DIR")
     study.add_argument("--quiet", action="store_true", help="no progress bars")
-    study.set_defaults(run=run_study)
+    study.set_defaults(run=run_study, full=False)  # --quick is the default
 
 
 def run_study(args: argparse.Namespace) -> int:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 import time
 from pathlib import Path
 
@@ -17,8 +18,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     run = trace_sub.add_parser(
         "run", help="replay trace tests and check every CRC",
         description="Replay NVDLA trace tests on the simulator. Each PATH is a test folder "
-                    "(holding <name>.cfg) or a folder of test folders. Prints one line per "
-                    "test and a summary; exits 1 if any test failed.")
+                    "(holding <name>.cfg, or NVIDIA's older input.txn format) or a folder of "
+                    "test folders. Prints one line per test and a summary; exits 1 if a CRC "
+                    "check failed, 2 if a program or memory file cannot be run (its file:line "
+                    "and what was expected on stderr).")
     run.add_argument("paths", nargs="+", type=Path, metavar="PATH")
     run.add_argument("--config", default="nv_small", metavar="NAME",
                      help=f"hardware config: {', '.join(CONFIGS)} or a .toml file "
@@ -29,7 +32,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 def run_command(args: argparse.Namespace) -> int:
     config = get_config(args.config)
     tests = find_tests(args.paths)
-    passed = failed = 0
+    passed = failed = errors = 0
     start = time.perf_counter()
     width = max(len(t.name) for t in tests)
     for test in tests:
@@ -38,13 +41,15 @@ def run_command(args: argparse.Namespace) -> int:
             passed += 1
             print(f"{result.name:<{width}}  PASS  ({result.seconds:.2f} s)", flush=True)
             continue
+        if result.error:  # a program or file it cannot run: the user's input, not a CRC
+            errors += 1
+            print(f"nvdla-fi: error: {result.error}", file=sys.stderr, flush=True)
+            continue
         failed += 1
-        if result.error:
-            print(f"{result.name:<{width}}  FAIL  {result.error}", flush=True)
         for check in result.checks:
             if not check.passed:
-                print(f"{result.name:<{width}}  FAIL  line {check.line}: CRC of "
-                      f"[{check.address:#x}, +{check.size:#x}) expected {check.expected:#010x}, "
-                      f"got {check.actual:#010x}", flush=True)
-    print(f"{passed} passed, {failed} failed  ({time.perf_counter() - start:.1f} s)")
-    return 1 if failed else 0
+                print(f"{result.name:<{width}}  FAIL  {check.message}", flush=True)
+    print(f"{passed} passed, {failed} failed"
+          f"{f', {errors} not runnable' if errors else ''}  "
+          f"({time.perf_counter() - start:.1f} s)")
+    return 2 if errors else 1 if failed else 0

@@ -23,7 +23,7 @@ from nvdla_sim.registers.regfile import LutTables
 
 __all__ = ["Binding", "Bits", "bits", "Cdp", "ConvCore", "HardwareLayer", "Lut", "OperandDma",
            "Pdp", "POOL_AVERAGE", "POOL_MAX", "POOL_MIN", "Sdp", "SdpX", "SdpY",
-           "decode_layer", "encode_layer"]
+           "decode_layer", "encode_layer", "with_precision"]
 
 
 @dataclass(frozen=True)
@@ -78,6 +78,21 @@ def decode_layer(units: set[str], read: Callable[[str, str], int],
         cdp = CDP_BINDING.decode(read)
         cdp = dataclasses.replace(cdp, lut=_with_tables(cdp.lut, luts["CDP"]))
     return HardwareLayer(name, conv, sdp, pdp, cdp)
+
+
+def with_precision(layer: HardwareLayer, code: int) -> HardwareLayer:
+    """``layer`` with every precision field set to ``code``: what a configuration with a
+    single datapath precision runs whatever the fields say (nv_small's RTL implements
+    only INT8 and does not decode them; their reset values select INT16)."""
+    rep = dataclasses.replace
+    return rep(
+        layer,
+        conv=layer.conv and rep(layer.conv, in_precision=code, proc_precision=code),
+        sdp=layer.sdp and rep(layer.sdp, proc_precision=code, out_precision=code,
+                              rdma_in_precision=code, rdma_proc_precision=code,
+                              rdma_out_precision=code),
+        pdp=layer.pdp and rep(layer.pdp, input_data=code),
+        cdp=layer.cdp and rep(layer.cdp, input_data=code))
 
 
 def encode_layer(layer: HardwareLayer) -> dict[tuple[str, str], int]:

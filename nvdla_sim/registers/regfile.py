@@ -56,6 +56,9 @@ class RegisterFile:
                 self._single[reg.address] = reg.reset
         self.luts = {"SDP": LutTables(), "CDP": LutTables()}
         self._lut_ports = {"SDP": _LutPort(), "CDP": _LutPort()}
+        # CDMA S_CBUF_FLUSH_STATUS.FLUSH_DONE: 0 at reset (RESET_VAL in cmod arnvdla.h),
+        # 1 once the CBUF flush that follows reset has run; see Nvdla.let_time_pass
+        self.cbuf_flushed = False
 
     # -- CSB access -----------------------------------------------------------------
     def producer(self, unit: str) -> int:
@@ -86,7 +89,7 @@ class RegisterFile:
 
     def read(self, reg: Register, group: int | None = None) -> int:
         if reg.unit == "CDMA" and reg.name == "S_CBUF_FLUSH_STATUS":
-            return 1  # the CBUF is flushed at reset and stays so in this model
+            return int(self.cbuf_flushed)  # a read-only status bit
         if reg.name == "S_LUT_ACCESS_DATA":
             return self._lut_data_read(reg.unit)
         if reg.dual:

@@ -63,14 +63,26 @@ class Register:
                             f"{', '.join(f.name for f in self.fields)}")
 
 
+# Unit base addresses on the CSB of the full NVDLA (nv_full, nv_large): nvdla/hw branch
+# nvdlav1, cmod/include/arnvdla.h (NVDLA_<UNIT>_S_STATUS_0 ...).  Register offsets
+# inside a unit are the same as in the nv_small map (``regmap_table``).
+FULL_BASES = {
+    "GLB": 0x0000, "MCIF": 0x2000, "CDMA": 0x5000, "CSC": 0x6000, "CMAC_A": 0x7000,
+    "CMAC_B": 0x8000, "CACC": 0x9000, "SDP_RDMA": 0xA000, "SDP": 0xB000,
+    "PDP_RDMA": 0xC000, "PDP": 0xD000, "CDP_RDMA": 0xE000, "CDP": 0xF000,
+}
+
+
 class RegisterMap:
     """Look registers up by name or address."""
 
-    def __init__(self, table: dict = UNITS) -> None:
+    def __init__(self, table: dict = UNITS, bases: dict[str, int] | None = None) -> None:
+        """``bases`` moves units to other base addresses (another CSB layout)."""
         self.units: dict[str, int] = {}
         self._by_name: dict[tuple[str, str], Register] = {}
         self._by_address: dict[int, Register] = {}
         for unit, (base, regs) in table.items():
+            base = bases[unit] if bases is not None else base
             self.units[unit] = base
             op_enable = next((off for name, off, _ in regs if name == "D_OP_ENABLE"), None)
             for name, offset, fields in regs:
@@ -116,3 +128,13 @@ class RegisterMap:
 
 
 REGMAP = RegisterMap()
+CSB_MAPS = {"small": REGMAP, "full": RegisterMap(bases=FULL_BASES)}
+
+
+def csb_map(layout: str) -> RegisterMap:
+    """The register map of a CSB layout (``HardwareConfig.csb_layout``)."""
+    try:
+        return CSB_MAPS[layout]
+    except KeyError:
+        raise RegisterError(f"unknown CSB layout {layout!r}; expected one of "
+                            f"{', '.join(CSB_MAPS)}") from None

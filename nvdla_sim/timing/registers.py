@@ -5,24 +5,65 @@ Each register has a name (``unit.register``, the same name as in the RTL of
 value an instance holds at a given cycle is the schedule's business
 (:mod:`nvdla_sim.timing.schedule`); what a flipped bit does to the result is
 the fault model's (:mod:`nvdla_sim.faults`).
+
+Each register also says what it holds, for analyses that compare bits by
+their place in a value rather than in the register: ``value`` is the kind of
+value (one of :data:`VALUE_KINDS`) and ``value_width`` its width in bits.  A
+register of several lanes (a data atom, a weight slice: ``cfg.bpe``-bit
+values side by side, lane 0 in the low bits) has ``value_width < width``;
+register bit ``b`` is bit ``b % value_width`` of lane ``b // value_width``,
+and a value's top bit is its sign.  ``mem.weight`` and ``mem.act`` stand for
+values stored in memory (a weight, an activation tensor element) for faults
+injected there (:mod:`nvdla_sim.campaign.stored`).
+
+Widths depend on the precision (:class:`~nvdla_sim.precision.Precision`): a
+spec's ``width`` and ``instances`` are those at the configuration's precision
+and ``widths`` lists its width at every precision the hardware implements
+(``width_at("int16")``), all from the same builder run once per precision, so
+no unit keeps a second table.
 """
 
 from __future__ import annotations
 
+import dataclasses
+from collections.abc import Callable
 from dataclasses import dataclass
+from functools import lru_cache
 
 from nvdla_sim.config import HardwareConfig
+from nvdla_sim.precision import INT8, Precision, get_precision
 
-CACC_ACC_BITS = 34  # assembly buffer (RTL NV_NVDLA_CACC_CALC_int8.v)
-CACC_SUM_BITS = 35  # adder output before saturation
+CACC_ACC_BITS = INT8.acc_bits  # INT8 assembly buffer (RTL NV_NVDLA_CACC_CALC_int8.v)
+CACC_SUM_BITS = INT8.acc_bits + 1  # adder output before saturation
+CACC_OUT_BITS = 32  # delivery to SDP (cmod ACCU_DELIVERY_BIT_WIDTH)
+SDP_IN_BITS = 32
+SDP_ALU_BITS = 33  # X-stage ALU result (operand shifted to 32 bits, plus the carry)
+SDP_MUL_BITS = 49  # X-stage multiplier result (33 x 16 bits)
+CDP_BITS = {"icvt": 9, "sqsum": 22, "lut": 16, "mul": 25}  # the INT8 CDP pipeline
+
+VALUE_KINDS = ("activation", "weight", "partial sum", "accumulator", "sdp intermediate",
+               "pdp intermediate", "cdp intermediate")
+STORED_WEIGHT, STORED_ACTIVATION = "mem.weight", "mem.act"
 
 
 @dataclass(frozen=True)
 class RegisterSpec:
     name: str  # e.g. "cmac.wt_actv"
-    width: int
+    width: int  # at the configuration's precision
     instances: int
     doc: str
+    value: str  # the kind of value held (VALUE_KINDS)
+    value_width: int = 0  # bits of one value; 0: the whole register is one value
+    widths: tuple[tuple[str, int], ...] = ()  # (precision, width) for every implemented one
+
+    def __post_init__(self) -> None:
+        if self.value not in VALUE_KINDS:
+            raise ValueError(f"{self.name}: value kind {self.value!r} not in {VALUE_KINDS}")
+        if self.value_width == 0:
+            object.__setattr__(self, "value_width", self.width)
+        if self.width % self.value_width:
+            raise ValueError(f"{self.name}: {self.width} bits are not whole "
+                             f"{self.value_width}-bit values")
 
     @property
     def unit(self) -> str:
@@ -32,55 +73,137 @@ class RegisterSpec:
     def bits(self) -> int:
         return self.width * self.instances
 
+    @property
+    def lanes(self) -> int:
+        """Values side by side in one instance."""
+        return self.width // self.value_width
 
-def conv_registers(cfg: HardwareConfig) -> list[RegisterSpec]:
-    atom_bits = cfg.atom_c * cfg.bpe
-    cells = cfg.atom_k
+    def value_bit(self, bit: int) -> tuple[int, int]:
+        """(lane, bit within the value) of register bit ``bit``."""
+        return divmod(bit, self.value_width)
+
+    @property
+    def value_group(self) -> str:
+        """Kind and width of the value, e.g. ``activation (8-bit)``: bits compare within
+        a group."""
+        return f"{self.value} ({self.value_width}-bit)"
+
+    def width_at(self, precision: str) -> int:
+        """Width of the register at ``precision`` (KeyError if not implemented)."""
+        return dict(self.widths)[precision]
+
+
+Builder = Callable[[HardwareConfig, Precision], list[RegisterSpec]]
+
+
+def _catalogue(cfg: HardwareConfig, build: Builder,
+               precisions: tuple[str, ...] | None = None) -> list[RegisterSpec]:
+    """``build`` at the configuration's precision, with each register's width at every
+    precision in ``precisions`` (default: those the hardware implements)."""
+    return list(_cached(cfg, build, precisions or cfg.precisions))
+
+
+@lru_cache(maxsize=64)
+def _cached(cfg: HardwareConfig, build: Builder, names: tuple[str, ...]
+            ) -> tuple[RegisterSpec, ...]:
+    at = {name: {r.name: r.width for r in build(cfg, get_precision(name))} for name in names}
+    return tuple(dataclasses.replace(r, widths=tuple((name, at[name][r.name]) for name in names))
+                 for r in build(cfg, cfg.prec))
+
+
+def _conv(cfg: HardwareConfig, prec: Precision) -> list[RegisterSpec]:
+    atom_bits, lane = cfg.atom_c * prec.bits, prec.bits
+    cells = cfg.kernel_group(prec)  # MAC cells at this precision (one kernel each)
+    mac_result = 2 * prec.bits + (cfg.atom_c.bit_length() - 1)  # projects.spec
     return [
         RegisterSpec("cmac.dat_in", atom_bits, 2, "input data atom, retimed, one per CMAC half "
-                     "(feeds that half's cells)"),
+                     "(feeds that half's cells)", "activation", lane),
         RegisterSpec("cmac.dat_actv", atom_bits, cells, "data atom of the current atomic "
-                     "operation, one copy per MAC cell"),
+                     "operation, one copy per MAC cell", "activation", lane),
         RegisterSpec("cmac.wt_sd", atom_bits, cells, "shadow weights of the next stripe, "
-                     "one kernel slice per cell"),
+                     "one kernel slice per cell", "weight", lane),
         RegisterSpec("cmac.wt_actv", atom_bits, cells, "active weights used by every atomic "
-                     "operation of the stripe"),
-        RegisterSpec("cmac.sum_out", cfg.mac_result_width, cells, "adder-tree result: one "
-                     "partial sum per cell"),
-        RegisterSpec("cmac.mac_out", cfg.mac_result_width, cells, "CMAC output register "
-                     "towards CACC"),
-        RegisterSpec("cacc.sum", CACC_SUM_BITS, cells, "accumulator adder output, before "
-                     "saturation"),
-        RegisterSpec("cacc.abuf", CACC_ACC_BITS, 2 * cfg.atom_k * cells, "assembly buffer: "
-                     "running sums of the stripe's pixels (entry * atom_k + kernel)"),
-        RegisterSpec("cacc.out", 32, cells, "final rounded result towards SDP"),
+                     "operation of the stripe", "weight", lane),
+        RegisterSpec("cmac.sum_out", mac_result, cells, "adder-tree result: one "
+                     "partial sum per cell", "partial sum"),
+        RegisterSpec("cmac.mac_out", mac_result, cells, "CMAC output register "
+                     "towards CACC", "partial sum"),
+        RegisterSpec("cacc.sum", prec.acc_bits + 1, cells, "accumulator adder output, before "
+                     "saturation", "accumulator"),
+        RegisterSpec("cacc.abuf", prec.acc_bits, 2 * cfg.atom_k * cells, "assembly buffer: "
+                     "running sums of the stripe's pixels (entry * atom_k + kernel)",
+                     "accumulator"),
+        RegisterSpec("cacc.out", CACC_OUT_BITS, cells, "final rounded result towards SDP",
+                     "accumulator"),
     ]
 
 
-def sdp_registers(cfg: HardwareConfig) -> list[RegisterSpec]:
-    regs = [RegisterSpec("sdp.in", 32, 1, "element entering SDP")]
+def _sdp(cfg: HardwareConfig, prec: Precision) -> list[RegisterSpec]:
+    sdp = "sdp intermediate"
+    regs = [RegisterSpec("sdp.in", SDP_IN_BITS, 1, "element entering SDP", sdp)]
     for stage, present in (("bs", cfg.sdp_bs), ("bn", cfg.sdp_bn)):
         if present:
-            regs += [RegisterSpec(f"sdp.{stage}_alu", 33, 1, f"{stage.upper()} ALU result"),
-                     RegisterSpec(f"sdp.{stage}_mul", 49, 1, f"{stage.upper()} multiplier "
-                                  f"result"),
-                     RegisterSpec(f"sdp.{stage}_out", 32, 1, f"{stage.upper()} stage output "
-                                  f"(truncated, ReLU)")]
+            regs += [RegisterSpec(f"sdp.{stage}_alu", SDP_ALU_BITS, 1,
+                                  f"{stage.upper()} ALU result", sdp),
+                     RegisterSpec(f"sdp.{stage}_mul", SDP_MUL_BITS, 1,
+                                  f"{stage.upper()} multiplier result", sdp),
+                     RegisterSpec(f"sdp.{stage}_out", SDP_IN_BITS, 1, f"{stage.upper()} stage "
+                                  f"output (truncated, ReLU)", sdp)]
     if cfg.sdp_ew:
-        regs += [RegisterSpec("sdp.ew_out", 32, 1, "EW stage output")]
-    regs.append(RegisterSpec("sdp.out", 8, 1, "converted int8 output"))
+        regs += [RegisterSpec("sdp.ew_out", SDP_IN_BITS, 1, "EW stage output", sdp)]
+    regs.append(RegisterSpec("sdp.out", prec.bits, 1, f"converted {prec.name} output",
+                             "activation"))
     return regs
 
 
+def _pdp(cfg: HardwareConfig, prec: Precision) -> list[RegisterSpec]:
+    return [RegisterSpec("pdp.in", prec.bits, 1, "input element", "activation"),
+            RegisterSpec("pdp.acc", prec.pdp_buffer_bits, 1, "window result before the "
+                         "average division", "pdp intermediate"),
+            RegisterSpec("pdp.out", prec.bits, 1, "pooled output element", "activation")]
+
+
+def _cdp(cfg: HardwareConfig, prec: Precision) -> list[RegisterSpec]:
+    cdp = "cdp intermediate"
+    return [RegisterSpec("cdp.icvt", CDP_BITS["icvt"], 1, "converted input element", cdp),
+            RegisterSpec("cdp.sqsum", CDP_BITS["sqsum"], 1, "sum of squares over the window",
+                         cdp),
+            RegisterSpec("cdp.lut", CDP_BITS["lut"], 1, "lookup-table result", cdp),
+            RegisterSpec("cdp.mul", CDP_BITS["mul"], 1, "LUT result times the element", cdp),
+            RegisterSpec("cdp.out", prec.bits, 1, "converted int8 output", "activation")]
+
+
+def conv_registers(cfg: HardwareConfig) -> list[RegisterSpec]:
+    return _catalogue(cfg, _conv)
+
+
+def sdp_registers(cfg: HardwareConfig) -> list[RegisterSpec]:
+    return _catalogue(cfg, _sdp)
+
+
 def pdp_registers(cfg: HardwareConfig) -> list[RegisterSpec]:
-    return [RegisterSpec("pdp.in", cfg.bpe, 1, "input element"),
-            RegisterSpec("pdp.acc", 16, 1, "window result before the average division"),
-            RegisterSpec("pdp.out", cfg.bpe, 1, "pooled output element")]
+    return _catalogue(cfg, _pdp)
 
 
 def cdp_registers(cfg: HardwareConfig) -> list[RegisterSpec]:
-    return [RegisterSpec("cdp.icvt", 9, 1, "converted input element"),
-            RegisterSpec("cdp.sqsum", 22, 1, "sum of squares over the window"),
-            RegisterSpec("cdp.lut", 16, 1, "lookup-table result"),
-            RegisterSpec("cdp.mul", 25, 1, "LUT result times the element"),
-            RegisterSpec("cdp.out", cfg.bpe, 1, "converted int8 output")]
+    """CDP is modelled at INT8 only (its INT16 LRN pipeline is not)."""
+    return _catalogue(cfg, _cdp, precisions=(INT8.name,))
+
+
+def stored_register(name: str, values: int, cfg: HardwareConfig) -> RegisterSpec:
+    """``values`` stored weights (``mem.weight``) or activations (``mem.act``), as one
+    register of ``values`` one-value instances."""
+    kinds = {STORED_WEIGHT: ("weight", "stored weight values of a convolution"),
+             STORED_ACTIVATION: ("activation", "stored elements of an activation tensor")}
+    value, doc = kinds[name]
+    return RegisterSpec(name, cfg.bpe, values, doc, value)
+
+
+def catalogue(cfg: HardwareConfig) -> dict[str, RegisterSpec]:
+    """Every register name of a configuration (all optional units, stored values with one
+    instance), to look up what a name holds."""
+    full = cfg.replace(sdp_bs=True, sdp_bn=True, sdp_ew=True)
+    regs = (conv_registers(full) + sdp_registers(full) + pdp_registers(full)
+            + cdp_registers(full) + [stored_register(n, 1, cfg)
+                                     for n in (STORED_WEIGHT, STORED_ACTIVATION)])
+    return {r.name: r for r in regs}

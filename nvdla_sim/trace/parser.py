@@ -46,11 +46,25 @@ def _split_args(text: str) -> tuple[str, ...]:
     return tuple(a.strip() for a in text.split(","))
 
 
-def parse_program(path: Path) -> list[Command]:
+def read_text(path: Path, what: str) -> str:
+    """A trace file's text; a missing or binary file is a TraceError naming it (and the line
+    of the first byte that is not text)."""
     try:
-        text = path.read_text()
+        raw = path.read_bytes()
     except FileNotFoundError:
-        raise TraceError(f"trace program {path} does not exist") from None
+        raise TraceError(f"{what} {path} does not exist") from None
+    except OSError as exc:
+        raise TraceError(f"cannot read {what} ({exc.strerror})", path) from None
+    try:
+        return raw.decode()
+    except UnicodeDecodeError as exc:
+        line = raw.count(b"\n", 0, exc.start) + 1
+        raise TraceError(f"not a text {what}: byte {raw[exc.start]:#04x} is not UTF-8 text",
+                         path, line) from None
+
+
+def parse_program(path: Path) -> list[Command]:
+    text = read_text(path, "trace program")
     commands = []
     for number, raw in enumerate(text.splitlines(), 1):
         line = _strip_comment(raw).strip()
@@ -69,12 +83,18 @@ def parse_program(path: Path) -> list[Command]:
     return commands
 
 
-def parse_number(text: str, path: Path, line: int, what: str) -> int:
+def parse_number(text: str, path: Path, line: int, what: str, bits: int = 64) -> int:
+    """A non-negative number that fits ``bits`` bits (a 32-bit register value, a 64-bit
+    address): a wider value is an error, never truncated."""
     t = text.strip()
     try:
-        return int(t, 16) if t.lower().startswith("0x") else int(t, 10)
+        value = int(t, 16) if t.lower().startswith("0x") else int(t, 10)
     except ValueError:
         raise TraceError(f"bad number {t!r} for {what}", path, line) from None
+    if not 0 <= value < 1 << bits:
+        raise TraceError(f"{what} {t} does not fit {bits} bits (expected 0 to "
+                         f"{(1 << bits) - 1:#x})", path, line)
+    return value
 
 
 def parse_string(text: str, path: Path, line: int, what: str) -> str:

@@ -19,11 +19,14 @@ import numpy as np
 from nvdla_sim.config import DEFAULT_CONFIG, HardwareConfig
 from nvdla_sim.device import Nvdla
 from nvdla_sim.errors import NvdlaError, TraceError
+from nvdla_sim.memory import Memory
 from nvdla_sim.registers import REGMAP
 from nvdla_sim.trace.datfile import load_image
 from nvdla_sim.trace.parser import Command, parse_number, parse_program, parse_string
+from nvdla_sim.trace.txn import DumpCheck, TxnPlayer, is_txn_test, parse_txn
 
 PRIMARY_MEMORY = {"pri_mem", "1"}
+SECONDARY_MEMORY = "sec_mem"
 _PATTERNS = {"ALL_ZERO": 0x00, "ONES": 0xFF, "AFIVE": 0xA5, "FIVEA": 0x5A, "X": 0x00}
 
 
@@ -39,11 +42,16 @@ class CrcCheck:
     def passed(self) -> bool:
         return self.expected == self.actual
 
+    @property
+    def message(self) -> str:
+        return (f"line {self.line}: CRC of [{self.address:#x}, +{self.size:#x}) expected "
+                f"{self.expected:#010x}, got {self.actual:#010x}")
+
 
 @dataclass
 class TraceResult:
     name: str
-    checks: list[CrcCheck] = field(default_factory=list)
+    checks: list[CrcCheck | DumpCheck] = field(default_factory=list)
     error: str | None = None
     seconds: float = 0.0
     nvdla: Nvdla | None = None
@@ -71,10 +79,11 @@ def find_tests(paths: list[Path]) -> list[Path]:
     for path in paths:
         if not path.is_dir():
             raise TraceError(f"{path}: not a directory")
-        if any(path.glob("*.cfg")):
+        if any(path.glob("*.cfg")) or is_txn_test(path):
             tests.append(path)
             continue
-        found = sorted(p for p in path.iterdir() if p.is_dir() and any(p.glob("*.cfg")))
+        found = sorted(p for p in path.iterdir()
+                       if p.is_dir() and (any(p.glob("*.cfg")) or is_txn_test(p)))
         if not found:
             raise TraceError(f"{path}: no trace tests (folders with a .cfg program) found")
         tests.extend(found)
@@ -92,13 +101,20 @@ class _Player:
     def fail(self, cmd: Command, message: str) -> TraceError:
         return TraceError(message, self.program, cmd.line)
 
-    def number(self, cmd: Command, index: int, what: str) -> int:
-        return parse_number(cmd.args[index], self.program, cmd.line, what)
+    def number(self, cmd: Command, index: int, what: str, bits: int = 64) -> int:
+        return parse_number(cmd.args[index], self.program, cmd.line, what, bits)
 
-    def memory(self, cmd: Command, index: int) -> None:
-        if cmd.args[index] not in PRIMARY_MEMORY:
-            raise self.fail(cmd, f"unknown memory {cmd.args[index]!r}; this configuration has "
-                                 f"only the primary memory (pri_mem or 1)")
+    def memory(self, cmd: Command, index: int) -> Memory:
+        """The memory a command names: the primary one, or the secondary (CVSRAM)."""
+        name = cmd.args[index]
+        if name in PRIMARY_MEMORY:
+            return self.nvdla.memory
+        if name == SECONDARY_MEMORY and self.nvdla.memory.secondary is not None:
+            return self.nvdla.memory.secondary
+        if name == SECONDARY_MEMORY:
+            raise self.fail(cmd, f"{name}: {self.nvdla.config.name} has no secondary memory "
+                                 f"(CVSRAM); nv_full and nv_large have one")
+        raise self.fail(cmd, f"unknown memory {name!r}; expected pri_mem (or 1) or sec_mem")
 
     def register(self, cmd: Command):
         try:
@@ -117,7 +133,7 @@ class _Player:
 
     # -- commands ----------------------------------------------------------------------
     def do_mem_init(self, cmd: Command) -> None:
-        self.memory(cmd, 0)
+        mem = self.memory(cmd, 0)
         base = self.number(cmd, 1, "base address")
         pattern = cmd.args[3]
         if cmd.args[2].startswith('"'):  # fill the extent of a file with the pattern
@@ -125,7 +141,6 @@ class _Player:
             size = image.data.size
         else:
             size = self.number(cmd, 2, "size")
-        mem = self.nvdla.memory
         if pattern in _PATTERNS:
             mem.fill(base, size, _PATTERNS[pattern])
         elif pattern == "ADDR":
@@ -138,29 +153,32 @@ class _Player:
                                  f"{', '.join([*_PATTERNS, 'ADDR', 'RANDOM'])}")
 
     def do_mem_load(self, cmd: Command) -> None:
-        self.memory(cmd, 0)
+        mem = self.memory(cmd, 0)
         base = self.number(cmd, 1, "base address")
         path = self.dir / parse_string(cmd.args[2], self.program, cmd.line, "file name")
         if not path.is_file():
             raise self.fail(cmd, f"memory file {path} does not exist")
         image = load_image(path)
-        self.nvdla.memory.write_masked(base, image.data, image.mask)
+        mem.write_masked(base, image.data, image.mask)
 
     def do_reg_write(self, cmd: Command) -> None:
-        self.nvdla.write(self.register(cmd), self.number(cmd, 1, "register value"))
+        self.nvdla.write(self.register(cmd), self.number(cmd, 1, "register value", 32))
 
     def do_reg_read(self, cmd: Command) -> None:
         self.nvdla.read(self.register(cmd))
 
     def do_reg_read_check(self, cmd: Command) -> None:
-        expected = self.number(cmd, 1, "expected value")
+        expected = self.number(cmd, 1, "expected value", 32)
         actual = self.nvdla.read(self.register(cmd))
         if actual != expected:
             raise self.fail(cmd, f"{cmd.args[0]} reads {actual:#x}, expected {expected:#x}")
 
     def do_poll_reg_equal(self, cmd: Command) -> None:
-        expected = self.number(cmd, 1, "expected value")
+        expected = self.number(cmd, 1, "expected value", 32)
         actual = self.nvdla.read(self.register(cmd))
+        if actual != expected:  # poll again after background work (the CBUF flush) ran
+            self.nvdla.let_time_pass()
+            actual = self.nvdla.read(self.register(cmd))
         if actual != expected:
             raise self.fail(cmd, f"{cmd.args[0]} reads {actual:#x} and would never equal "
                                  f"{expected:#x}: the program waits forever")
@@ -190,13 +208,12 @@ class _Player:
 
     def do_check_crc(self, cmd: Command) -> None:
         self._consume(cmd, cmd.args[0])
-        self.memory(cmd, 1)
+        mem = self.memory(cmd, 1)
         base = self.number(cmd, 2, "base address")
         size = self.number(cmd, 3, "size")
-        expected = self.number(cmd, 4, "CRC")
+        expected = self.number(cmd, 4, "CRC", 32)
         if base % 4 or size % 4:
             raise self.fail(cmd, f"CRC region [{base:#x}, +{size:#x}) must be 4-byte aligned")
-        mem = self.nvdla.memory
         if not mem.is_written(base, size):
             raise self.fail(cmd, f"CRC region [{base:#x}, {base + size:#x}) includes memory "
                                  f"that was never written (no mem_init/mem_load/layer output)")
@@ -205,16 +222,20 @@ class _Player:
 
 def run_trace(test_dir: Path, config: HardwareConfig = DEFAULT_CONFIG,
               keep: bool = False) -> TraceResult:
-    """Run one trace test; user-facing problems end up in ``result.error``."""
+    """Run one trace test (a ``.cfg`` program, or NVIDIA's older ``input.txn`` format);
+    user-facing problems end up in ``result.error``."""
     start = time.perf_counter()
     result = TraceResult(test_dir.name)
-    player = None
+    player: _Player | TxnPlayer | None = None
     try:
-        program = program_file(test_dir)
-        player = _Player(program, config, keep)
-        player.run(parse_program(program))
+        if is_txn_test(test_dir) and not any(test_dir.glob("*.cfg")):
+            player = TxnPlayer(test_dir / "input.txn", config, keep)
+            player.run(parse_txn(player.program))
+        else:
+            player = _Player(program_file(test_dir), config, keep)
+            player.run(parse_program(player.program))
         if not player.checks:
-            result.error = f"{program}: the program checks no CRC"
+            result.error = f"{player.program}: the program checks no CRC and dumps no memory"
     except NvdlaError as exc:
         result.error = str(exc)
     if player is not None:

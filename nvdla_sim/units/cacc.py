@@ -1,9 +1,12 @@
 """CACC: accumulates CMAC partial sums and rounds them to 32 bits for SDP.
 
-Accumulation saturates at 34 bits in RTL (the assembly buffer width).  When
-``taps * 2**14 < 2**33`` no partial sum can reach that bound, and the order of
+Accumulation saturates at the assembly-buffer width of the precision (34 bits
+for INT8 in RTL, 48 for INT16 in cmod).  When ``taps * max|product| <
+2**(width-1)`` no partial sum can reach that bound, and the order of
 accumulation does not matter; otherwise the sums are formed in hardware
 order (channel block, then kernel position) with saturation after each add.
+The delivery to SDP is 32 bits for both (cmod ``ACCU_DELIVERY_BIT_WIDTH``;
+rounding ``(int64)(x / 2**t +- 0.5)`` in ``ReshapeSequencerDirectConvCommon``).
 """
 
 from __future__ import annotations
@@ -11,22 +14,23 @@ from __future__ import annotations
 import numpy as np
 
 from nvdla_sim.arith import rnd_shr, sat
+from nvdla_sim.precision import INT8, Precision
 
-ACC_BITS = 34  # assembly buffer width (RTL NV_NVDLA_CACC_CALC_int8.v)
+ACC_BITS = INT8.acc_bits  # the INT8 assembly buffer (RTL NV_NVDLA_CACC_CALC_int8.v)
 OUT_BITS = 32
-PRODUCT_MAX = 1 << 14  # |int8 * int8| <= 2**14
+PRODUCT_MAX = INT8.product_max  # |int8 * int8| <= 2**14
 
 
-def accumulation_is_safe(taps: int) -> bool:
+def accumulation_is_safe(taps: int, prec: Precision = INT8) -> bool:
     """True when no partial sum of ``taps`` products can saturate the assembly buffer."""
-    return taps * PRODUCT_MAX < (1 << (ACC_BITS - 1))
+    return taps * prec.product_max < (1 << (prec.acc_bits - 1))
 
 
-def accumulate_in_order(stripe_sums: np.ndarray) -> np.ndarray:
+def accumulate_in_order(stripe_sums: np.ndarray, prec: Precision = INT8) -> np.ndarray:
     """Saturating accumulation over axis 0 (one entry per stripe operation)."""
     acc = np.zeros(stripe_sums.shape[1:], np.int64)
     for psum in stripe_sums:  # one step per (block, kernel position), vectorized over the cube
-        acc = sat(acc + psum, ACC_BITS)
+        acc = sat(acc + psum, prec.acc_bits)
     return acc
 
 

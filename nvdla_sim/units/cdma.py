@@ -9,27 +9,43 @@ from nvdla_sim.config import HardwareConfig
 from nvdla_sim.errors import LayerError
 from nvdla_sim.layers import ConvCore
 from nvdla_sim.memory import Memory
+from nvdla_sim.precision import Precision, from_code
 from nvdla_sim.surface import FeatureSurface, read_weights
+
+CVT_BITS = 17  # the converter's rounded product before saturation (vInt17Type)
+
+
+def precision(conv: ConvCore) -> Precision:
+    """The convolution core's precision (D_MISC_CFG IN_PRECISION = PROC_PRECISION)."""
+    prec = from_code(conv.proc_precision, "CDMA/CSC D_MISC_CFG.PROC_PRECISION")
+    if conv.in_precision != conv.proc_precision:
+        raise LayerError(f"CDMA: input precision {conv.in_precision} differs from processing "
+                         f"precision {conv.proc_precision}; only equal precisions are modelled")
+    return prec
 
 
 def feature_surface(conv: ConvCore) -> FeatureSurface:
     return FeatureSurface(conv.in_address, conv.in_width, conv.in_height, conv.in_channels,
-                          conv.in_line_stride, conv.in_surface_stride)
+                          conv.in_line_stride, conv.in_surface_stride,
+                          precision=precision(conv), ram_type=conv.data_ram_type)
 
 
 def convert(cube: np.ndarray, conv: ConvCore) -> np.ndarray:
-    """CDMA input converter (cmod cdma_cvt): ``sat8(sat17(rnd((x - off) * scale >> t)))``.
+    """CDMA input converter (cmod ``hls/cdma_libs/cdma_cvt.cpp``):
+    ``sat_P(sat17(rnd((x - off) * scale >> t)))`` with P the processing precision.
 
-    18-bit difference times 16-bit scale: |product| < 2**34, no int64 risk.
+    (16+1)-bit difference times 16-bit scale: |product| < 2**34, no int64 risk.
     """
     if not conv.cvt_enable:
         return cube
+    prec = precision(conv)
     x = cube.astype(np.int64) - conv.cvt_offset
-    return sat(sat(rnd_shr(x * conv.cvt_scale, conv.cvt_truncate), 17), 8).astype(np.int8)
+    t = sat(rnd_shr(x * conv.cvt_scale, conv.cvt_truncate), CVT_BITS)
+    return sat(t, prec.bits).astype(prec.dtype)
 
 
 def feature(conv: ConvCore, surface_cube: np.ndarray) -> np.ndarray:
-    """The int8 input cube [(B,) C, H, W] (real channels only), converted if CVT is on,
+    """The input cube [(B,) C, H, W] (real channels only), converted if CVT is on,
     from the whole atoms read from the input surface."""
     if conv.datain_format != 0:
         raise LayerError("CDMA: pixel (image) input format is not supported; "
@@ -38,11 +54,13 @@ def feature(conv: ConvCore, surface_cube: np.ndarray) -> np.ndarray:
 
 
 def fetch_weights(conv: ConvCore, mem: Memory, cfg: HardwareConfig) -> np.ndarray:
-    """Weights as int8 [K, C, R, S] from the direct-convolution weight layout."""
-    expected = conv.kernels * conv.kernel_channels * conv.kernel_height * conv.kernel_width
+    """Weights [K, C, R, S] (int8 or int16) from the direct-convolution weight layout."""
+    prec = precision(conv)
+    expected = (conv.kernels * conv.kernel_channels * conv.kernel_height * conv.kernel_width
+                * prec.element_bytes)
     if conv.weight_bytes < expected:
-        raise LayerError(f"CDMA: D_WEIGHT_BYTES is {conv.weight_bytes}, but {conv.kernels} kernels "
-                         f"of {conv.kernel_width}x{conv.kernel_height}x{conv.kernel_channels} "
-                         f"need {expected} bytes")
-    return read_weights(mem, conv.weight_address, conv.kernels, conv.kernel_channels,
-                        conv.kernel_height, conv.kernel_width, cfg)
+        raise LayerError(f"CDMA: D_WEIGHT_BYTES is {conv.weight_bytes}, but {conv.kernels} "
+                         f"{prec.name} kernels of {conv.kernel_width}x{conv.kernel_height}x"
+                         f"{conv.kernel_channels} need {expected} bytes")
+    return read_weights(mem.port(conv.weight_ram_type), conv.weight_address, conv.kernels,
+                        conv.kernel_channels, conv.kernel_height, conv.kernel_width, cfg, prec)

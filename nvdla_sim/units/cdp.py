@@ -22,6 +22,7 @@ from nvdla_sim.arith import rnd_shr, sat, sx, sx_int
 from nvdla_sim.config import HardwareConfig
 from nvdla_sim.errors import LayerError
 from nvdla_sim.layers import Cdp
+from nvdla_sim.precision import INT8, from_code
 from nvdla_sim.surface import FeatureSurface
 from nvdla_sim.units import lut as lut_unit
 from nvdla_sim.units.tap import Tap, no_tap
@@ -29,17 +30,17 @@ from nvdla_sim.units.tap import Tap, no_tap
 
 def input_surface(cdp: Cdp) -> FeatureSurface:
     return FeatureSurface(cdp.src_address, cdp.width, cdp.height, cdp.channels,
-                          cdp.src_line_stride, cdp.src_surface_stride)
+                          cdp.src_line_stride, cdp.src_surface_stride, ram_type=cdp.src_ram_type)
 
 
 def output_surface(cdp: Cdp) -> FeatureSurface:
     return FeatureSurface(cdp.dst_address, cdp.width, cdp.height, cdp.channels,
-                          cdp.dst_line_stride, cdp.dst_surface_stride)
+                          cdp.dst_line_stride, cdp.dst_surface_stride, ram_type=cdp.dst_ram_type)
 
 
 def convert_in(x: np.ndarray, cdp: Cdp) -> np.ndarray:
     """Input converter (``HLS_cdp_icvt`` INT8): 9-bit sub, 25-bit product, 9-bit result."""
-    v = (x - sx_int(cdp.datin_offset, 8)) * sx_int(cdp.datin_scale, 16)
+    v = (x - sx_int(cdp.datin_offset, INT8.bits)) * sx_int(cdp.datin_scale, 16)
     return sat(rnd_shr(v, cdp.datin_shifter), 9)
 
 
@@ -60,7 +61,7 @@ def square_sum(v: np.ndarray, normalz_len: int) -> np.ndarray:
 def convert_out(p: np.ndarray, cdp: Cdp) -> np.ndarray:
     """Output converter (``HLS_cdp_ocvt`` INT8): 26-bit sub, 42-bit product, int8."""
     v = (p - sx(cdp.datout_offset, 25)) * sx_int(cdp.datout_scale, 16)
-    return sat(rnd_shr(v, cdp.datout_shifter), 8)
+    return sat(rnd_shr(v, cdp.datout_shifter), INT8.bits)
 
 
 def process(cube: np.ndarray, cdp: Cdp, cfg: HardwareConfig, tap: Tap = no_tap) -> np.ndarray:
@@ -68,14 +69,14 @@ def process(cube: np.ndarray, cdp: Cdp, cfg: HardwareConfig, tap: Tap = no_tap) 
 
     ``tap`` sees the registers ``icvt``, ``sqsum``, ``lut``, ``mul`` and ``out``.
     """
-    if cdp.input_data != 0:
+    if from_code(cdp.input_data, "CDP D_DATA_FORMAT.INPUT_DATA_TYPE") is not INT8:
         raise LayerError(f"CDP: only INT8 is modelled (D_DATA_FORMAT INPUT_DATA_TYPE="
                          f"{cdp.input_data})")
-    offset = sx_int(cdp.datin_offset, 8)
+    offset = sx_int(cdp.datin_offset, INT8.bits)
     x = cube.astype(np.int64)
     x[..., cdp.channels:, :, :] = offset
     v = tap("icvt", convert_in(x, cdp))
     s = tap("sqsum", v if cdp.sqsum_bypass else square_sum(v, cdp.normalz_len))
     lut = tap("lut", lut_unit.cdp_lookup(s, cdp.lut))
     p = tap("mul", lut if cdp.mul_bypass else lut * v)  # |p| <= 2**15 * 2**8: 25 bits
-    return tap("out", convert_out(p, cdp)).astype(np.int8)
+    return tap("out", convert_out(p, cdp)).astype(INT8.dtype)

@@ -1,4 +1,4 @@
-"""CMAC: the MAC array.  Each cell sums ``atom_c`` int8 x int8 products per cycle.
+"""CMAC: the MAC array.  Each cell sums ``atom_c`` data x weight products per cycle.
 
 Functionally the whole convolution is one integer matrix product, computed
 exactly with float32 BLAS: a partial sum is exact in float32, whatever order
@@ -8,17 +8,28 @@ BLAS adds in, while its magnitude stays below 2**24.  With int8 data
 below 2**24 for every row (:func:`exact_splits`, once per weight matrix: one
 or two chunks for typical layers; 2**10 columns when nothing is known about
 the weights).  Chunk results are exact integers, added in float64 (exact
-below 2**53).
+below 2**53).  INT16 products (|x| <= 2**30) go through float64 BLAS
+instead, exact while ``columns * 2**30 < 2**53`` (chunks of 2**22 columns).
 """
 
 from __future__ import annotations
 
 import numpy as np
 
+from nvdla_sim.precision import INT8, INT16, Precision
 
 CHUNK = 1 << 10  # 2**10 products of |x| <= 2**14 sum below 2**24: exact in float32
 FLOAT32_EXACT = 1 << 24
-DATA_MAX = 128  # |int8|
+FLOAT64_EXACT = 1 << 53
+DATA_MAX = -INT8.min  # |int8|
+
+
+def gemm_dtype(prec: Precision) -> type:
+    """The float type whose GEMM is exact (after chunking) for ``prec``'s operands."""
+    return np.float32 if prec.product_max * CHUNK <= FLOAT32_EXACT else np.float64
+
+
+WIDE_CHUNK = FLOAT64_EXACT // (2 * INT16.product_max)  # 2**22 INT16 products: float64-exact
 
 
 def exact_splits(weights: np.ndarray, data_max: int = DATA_MAX) -> np.ndarray:
@@ -44,12 +55,16 @@ def exact_matmul(weights: np.ndarray, patches: np.ndarray,
                  splits: np.ndarray | None = None) -> np.ndarray:
     """int64 result of ``weights [K, N] @ patches [N, P]`` for integer-valued operands;
     ``splits``: :func:`exact_splits` of ``weights`` for the data's bound (default: chunks
-    of 2**10 columns, exact for int8 data)."""
-    w = weights.astype(np.float32, copy=False)
-    d = patches.astype(np.float32, copy=False)
+    of 2**10 columns, exact for int8 data).  float64 operands (INT16) are multiplied in
+    float64, in chunks of 2**22 columns."""
+    wide = weights.dtype == np.float64 or patches.dtype == np.float64
+    dtype = np.float64 if wide else np.float32
+    w = weights.astype(dtype, copy=False)
+    d = patches.astype(dtype, copy=False)
     n = w.shape[1]
-    bounds = (splits.tolist() if splits is not None
-              else list(range(0, n, CHUNK)) + [n])
+    chunk = WIDE_CHUNK if wide else CHUNK
+    bounds = (splits.tolist() if splits is not None and not wide
+              else list(range(0, n, chunk)) + [n])
     if len(bounds) == 2:
         return (w @ d).astype(np.int64)
     out = None
@@ -65,7 +80,7 @@ def exact_matmul(weights: np.ndarray, patches: np.ndarray,
 def cell_sums(data: np.ndarray, weights: np.ndarray) -> np.ndarray:
     """Partial sums of one atomic operation per cell: ``weights [cells, lanes] . data [lanes]``.
 
-    The adder-tree result fits in MAC_RESULT_WIDTH bits (2*8 + log2(atom_c)),
+    The adder-tree result fits in MAC_RESULT_WIDTH bits (2*BPE + log2(atom_c)),
     so no saturation happens here.  ``data`` may carry leading batch axes.
     """
     return np.einsum("...l,kl->...k", data.astype(np.int64), weights.astype(np.int64))

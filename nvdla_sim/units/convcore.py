@@ -14,8 +14,9 @@ from nvdla_sim.units import cacc, cdma, cmac, csc
 
 @dataclass(frozen=True)
 class ConvOperands:
-    """What the convolution core fetched: input [C, H, W] and weights [K, C, R, S], int8;
-    ``matrix`` is the weights as the float32 [K, C*R*S] operand of the exact GEMM, and
+    """What the convolution core fetched: input [C, H, W] and weights [K, C, R, S] (int8 or
+    int16); ``matrix`` is the weights as the float [K, C*R*S] operand of the exact GEMM
+    (float32 for INT8, float64 for INT16: :func:`cmac.gemm_dtype`), and
     ``splits`` its exact column chunks (:func:`cmac.exact_splits`; None: the default)."""
 
     data: np.ndarray
@@ -34,7 +35,7 @@ def check(conv: ConvCore) -> None:
 
 def weights(conv: ConvCore, mem: Memory, cfg: HardwareConfig,
             cache: WeightCache | None = None) -> Weights:
-    """(int8 [K, C, R, S], float32 [K, C*R*S], exact GEMM splits); ``cache`` keeps them by
+    """(weights [K, C, R, S], float [K, C*R*S], exact GEMM splits); ``cache`` keeps them by
     address and shape for callers whose weight memory never changes (fault campaigns on
     datapath registers).  Splits, worth finding only for weights used many times, come
     with the cache."""
@@ -44,8 +45,9 @@ def weights(conv: ConvCore, mem: Memory, cfg: HardwareConfig,
     if cached is None:
         w = cdma.fetch_weights(conv, mem, cfg)
         matrix = w.reshape(conv.kernels, -1)
-        cached = (w, matrix.astype(np.float32),
-                  cmac.exact_splits(matrix) if cache is not None else None)
+        dtype = cmac.gemm_dtype(cdma.precision(conv))
+        splits = cmac.exact_splits(matrix) if cache is not None and dtype == np.float32 else None
+        cached = (w, matrix.astype(dtype), splits)
         if cache is not None:
             cache[key] = cached
     return cached
@@ -54,14 +56,16 @@ def weights(conv: ConvCore, mem: Memory, cfg: HardwareConfig,
 def accumulate(conv: ConvCore, ops: ConvOperands, cfg: HardwareConfig) -> np.ndarray:
     """Full-precision accumulator [(B,) K, Ho, Wo] (int64) as CACC holds it before rounding."""
     k, data = conv.kernels, ops.data
+    prec = cdma.precision(conv)
     taps = conv.in_channels * conv.kernel_height * conv.kernel_width
-    if not cacc.accumulation_is_safe(taps):
+    if not cacc.accumulation_is_safe(taps, prec):
         if data.ndim == 4:
             return np.stack([accumulate(conv, ConvOperands(d, ops.weights, ops.matrix,
                                                            ops.splits), cfg)
                              for d in data])
         return _accumulate_in_order(conv, ops, cfg)
-    acc = cmac.exact_matmul(ops.matrix, csc.im2col(conv, data, np.float32), ops.splits)
+    acc = cmac.exact_matmul(ops.matrix, csc.im2col(conv, data, ops.matrix.dtype.type),
+                            ops.splits)
     acc = acc.reshape(k, -1, conv.out_height, conv.out_width)
     return acc[:, 0] if data.ndim == 3 else acc.transpose(1, 0, 2, 3)
 
@@ -69,21 +73,22 @@ def accumulate(conv: ConvCore, ops: ConvOperands, cfg: HardwareConfig) -> np.nda
 def _accumulate_in_order(conv: ConvCore, ops: ConvOperands, cfg: HardwareConfig) -> np.ndarray:
     """Saturation is possible: add stripe operations in hardware order (block, then tap)."""
     win = csc.windows(conv, ops.data)  # [C, R, S, Ho, Wo]
+    dtype = ops.matrix.dtype.type  # exact GEMM type of the precision
     steps = []
     for b in range(0, conv.in_channels, cfg.atom_c):
         for y in range(conv.kernel_height):
             for x in range(conv.kernel_width):
                 w = ops.weights[:, b:b + cfg.atom_c, y, x]
                 d = win[b:b + cfg.atom_c, y, x].reshape(w.shape[1], -1)
-                steps.append(cmac.exact_matmul(w, d))
-    acc = cacc.accumulate_in_order(np.stack(steps))
+                steps.append(cmac.exact_matmul(w.astype(dtype), d.astype(dtype)))
+    acc = cacc.accumulate_in_order(np.stack(steps), cdma.precision(conv))
     return acc.reshape(conv.kernels, conv.out_height, conv.out_width)
 
 
 def to_sdp(conv: ConvCore, acc: np.ndarray, cfg: HardwareConfig) -> np.ndarray:
     """CACC output: rounded int32 values, channels padded to whole atoms with zeros."""
     rounded = cacc.truncate(acc, conv.clip_truncate)
-    padded = cfg.channels_padded(conv.kernels)
+    padded = cfg.channels_padded(conv.kernels, cdma.precision(conv))
     if padded == conv.kernels:
         return rounded
     out = np.zeros((*acc.shape[:-3], padded, conv.out_height, conv.out_width), np.int64)

@@ -3,7 +3,7 @@
 The functional model needs only what CSC feeds the MAC array: for every
 output pixel, the input values under each kernel position.  They are built
 as one strided view (im2col), never element by element.  Spatial padding
-takes the programmed pad value (sign-extended int8), not zero.
+takes the programmed pad value (sign-extended to the element width), not zero.
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ from numpy.lib.stride_tricks import as_strided
 from nvdla_sim.arith import sx_int
 from nvdla_sim.errors import LayerError
 from nvdla_sim.layers import ConvCore
+from nvdla_sim.units import cdma
 
 
 def check_geometry(conv: ConvCore) -> None:
@@ -40,8 +41,9 @@ def padded_input(conv: ConvCore, cube: np.ndarray) -> np.ndarray:
     span_y = (conv.kernel_height - 1) * conv.dilation_y + 1
     width = (conv.out_width - 1) * conv.stride_x + span_x
     height = (conv.out_height - 1) * conv.stride_y + span_y
-    pad = sx_int(conv.pad_value, 8)
-    out = np.full((*cube.shape[:-2], height, width), pad, np.int8)
+    prec = cdma.precision(conv)
+    out = np.full((*cube.shape[:-2], height, width), sx_int(conv.pad_value, prec.bits),
+                  prec.dtype)
     # copy the part of the real input that lies inside the window extent
     x0, y0 = conv.pad_left, conv.pad_top
     w = max(0, min(conv.in_width, width - x0))

@@ -1,7 +1,10 @@
-"""SDP: the single-point data processor, INT8 pipeline.
+"""SDP: the single-point data processor, integer (INT8 / INT16) pipeline.
 
-``x (int32) -> X1 (BS) -> X2 (BN) -> Y (EW, LUT) -> C (output converter) -> int8``
+``x (int32) -> X1 (BS) -> X2 (BN) -> Y (EW, LUT) -> C (output converter) -> int8/int16``
 following NVDLA's C model (``cmod/hls/sdp/sdp_x.cpp``, ``sdp_y*.cpp``,
+``sdp_c.cpp``).  The X and Y stages are the same for INT8 and INT16
+processing; only the output converter's final saturation follows
+``D_DATA_FORMAT.OUT_PRECISION`` (``IntSaturation<17, 16>`` or ``<17, 8>`` in
 ``sdp_c.cpp``).  Value bounds (for int64 safety): X stages keep |a| < 2**33
 and multiply by int16 (< 2**48); Y multiplies two int32 values (< 2**62).
 """
@@ -13,6 +16,7 @@ import numpy as np
 from nvdla_sim.arith import rnd_shr, sat, shl_sat, wrap
 from nvdla_sim.errors import LayerError
 from nvdla_sim.layers import Sdp, SdpX, SdpY
+from nvdla_sim.precision import Precision, from_code
 from nvdla_sim.units import lut as lut_unit
 from nvdla_sim.units.sdp_rdma import Operands
 from nvdla_sim.units.tap import Tap, no_tap
@@ -59,14 +63,20 @@ def x_stage(x: np.ndarray, stage: SdpX, ops: Operands, name: str, tap: Tap = no_
         m = a
     else:
         op = _operand(stage.mul_src, stage.mul_operand, ops.mul, f"{name} MUL")
-        m = np.where(positive, a, a * op) if prelu_pass else a * op
+        if prelu_pass:
+            m = np.where(positive, a, a * op)
+        elif a is not x and a.ndim and np.broadcast_shapes(a.shape, np.shape(op)) == a.shape:
+            # a temporary of this stage: multiplied in place
+            m = np.multiply(a, op, out=a)
+        else:
+            m = a * op
     m = tap(f"{reg}_mul", m)
     # the truncation applies even with MUL bypassed; PReLU's positive path skips it
     t = sat(rnd_shr(m, stage.mul_shift & 63), 32)
     if prelu_pass:  # positive values pass untouched (33 -> 32 bit assignment)
         t = np.where(positive, wrap(m, 32), t)
     if not stage.relu_bypass:
-        t = np.maximum(t, 0)
+        t = np.maximum(t, 0, out=t) if t.ndim else np.maximum(t, 0)  # t: a new array
     return tap(f"{reg}_out", t)
 
 
@@ -110,23 +120,39 @@ def y_stage(x: np.ndarray, ew: SdpY, ops: Operands, sdp: Sdp) -> np.ndarray:
     return y
 
 
+CVT_BITS = 17  # the output converter's rounded value before saturation (cTrunOutSize)
+
+
+def out_precision(sdp: Sdp) -> Precision:
+    return from_code(sdp.out_precision, "SDP D_DATA_FORMAT.OUT_PRECISION")
+
+
+def proc_precision(sdp: Sdp) -> Precision:
+    return from_code(sdp.proc_precision, "SDP D_DATA_FORMAT.PROC_PRECISION")
+
+
 def convert_out(y: np.ndarray, sdp: Sdp) -> np.ndarray:
-    """Output converter C: ``sat8(sat17(rnd((y - offset) * scale >> shift)))`` (cmod sdp_c)."""
+    """Output converter C: ``sat_P(sat17(rnd((y - offset) * scale >> shift)))`` with P the
+    output precision (cmod sdp_c)."""
+    prec = out_precision(sdp)
     if not sdp.ew.bypass and not sdp.ew.alu_bypass and sdp.ew.alu_algo == ALU_EQL:
-        return sat(y, 8).astype(np.int8)  # cfg_mode_eql: the comparison result passes through
-    t = sat(rnd_shr((y - sdp.cvt_offset) * sdp.cvt_scale, sdp.cvt_shift), 17)
-    return sat(t, 8).astype(np.int8)
+        # cfg_mode_eql: the comparison result passes through
+        return sat(y, prec.bits).astype(prec.dtype)
+    t = np.subtract(y, sdp.cvt_offset, dtype=np.int64)
+    t *= sdp.cvt_scale
+    # sat_P(sat17(v)) = sat_P(v): the output precision's range lies within 17 bits
+    return sat(rnd_shr(t, sdp.cvt_shift), min(CVT_BITS, prec.bits)).astype(prec.dtype)
 
 
 def check(sdp: Sdp) -> None:
-    if sdp.proc_precision != 0 or sdp.out_precision != 0:
-        raise LayerError(f"SDP: only INT8 is modelled (D_DATA_FORMAT PROC_PRECISION="
-                         f"{sdp.proc_precision}, OUT_PRECISION={sdp.out_precision})")
+    """Refuse precisions that are not modelled (FP16), before any work."""
+    proc_precision(sdp)
+    out_precision(sdp)
 
 
 def process(x: np.ndarray, sdp: Sdp, bs_ops: Operands, bn_ops: Operands,
             ew_ops: Operands, tap: Tap = no_tap) -> np.ndarray:
-    """The full INT8 pipeline on int32 values (int64 array, any shape) -> int8.
+    """The full integer pipeline on int32 values (int64 array, any shape) -> int8 / int16.
 
     ``tap`` sees every pipeline register (``in``, ``bs_*``, ``bn_*``, ``ew_out``,
     ``out``); the fault model uses it to corrupt one.

@@ -8,8 +8,10 @@ import numpy as np
 
 from nvdla_sim.arith import sx
 from nvdla_sim.config import HardwareConfig
+from nvdla_sim.errors import LayerError
 from nvdla_sim.layers import OperandDma, Sdp
 from nvdla_sim.memory import Memory
+from nvdla_sim.precision import Precision, from_code
 from nvdla_sim.surface import FeatureSurface
 
 USE_MUL, USE_ALU, USE_BOTH = 0, 1, 2
@@ -24,14 +26,25 @@ class Operands:
     mul: np.ndarray | None
 
 
+def in_precision(sdp: Sdp) -> Precision:
+    """Precision of SDP's input cube: from memory (SDP_RDMA IN_PRECISION) or from CACC."""
+    if sdp.flying:
+        return from_code(sdp.proc_precision, "SDP D_DATA_FORMAT.PROC_PRECISION")
+    return from_code(sdp.rdma_in_precision, "SDP_RDMA D_FEATURE_MODE_CFG.IN_PRECISION")
+
+
 def input_surface(sdp: Sdp) -> FeatureSurface:
     return FeatureSurface(sdp.src_address, sdp.width, sdp.height, sdp.channels,
-                          sdp.src_line_stride, sdp.src_surface_stride)
+                          sdp.src_line_stride, sdp.src_surface_stride,
+                          precision=in_precision(sdp), ram_type=sdp.src_ram_type)
 
 
 def output_surface(sdp: Sdp) -> FeatureSurface:
     return FeatureSurface(sdp.dst_address, sdp.width, sdp.height, sdp.channels,
-                          sdp.dst_line_stride, sdp.dst_surface_stride)
+                          sdp.dst_line_stride, sdp.dst_surface_stride,
+                          precision=from_code(sdp.out_precision,
+                                              "SDP D_DATA_FORMAT.OUT_PRECISION"),
+                          ram_type=sdp.dst_ram_type)
 
 
 def element_bytes(dma: OperandDma) -> int:
@@ -40,18 +53,24 @@ def element_bytes(dma: OperandDma) -> int:
 
 
 def operand_surface(dma: OperandDma, sdp: Sdp) -> FeatureSurface:
-    """Where a per-element operand stream lies (a cube laid out like a feature surface)."""
+    """Where a per-element operand stream lies (a cube laid out like an int8 feature
+    surface, ``element_bytes`` per channel)."""
     return FeatureSurface(dma.address, sdp.width, sdp.height, sdp.channels, dma.line_stride,
-                          dma.surface_stride, element_bytes=element_bytes(dma))
+                          dma.surface_stride, element_bytes=element_bytes(dma),
+                          ram_type=dma.ram_type)
 
 
 def operand_raw(dma: OperandDma, sdp: Sdp, mem: Memory, cfg: HardwareConfig) -> np.ndarray:
     """Raw operand bytes: [Cpad, H, W, E] per element, [Cpad, 1, 1, E] per kernel (one
-    vector of ceil(C/A)*A elements)."""
+    vector of ceil(C/A)*A elements, A the atom's channels at the input precision)."""
+    prec = in_precision(sdp)
     if dma.data_mode == MODE_PER_ELEMENT:
+        if prec.element_bytes != 1:
+            raise LayerError(f"SDP_RDMA: per-element operand streams with {prec.name} "
+                             f"processing are not modelled (their surface layout is unverified)")
         return operand_surface(dma, sdp).read_bytes(mem, cfg)
-    cpad, elem = cfg.channels_padded(sdp.channels), element_bytes(dma)
-    return mem.read(dma.address, cpad * elem).reshape(cpad, 1, 1, elem)
+    cpad, elem = cfg.channels_padded(sdp.channels, prec), element_bytes(dma)
+    return mem.port(dma.ram_type).read(dma.address, cpad * elem).reshape(cpad, 1, 1, elem)
 
 
 def decode_operands(dma: OperandDma, raw: np.ndarray | None) -> Operands:

@@ -1,24 +1,37 @@
-"""The speed benchmark compares the two ways on the same injections."""
+"""The speed benchmark runs every way on the same injections and checks their outcomes."""
 
 from __future__ import annotations
 
 import pytest
 
 from nvdla_sim import bench
+from nvdla_sim.peers import pytorchfi_missing
+
+SMALL = bench.Setup(images=2, injections=2000, naive=10, peer_batch=40, peer_batches=2,
+                    golden_images=4)
 
 
-def test_campaign_speed_checks_outcomes_of_both_ways():
-    result = bench.campaign_speed("lenet5", images=2, injections=1200, naive_count=30)
+def test_campaign_speed_checks_outcomes_of_every_way():
+    result = bench.campaign_speed("lenet5", SMALL, repetitions=2)
     assert result.identical
-    assert result.injections == 1200 and result.naive_injections == 30
-    assert result.optimized_per_s > 0 and result.naive_per_s > 0
-    assert result.ratio == pytest.approx(result.optimized_per_s / result.naive_per_s)
+    assert result.injections == 2000 and result.naive_injections == 10
+    assert result.optimized_per_s > 0 and result.naive_per_s > 0 and result.ratio > 0
     assert 0.0 <= result.sdc_rate < 0.05
+    if pytorchfi_missing() is None:
+        assert result.peer_injections == 80 and result.peer_per_s > 0
+        assert 0.0 <= result.peer_sdc_rate <= 1.0
+    else:
+        assert result.peer_per_s is None and result.peer_injections == 0
 
 
 def test_naive_share_must_come_from_the_campaign():
     with pytest.raises(ValueError, match="0 < 50 <= 40"):
-        bench.campaign_speed("lenet5", images=1, injections=40, naive_count=50)
+        bench.campaign_speed("lenet5", bench.Setup(1, 40, 50, 8, 2, 4))
+
+
+def test_repetitions_need_enough_work():
+    with pytest.raises(ValueError, match="3 repetitions need"):
+        bench.campaign_speed("lenet5", SMALL, repetitions=3)
 
 
 def test_a_naive_way_that_disagrees_is_reported(monkeypatch):
@@ -29,4 +42,28 @@ def test_a_naive_way_that_disagrees_is_reported(monkeypatch):
         outputs[0].reshape(-1)[0] ^= 1
         return outputs
     monkeypatch.setattr(bench.NaiveInjector, "run", off_by_one)
-    assert not bench.campaign_speed("lenet5", images=1, injections=500, naive_count=5).identical
+    result = bench.campaign_speed("lenet5", SMALL, repetitions=2, peer=False)
+    assert not result.identical
+
+
+def test_report_says_why_the_peer_was_skipped(monkeypatch):
+    monkeypatch.setattr(bench, "pytorchfi_missing", lambda: "pytorchfi is not installed (x)")
+    monkeypatch.setitem(bench.SETUPS, "lenet5", SMALL)
+    result = bench.run(["lenet5"], repetitions=2)
+    assert result["campaign"][0]["peer_per_s"] is None
+    text = bench.format_report(result)
+    assert "PyTorchFI peer skipped: pytorchfi is not installed (x)" in text
+    assert "identical" in text and "machine load" in text
+    golden = result["golden"][0]
+    assert golden["images"] == 4 and golden["simulator_per_s"] > 0
+
+
+def test_threads_are_limited_and_restored():
+    from threadpoolctl import threadpool_info
+    before = [i["num_threads"] for i in threadpool_info()]
+    with bench.threads(1) as note:
+        assert note == "1 thread(s) per tool"
+        assert all(i["num_threads"] == 1 for i in threadpool_info())
+    assert [i["num_threads"] for i in threadpool_info()] == before
+    with bench.threads(None) as note:
+        assert note == "each tool's default threads"

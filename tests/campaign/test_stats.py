@@ -30,3 +30,13 @@ def test_wilson_known_values():
     # 1 of 10: (0.0179, 0.4042)
     assert wilson(1, 10) == (pytest.approx(0.01788, abs=1e-4), pytest.approx(0.40415, abs=1e-4))
     assert wilson(0, 0) == (0.0, 1.0)
+
+
+def test_leveugle_reproduces_the_published_960000_for_a_01_percent_margin():
+    """Leveugle et al. (DATE 2009): e = 0.1%, 95% (t = 1.96), p = 0.5, large N: about
+    960,000 injections (t^2 p (1 - p) / e^2 = 960,364 with t = 1.95996)."""
+    n = sample_size(10 ** 12, 0.001)
+    t = z_value(0.95)
+    assert n == math.ceil(10 ** 12 / (1 + 1e-6 * (10 ** 12 - 1) / (t * t * 0.25)))
+    assert abs(n - 960_000) < 1_000
+    assert sample_size(10 ** 6, 0.001) < n  # a finite population needs fewer

@@ -17,3 +17,15 @@ def toy_workload(images: int, seed: int) -> Workload:
                                              dtype=np.int8)
     labels = ProgramRunner(program).run_batch(x).reshape(images, -1).argmax(1)
     return Workload("toy", program, x, labels)
+
+
+def campaign_file(path, workload: Workload, **config) -> "Path":
+    """Run a small campaign of ``workload`` into ``path`` (HDF5) and return the path."""
+    from pathlib import Path
+
+    from nvdla_sim.campaign.config import CampaignConfig
+    from nvdla_sim.campaign.runner import make_campaign
+    cfg = CampaignConfig(model=workload.name, dataset="random", images=len(workload.inputs),
+                         out=str(path), **config)
+    make_campaign(cfg, workload).run(Path(path), progress=False)
+    return Path(path)

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from compiler.ir import CompileError
-from compiler.zoo import (MODELS, BatchNorm, GraphBuilder, fold_batchnorm, forward, get_model,
+from compiler.zoo import (MODELS, BatchNorm, Conv, GraphBuilder, fold_batchnorm, forward, get_model,
                           lenet5)
 from compiler.zoo.pretrained import LENET5_MNIST
 from tests.compiler.zoo_inputs import SMALL, images, small
@@ -74,8 +74,9 @@ def test_get_model_errors_name_the_choices():
         get_model("alexnet")
     with pytest.raises(CompileError, match="model resnet18: .*depth.*parameters: input_shape"):
         get_model("resnet18", depth=34)
-    with pytest.raises(CompileError, match="no pretrained weights.*pretrained models: lenet5"):
-        get_model("vgg16_bn", pretrained=True)
+    with pytest.raises(CompileError, match="model vgg16_bn: pretrained weights fix the "
+                                           "architecture .*; drop width"):
+        get_model("vgg16_bn", pretrained=True, width=2.0)
 
 
 def test_input_too_small_names_the_layer():
@@ -220,3 +221,25 @@ def test_bundled_lenet5_reaches_97_percent_in_int8(mnist):
 def test_bundled_lenet5_is_small_and_exports():
     assert LENET5_MNIST.stat().st_size < 300_000
     _assert_onnx_matches(get_model("lenet5", pretrained=True), images(4, (1, 28, 28)))
+
+
+@pytest.mark.parametrize("name", ["resnet18", "resnet50", "mobilenet_v1", "vgg16_bn",
+                                  "squeezenet1_1"])
+def test_width_multiplies_channels_and_one_changes_nothing(name):
+    full = get_model(name, input_shape=SMALL, num_classes=10)
+    same = get_model(name, input_shape=SMALL, num_classes=10, width=1.0)
+    assert all(np.array_equal(a.weight, b.weight) for a, b in zip(full.nodes, same.nodes)
+               if hasattr(a, "weight"))
+    narrow = get_model(name, input_shape=SMALL, num_classes=10, width=0.25)
+    for a, b in zip(full.nodes, narrow.nodes):
+        if isinstance(a, Conv) and a.name != "conv10":  # squeezenet's conv to the classes
+            assert b.weight.shape[0] == max(1, int(a.weight.shape[0] * 0.25)), a.name
+    with pytest.raises(CompileError, match="width multiplier must be positive, got 0"):
+        get_model(name, width=0)
+
+
+@pytest.mark.parametrize("name", ["mobilenet_v1", "squeezenet1_1"])
+def test_cifar_stems_keep_the_resolution(name):
+    graph = get_model(name, input_shape=SMALL, num_classes=10, cifar_stem=True)
+    first = graph.nodes[0]
+    assert first.stride == (1, 1) and graph.shapes[first.output][1:] == (32, 32)

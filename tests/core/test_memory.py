@@ -53,3 +53,16 @@ def test_strided_view_write_marks_written():
 def test_refuses_huge_access():
     with pytest.raises(MemoryAccessError):
         Memory().read(0, 1 << 33)
+
+
+def test_a_surface_larger_than_free_memory_is_an_error_before_allocating(monkeypatch):
+    from nvdla_sim import memory
+    monkeypatch.setattr(memory, "available_bytes", lambda: 1 << 30)
+    mem = Memory()
+    with pytest.raises(MemoryAccessError) as info:
+        mem.fill(0x8000_0000, 1 << 30, 0)
+    assert str(info.value) == ("access [0x80000000, 0xc0000000): its memory segment (bytes "
+                               "and written mask) needs 2.00 GiB, only 1.00 GiB is available")
+    assert mem.segments == []
+    mem.fill(0x8000_0000, 1 << 20, 0)  # what fits is still allocated
+    assert mem.segments == [(0x8000_0000, 1 << 20)]

@@ -99,3 +99,57 @@ def test_cli_reports_and_exit_status(tmp_path, capsys):
 def test_cli_missing_folder_is_a_clean_error(tmp_path, capsys):
     assert main(["trace", "run", str(tmp_path / "nope")]) == 2
     assert "not a directory" in capsys.readouterr().err
+
+
+def test_binary_program_is_named_with_its_line(tmp_path):
+    folder = make_test(tmp_path, "")
+    (folder / "t.cfg").write_bytes(b"// a comment\nreg_write(\x80\x81);\n")
+    result = run_trace(folder)
+    assert result.error == (f"{folder / 't.cfg'}:2: not a text trace program: byte 0x80 is "
+                            f"not UTF-8 text")
+
+
+def test_binary_memory_file_is_named(tmp_path):
+    folder = make_test(tmp_path, SDP_PASS.replace("CRC", CRC_OF_INPUT))
+    (folder / "in.dat").write_bytes(b"\xff\xfe\x00\x81" * 8)
+    assert run_trace(folder).error == (f"{folder / 'in.dat'}:1: not a text memory file: byte "
+                                       f"0xff is not UTF-8 text")
+
+
+@pytest.mark.parametrize("dat, message", [
+    ("{\n{offset:0x0, size:8, payload:0x01 0x02 0x03", ":2: record does not close with '}' "
+                                                       "(file cut short?)"),
+    ("{\n{offset:0x0, size:8, payload:0x01 0x02 0x03 0x04 0x05 0x06 0x07 0x08} ,\n",
+     ": ends at line 2 without the '}' that closes the '{' of line 1 (file cut short?)"),
+])
+def test_memory_file_cut_short_is_refused_not_zero_filled(tmp_path, dat, message):
+    folder = make_test(tmp_path, SDP_PASS.replace("CRC", CRC_OF_INPUT), dat=dat)
+    assert run_trace(folder).error == f"{folder / 'in.dat'}{message}"
+
+
+@pytest.mark.parametrize("value, message", [
+    ("0x100000001", "register value 0x100000001 does not fit 32 bits (expected 0 to "
+                    "0xffffffff)"),
+    ("-1", "register value -1 does not fit 32 bits (expected 0 to 0xffffffff)"),
+])
+def test_register_value_wider_than_the_register_is_refused(tmp_path, value, message):
+    program = SDP_PASS.replace("CRC", CRC_OF_INPUT).replace(
+        "D_CVT_SCALE_0, 0x1", f"D_CVT_SCALE_0, {value}")
+    folder = make_test(tmp_path, program)
+    assert run_trace(folder).error == f"{folder / 't.cfg'}:17: {message}"
+
+
+def test_malformed_test_is_a_user_error_on_stderr(tmp_path, capsys):
+    make_test(tmp_path, SDP_PASS.replace("CRC", CRC_OF_INPUT), name="good")
+    bad = make_test(tmp_path, SDP_PASS.replace("CRC", "0xzz"), name="bad")
+    assert main(["trace", "run", str(tmp_path)]) == 2
+    captured = capsys.readouterr()
+    assert captured.err == f"nvdla-fi: error: {bad / 'bad.cfg'}:21: bad number '0xzz' for CRC\n"
+    assert captured.out.strip().splitlines()[-1].startswith("1 passed, 0 failed, 1 not runnable")
+
+
+def test_memory_file_spanning_more_than_memory_is_refused(tmp_path):
+    dat = "{offset:0x0, size:0x100000000000, payload:0x01}\n"
+    folder = make_test(tmp_path, SDP_PASS.replace("CRC", CRC_OF_INPUT), dat=dat)
+    assert run_trace(folder).error == (f"{folder / 'in.dat'}:1: record ends at 0x100000000000, "
+                                       f"beyond the 0x100000000 bytes one memory file may span")

@@ -137,3 +137,16 @@ def test_window_without_real_elements_is_rejected() -> None:
     # Kernel 1, stride 2, pad left 1: window 0 is the pad column alone (cmod never completes it).
     with pytest.raises(LayerError):
         run(np.zeros((8, 1, 3)), method=POOL_MAX, kernel=(1, 1), stride=(2, 1), pads=(1, 0, 0, 0))
+
+
+@pytest.mark.parametrize("method", [POOL_MAX, POOL_MIN])
+@pytest.mark.parametrize("pads", [(0, 0, 0, 0), (1, 1, 1, 1), (0, 1, 2, 0)])
+def test_max_min_in_the_data_type_equal_the_line_buffer(method, pads) -> None:
+    """Untapped max/min pooling runs on int8 values; a pass-through tap forces the int64
+    line-buffer path: identical, extremes (-128, 127) included."""
+    rng = np.random.default_rng(3)
+    cube = rng.choice(np.array([-128, -127, -1, 0, 1, 126, 127, 5], np.int8), (2, 8, 7, 9))
+    desc = make_pdp(cube[0], method=method, kernel=(3, 2), stride=(2, 1), pads=pads)
+    fast = pdp_unit.process(cube, desc, NV_SMALL)
+    slow = pdp_unit.process(cube, desc, NV_SMALL, lambda name, value: value)
+    assert fast.dtype == slow.dtype == np.int8 and np.array_equal(fast, slow)

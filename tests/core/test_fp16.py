@@ -1,0 +1,96 @@
+"""NVDLA's FP16 conversion rules (cmod hls/include/nvdla_float.h), hand-computed cases."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from nvdla_sim.fp16 import fp16_to_fp32, fp16_to_int16, fp32_to_fp16, int_to_fp16
+
+
+def f32(x: float) -> int:
+    return int(np.array(x, np.float32).view(np.uint32))
+
+
+def f16(x: float) -> int:
+    return int(np.array(x, np.float16).view(np.uint16))
+
+
+@pytest.mark.parametrize("value, expected", [
+    (1.0, 0x3C00), (-2.5, 0xC100), (65504.0, 0x7BFF),
+    # ties to even: 1 + 2**-11 is halfway between 1 and 1 + 2**-10 -> 1 (even)
+    (1.0 + 2.0 ** -11, 0x3C00),
+    # 1 + 3 * 2**-11 is halfway between 1 + 2**-10 (odd) and 1 + 2**-9 -> up
+    (1.0 + 3 * 2.0 ** -11, 0x3C02),
+    # just above a tie rounds up
+    (1.0 + 2.0 ** -11 + 2.0 ** -20, 0x3C01),
+])
+def test_fp32_to_fp16_rounds_to_nearest_even(value, expected):
+    assert fp32_to_fp16(f32(value)) == expected
+
+
+def test_fp32_to_fp16_overflow_saturates_to_max_finite():
+    # IEEE would give infinity (0x7c00); NVDLA's SetToInf writes 0x7bff
+    assert fp32_to_fp16(f32(65520.0)) == 0x7BFF  # rounds up past 65504
+    assert fp32_to_fp16(f32(1e9)) == 0x7BFF
+    assert fp32_to_fp16(f32(-1e9)) == 0xFBFF
+    assert fp32_to_fp16(f32(float("inf"))) == 0x7BFF
+    assert fp32_to_fp16(f32(65519.0)) == 0x7BFF  # below the tie: plain rounding
+
+
+def test_fp32_to_fp16_denormals():
+    assert fp32_to_fp16(f32(2.0 ** -24)) == 0x0001  # the smallest denormal
+    assert fp32_to_fp16(f32(2.0 ** -25)) == 0x0000  # exactly half of it: tie to even -> 0
+    assert fp32_to_fp16(f32(-(2.0 ** -25) * 1.5)) == 0x8001  # above half: rounds up, sign kept
+    assert fp32_to_fp16(f32(-(2.0 ** -26))) == 0x8000  # signed zero
+    assert fp32_to_fp16(f32(3 * 2.0 ** -25)) == 0x0002  # 1.5 denormals: tie -> even (2)
+    assert fp32_to_fp16(f32(2.0 ** -14 - 2.0 ** -26)) == 0x0400  # rounds up to the normal range
+
+
+def test_fp32_to_fp16_nan_keeps_low_mantissa_bits():
+    assert fp32_to_fp16(0x7FC00001) == 0x7C01
+    assert fp32_to_fp16(0xFFC00000) == 0xFC00  # payload only in high bits: an inf pattern
+
+
+def test_fp32_to_fp16_agrees_with_ieee_inside_the_range():
+    rng = np.random.default_rng(3)
+    x = rng.standard_normal(20000).astype(np.float32) * np.float32(2.0) ** rng.integers(
+        -30, 16, 20000).astype(np.float32)
+    x = x[np.abs(x) < 65504]
+    ours = fp32_to_fp16(x.view(np.uint32))
+    assert np.array_equal(ours, x.astype(np.float16).view(np.uint16).astype(np.int64))
+
+
+def test_fp16_to_fp32():
+    assert fp16_to_fp32(0x3C00) == f32(1.0)
+    assert fp16_to_fp32(0x0001) == f32(2.0 ** -24)  # denormals widen exactly
+    assert fp16_to_fp32(0x83FF) == f32(-(1023 * 2.0 ** -24))
+    assert fp16_to_fp32(0x7C00) == 0x7F7FFFFF  # infinity widens to FLT_MAX
+    assert fp16_to_fp32(0xFC00) == 0xFF7FFFFF
+    assert fp16_to_fp32(0x7E01) == 0x7F800201  # NaN: payload in the low bits
+    every = np.arange(0x7C00)  # every finite positive value round-trips
+    assert np.array_equal(fp32_to_fp16(fp16_to_fp32(every)), every)
+
+
+@pytest.mark.parametrize("value, expected", [
+    (0, 0x0000), (1, 0x3C00), (-1, 0xBC00), (2048, 0x6800),
+    (2049, 0x6800),  # tie between 2048 and 2050 -> even mantissa (2048)
+    (2051, 0x6802),  # tie between 2050 and 2052 -> 2052
+    (65504, 0x7BFF), (65519, 0x7BFF),
+    (65520, 0x7BFF),  # IEEE: infinity; NVDLA: saturates
+    (-65536, 0xFBFF),  # the 17-bit minimum
+])
+def test_int17_to_fp16(value, expected):
+    assert int_to_fp16(value, 17) == expected
+
+
+@pytest.mark.parametrize("bits, expected", [
+    (0x3C00, 1), (0x3800, 1),  # 0.5 rounds half away from zero
+    (0xB800, -1), (0x3E00, 2),  # 1.5 -> 2
+    (0x4100, 3),  # 2.5 -> 3 (away from zero, not to even)
+    (0x7BFF, 32767), (0xFBFF, -32768),  # saturation
+    (0x7C00, 32767), (0x0001, 0), (0x8000, 0),
+    (0x7E00, -32768),  # NaN
+])
+def test_fp16_to_int16(bits, expected):
+    assert fp16_to_int16(bits) == expected

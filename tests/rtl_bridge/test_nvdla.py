@@ -1,0 +1,128 @@
+"""NVIDIA's NV_nvdla RTL under cocotb: build, trace conformance, layers, fault mapping.
+
+The simulator tests skip, saying why, without cocotb / Verilator / a C++
+compiler or without NVIDIA's nv_small RTL (``$NVDLA_RTL`` or
+``shared/nvdla-rtl/nv_small/vmod`` above the checkout).  The first one builds
+``NV_nvdla`` (1.5-4 minutes on two cores) into ``sim_build/nvdla``; later runs
+reuse it.  The full check is ``nvdla-fi rtl check --rtl nvdla`` (docs/rtl-bridge.md).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from nvdla_sim.config import NV_SMALL
+from nvdla_sim.faults.site import FaultSite
+from nvdla_sim.timing.schedule import LayerSchedule
+from nvdla_sim.trace.player import run_trace
+from rtl_bridge.networks import load_network
+from rtl_bridge.nvdla.build import build, control_file, default_rtl, rtl_missing
+from rtl_bridge.nvdla.faults import ABUF, CALC, HALVES, MAPPED, rtl_fault
+from rtl_bridge.nvdla.layers import export_layers, written_region
+from rtl_bridge.toolchain import ToolchainMissing, missing
+
+RTL = default_rtl()
+REASON = missing() or rtl_missing(RTL)
+needs_rtl = pytest.mark.skipif(REASON is not None, reason=f"NV_nvdla simulation unavailable: "
+                                                          f"{REASON}")
+TRACES = Path(RTL).parents[2] / "nvdla-traces" / "nv_small" if RTL else None
+# a few of NVIDIA's nv_small trace tests, one per unit, short on the RTL
+CI_TRACES = ("sdp_3x3x33_bn_int8_reg_0", "dc_1x1x8_1x1x8x1_int8_0", "pdp_8x8x32_1x1_int8_0",
+             "cdp_1x1x1_lrn3_int8_0")
+
+
+# -- without the simulator ----------------------------------------------------------------------
+def test_missing_rtl_is_named(tmp_path):
+    assert "not found" in rtl_missing(None)
+    assert "NV_nvdla.v is missing" in rtl_missing(tmp_path)
+    with pytest.raises(ToolchainMissing, match="NV_nvdla.v is missing"):
+        build(tmp_path)
+
+
+def test_control_file_makes_the_ports_and_datapath_public():
+    vlt = control_file()
+    assert vlt.startswith("`verilator_config")
+    for module in ("NV_nvdla", "NV_NVDLA_CMAC_CORE_mac", "NV_NVDLA_CACC_CALC_int8",
+                   "nv_ram_rws_16x272"):
+        assert f'-module "{module}"' in vlt
+
+
+@pytest.fixture(scope="module")
+def lenet():
+    program, x = load_network("lenet5", seed=3)
+    return program, x, [LayerSchedule(layer, program.config) for layer in program.layers]
+
+
+def test_sites_map_to_nvidia_registers(lenet):
+    program, _, scheds = lenet
+    rng = np.random.default_rng(0)
+    conv = scheds[0].conv
+    start = int(conv.ops["start"][3])  # stripe operation 3, pixel 2 at the adder-tree output
+    n = int(conv.ops["length"][:3].sum()) + 2
+    f = rtl_fault(FaultSite(0, "cmac.sum_out", 5, 4, start + 2 + 5, "flip"), scheds[0],
+                  NV_SMALL, rng)
+    assert f["path"].startswith(f"{HALVES[1]}.u_mac_1.sum_out_d0_d")
+    assert f["anchor"].startswith(f"{HALVES[1]}.u_mac_1.pp_pvld_d0_d")
+    assert (f["count"], f["mask"], f["delay"]) == (n, 1 << 4, 0)
+    # an atom's bit 13 is bit 5 of byte lane 1, a register of its own in NVIDIA's rt_in
+    f = rtl_fault(FaultSite(0, "cmac.dat_in", 1, 13, 0, "stuck1", 2), scheds[0], NV_SMALL, rng)
+    assert f["path"].startswith(f"{HALVES[1]}.u_rt_in.in_rt_dat_data1_d") and f["mask"] == 0x60
+    f = rtl_fault(FaultSite(0, "cacc.abuf", 3 * 8 + 2, 33, 0, "stuck0"), scheds[0], NV_SMALL, rng)
+    assert (f["path"], f["mask"]) == (f"{ABUF}[3]", 1 << (2 * 34 + 33))
+    f = rtl_fault(FaultSite(0, "cacc.out", 7, 0, 0, "stuck0"), scheds[0], NV_SMALL, rng)
+    assert f["path"] == f"{CALC}.u_cell_int8_7.out_final_data"
+    # nothing live: a flip before the first operation reaches the register
+    assert rtl_fault(FaultSite(0, "cmac.mac_out", 0, 0, 1, "flip"), scheds[0], NV_SMALL,
+                     rng) is None
+
+
+def test_every_mapped_register_is_in_the_catalogue(lenet):
+    program, _, scheds = lenet
+    names = {r.name for r in scheds[0].registers}
+    assert set(MAPPED) <= names
+
+
+def test_layer_exports_replay_on_nvdla_sim(lenet, tmp_path):
+    program, x, _ = lenet
+    tests = export_layers(program, x, tmp_path, layers=[1, 6])
+    assert [t.index for t in tests] == [1, 6]
+    for t in tests:
+        result = run_trace(t.folder)
+        assert result.passed, result.error
+        assert not np.array_equal(t.before, t.after)
+        cube = t.surface.read(_memory(t), program.config)
+        assert np.array_equal(written_region(t, program.config, cube), t.after)
+
+
+def _memory(test):
+    from nvdla_sim.memory import Memory  # noqa: PLC0415
+
+    mem = Memory()
+    mem.write(test.address, test.after)
+    return mem
+
+
+# -- with the simulator ---------------------------------------------------------------------------
+@needs_rtl
+def test_nvidia_traces_pass_on_the_rtl(tmp_path):
+    from rtl_bridge.nvdla.run import run_programs  # noqa: PLC0415
+
+    results, _ = run_programs([(TRACES / name, []) for name in CI_TRACES], workdir=tmp_path)
+    bad = [f"{r.name}: {r.error or r.checks}" for r in results if not r.passed]
+    assert not bad, bad
+    assert all(len(r.layers) == 1 and r.layer_cycles[0] > 0 for r in results)
+
+
+@needs_rtl
+def test_lenet_layers_and_faults_agree(tmp_path):
+    from rtl_bridge.nvdla.check import rtl_nvdla_check  # noqa: PLC0415
+
+    report = rtl_nvdla_check("lenet5", injections=100, seed=5, workdir=tmp_path)
+    print(report)
+    assert all(r.identical for r in report.layers), [r.detail for r in report.layers]
+    assert len(report.faults) == 100
+    bad = [f for f in report.faults if not f.agree]
+    assert not bad, "\n" + str(report)
