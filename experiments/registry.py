@@ -42,6 +42,8 @@ class Study:
 
 
 STUDIES: dict[str, Study] = {
+    "ecc": Study("ecc", "in-place SEC-DED (64,57)/(32,26) vs (72,64) vs none for 8- and 4-bit "
+                 "weights under weight-memory faults", "ecc", "S3"),
     "bits-layers": Study("bits-layers", "single bit flips per value bit, model layer and "
                          "region: datapath registers and stored weights/activations",
                          "bits_layers", "S1"),

