@@ -49,8 +49,11 @@ def load_model(spec: str, input_shape: tuple[int, ...] | None = None,
             raise CompileError(f"{spec}: --input-size and --classes apply to zoo models only")
         from compiler.frontends import load_onnx
         return load_onnx(path)
-    raise CompileError(f"cannot load model {spec!r}: expected zoo:<name> or a path to a "
-                       f"quantized .onnx file")
+    if path.suffix.lower() == ".npz":  # a model file: nvdla-fi zoo train --out, nvdla-fi prune
+        from compiler.zoo.storage import load_int8_graph
+        return load_int8_graph(path)
+    raise CompileError(f"cannot load model {spec!r}: expected zoo:<name>, a path to a "
+                       f"quantized .onnx file or a model .npz file")
 
 
 def random_inputs(shape: tuple[int, ...], n: int, seed: int) -> np.ndarray:

@@ -23,6 +23,7 @@ from nvdla_sim.runner import ProgramRunner
 from nvdla_sim.timing.schedule import LayerSchedule
 
 CONFIDENCE = 0.95
+MIN_PER_BIT = 200  # injections a bit position needs to be ranked among the most vulnerable
 
 
 @dataclass(frozen=True)
@@ -92,6 +93,7 @@ class SdcResult:
     sdc: Rate
     sites: int  # fault-site space: register bits x cycles
     by_bit: list[tuple[str, Rate]]  # "bit b/W" of the value held -> SDC rate, worst first
+    # (bits with at least MIN_PER_BIT injections, when any have that many)
 
 
 def datapath_sdc(name: str, program: Program, images: np.ndarray, labels: np.ndarray,
@@ -112,6 +114,7 @@ def datapath_sdc(name: str, program: Program, images: np.ndarray, labels: np.nda
     keys = np.array([f"bit {b}/{w}" for b, w in zip(col["value_bit"], col["value_width"])])
     by_bit = [(str(k), Rate(int(np.count_nonzero(sdc[keys == k])),
                             int(np.count_nonzero(keys == k)))) for k in np.unique(keys)]
+    by_bit = [item for item in by_bit if item[1].n >= MIN_PER_BIT] or by_bit
     by_bit.sort(key=lambda item: (-item[1].value, item[0]))
     return SdcResult(Rate(int(sdc.sum()), sdc.size), int(result.attrs["site_space_size"]),
                      by_bit)

@@ -8,7 +8,7 @@ from nvdla_sim.cli import main
 from nvdla_sim.cli.main import build_parser
 
 COMMANDS = [["trace", "run"], ["compile"], ["infer"], ["campaign"], ["study"], ["report"],
-            ["bench"], ["rtl", "check"], ["zoo", "list"], ["zoo", "train"]]
+            ["bench"], ["rtl", "check"], ["zoo", "list"], ["zoo", "train"], ["prune"]]
 
 
 @pytest.mark.parametrize("command", COMMANDS, ids=" ".join)
@@ -29,7 +29,7 @@ def test_parser_lists_every_command():
 @pytest.mark.parametrize("argv, message", [
     (["compile", "missing.onnx", "-o", "x.npz"], "missing.onnx: no such ONNX model file"),
     (["compile", "zoo:nope", "-o", "x.npz"], "unknown model 'zoo:nope'; built-in models: "),
-    (["compile", "model.txt", "-o", "x.npz"], "expected zoo:<name> or a path to a quantized"),
+    (["compile", "model.txt", "-o", "x.npz"], "expected zoo:<name>, a path to a quantized"),
     (["campaign", "nope.toml"], "nope.toml: no such campaign file"),
     (["report", "nope.h5", "-o", "out"], "nope.h5: no such campaign results file"),
     (["infer", "zoo:lenet5"], "give either --data NAME|PATH.npz or --input X.npy"),

