@@ -18,7 +18,7 @@ from nvdla_sim.peers import PytorchfiPeer, _hooked_net  # noqa: E402
 
 @pytest.mark.parametrize("graph, shape", [
     (lenet5_mnist_float(), (1, 28, 28)),
-    (get_model("resnet18", input_shape=(3, 16, 16), num_classes=10,
+    (get_model("resnet18", input_shape=(3, 16, 16), num_classes=10, width=0.125,
                rng=np.random.default_rng(0)), (3, 16, 16)),
 ])
 def test_hooked_net_is_the_float_qatnet(graph, shape):

@@ -9,6 +9,8 @@ from nvdla_sim.peers import pytorchfi_missing
 
 SMALL = bench.Setup(images=2, injections=2000, naive=10, peer_batch=40, peer_batches=2,
                     golden_images=4)
+TINY = bench.Setup(images=1, injections=1000, naive=5, peer_batch=8, peer_batches=1,
+                   golden_images=3)
 
 
 def test_campaign_speed_checks_outcomes_of_every_way():
@@ -42,20 +44,20 @@ def test_a_naive_way_that_disagrees_is_reported(monkeypatch):
         outputs[0].reshape(-1)[0] ^= 1
         return outputs
     monkeypatch.setattr(bench.NaiveInjector, "run", off_by_one)
-    result = bench.campaign_speed("lenet5", SMALL, repetitions=2, peer=False)
+    result = bench.campaign_speed("lenet5", TINY, repetitions=1, peer=False)
     assert not result.identical
 
 
 def test_report_says_why_the_peer_was_skipped(monkeypatch):
     monkeypatch.setattr(bench, "pytorchfi_missing", lambda: "pytorchfi is not installed (x)")
-    monkeypatch.setitem(bench.SETUPS, "lenet5", SMALL)
-    result = bench.run(["lenet5"], repetitions=2)
+    monkeypatch.setitem(bench.SETUPS, "lenet5", TINY)
+    result = bench.run(["lenet5"], repetitions=1)
     assert result["campaign"][0]["peer_per_s"] is None
     text = bench.format_report(result)
     assert "PyTorchFI peer skipped: pytorchfi is not installed (x)" in text
     assert "identical" in text and "machine load" in text
     golden = result["golden"][0]
-    assert golden["images"] == 4 and golden["simulator_per_s"] > 0
+    assert golden["images"] == 3 and golden["simulator_per_s"] > 0
 
 
 def test_threads_are_limited_and_restored():
