@@ -255,12 +255,14 @@ class ResultStore:
     def _sync_from_journal(self) -> None:
         """Keep the table's rows that are right, rewrite the rest from the journal: with a
         journal, the rows equal to it; without (a completed campaign), the rows whose ids
-        run 0, 1, 2 ...; whatever is dropped is recomputed or rewritten exactly."""
+        run 0, 1, 2 ... (a table without ids is kept whole); whatever is dropped is recomputed or rewritten exactly."""
         journal = self._journal_rows()
         with h5py.File(self.path, "a") as f:
             table = f[self.table]
             stored = table[...]
-            if journal is None:
+            if journal is None and "id" not in (self.dtype.names or ()):
+                good = stored.size  # tables without ids (study tables): written complete
+            elif journal is None:
                 good = _prefix(stored["id"], np.arange(stored.size))
             else:
                 good = _prefix(_raw(stored, self.dtype), _raw(journal, self.dtype))
