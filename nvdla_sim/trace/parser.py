@@ -11,7 +11,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from nvdla_sim.errors import TraceError
+from nvdla_sim.errors import NvdlaError, TraceError
 
 _COMMAND = re.compile(r"^\s*(\w+)\s*\((.*)\)\s*;\s*$")
 
@@ -102,3 +102,17 @@ def parse_string(text: str, path: Path, line: int, what: str) -> str:
     if len(t) < 2 or t[0] != '"' or t[-1] != '"':
         raise TraceError(f"expected a quoted {what}, got {t!r}", path, line)
     return t[1:-1]
+
+
+def dispatch(player, commands) -> None:
+    """Run each command by ``player.do_<name>``; a user error inside one becomes a
+    TraceError naming the command's file and line (``player.fail``).  Shared by the
+    ``.cfg`` player and the older ``input.txn`` player."""
+    for cmd in commands:
+        try:
+            getattr(player, f"do_{cmd.name}")(cmd)
+        except TraceError:
+            raise
+        except NvdlaError as exc:
+            raise player.fail(cmd, f"{cmd.name}: {exc}") from None
+

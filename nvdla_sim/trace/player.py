@@ -22,7 +22,8 @@ from nvdla_sim.errors import NvdlaError, TraceError
 from nvdla_sim.memory import Memory
 from nvdla_sim.registers import REGMAP
 from nvdla_sim.trace.datfile import load_image
-from nvdla_sim.trace.parser import Command, parse_number, parse_program, parse_string
+from nvdla_sim.trace.parser import (Command, dispatch, parse_number, parse_program,
+                                    parse_string)
 from nvdla_sim.trace.txn import DumpCheck, TxnPlayer, is_txn_test, parse_txn
 
 PRIMARY_MEMORY = {"pri_mem", "1"}
@@ -123,13 +124,7 @@ class _Player:
             raise self.fail(cmd, str(exc)) from None
 
     def run(self, commands: list[Command]) -> None:
-        for cmd in commands:
-            try:
-                getattr(self, f"do_{cmd.name}")(cmd)
-            except TraceError:
-                raise
-            except NvdlaError as exc:
-                raise self.fail(cmd, f"{cmd.name}: {exc}") from None
+        dispatch(self, commands)
 
     # -- commands ----------------------------------------------------------------------
     def do_mem_init(self, cmd: Command) -> None:

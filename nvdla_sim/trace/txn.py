@@ -33,7 +33,7 @@ from nvdla_sim.errors import NvdlaError, TraceError
 from nvdla_sim.memory import Memory
 from nvdla_sim.registers import REGMAP, Register
 from nvdla_sim.registers.regmap import csb_map
-from nvdla_sim.trace.parser import read_text
+from nvdla_sim.trace.parser import dispatch, read_text
 
 PROGRAM = "input.txn"
 CSB_PREFIX = 0xFFFF0000  # write_reg / read_reg address: prefix | (byte address >> 2)
@@ -160,13 +160,7 @@ class TxnPlayer:
         return self.dir / cmd.args[2]
 
     def run(self, commands: list[TxnCommand]) -> None:
-        for cmd in commands:
-            try:
-                getattr(self, f"do_{cmd.name}")(cmd)
-            except TraceError:
-                raise
-            except NvdlaError as exc:
-                raise self.fail(cmd, f"{cmd.name}: {exc}") from None
+        dispatch(self, commands)
 
     # -- commands ----------------------------------------------------------------------
     def do_load_mem(self, cmd: TxnCommand) -> None:
