@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import json
+from collections.abc import Callable
 from pathlib import Path
 
 import h5py
@@ -43,36 +44,37 @@ def read(path: Path) -> tuple[np.ndarray, np.ndarray, dict]:
         return f["trials"][...], f["variants"][...], dict(f.attrs)
 
 
-def drop_table(rows: np.ndarray, bits: int, kind: int, strategies: list[str]) -> list[str]:
+def _strategy_table(rows: np.ndarray, bits: int, kind: int, strategies: list[str],
+                    cell: Callable[[np.ndarray], str]) -> list[str]:
+    """One row per rate, one column per strategy that ran; ``cell`` formats the trials of
+    one (rate, strategy)."""
     sel = rows[(rows["bits"] == bits) & (rows["kind"] == kind)]
     used = [s for s in range(len(strategies)) if (sel["strategy"] == s).any()]
     head = "| rate | " + " | ".join(LABELS[strategies[s]] for s in used) + " |"
     lines = [head, "|---" * (len(used) + 1) + "|"]
     for rate in np.unique(sel["rate"]):
-        cells = []
-        for s in used:
-            r = sel[(sel["rate"] == rate) & (sel["strategy"] == s)]
-            cells.append(_interval(*_points(r["golden_accuracy"] - r["accuracy"])))
+        cells = [cell(sel[(sel["rate"] == rate) & (sel["strategy"] == s)]) for s in used]
         lines.append(f"| {_rate(rate)} | " + " | ".join(cells) + " |")
     return lines
+
+
+def _drop_cell(r: np.ndarray) -> str:
+    return _interval(*_points(r["golden_accuracy"] - r["accuracy"]))
+
+
+def _wrong_cell(r: np.ndarray) -> str:
+    frac = mean_interval(r["wrong_bits"] / r["weight_bits"], CONFIDENCE)
+    hit = int((r["wrong_bits"] > 0).sum())
+    lo, hi = wilson(hit, r.size, CONFIDENCE)
+    return f"{frac[0]:.2e} ({hit}/{r.size} trials; {100 * lo:.0f}-{100 * hi:.0f}%)"
+
+
+def drop_table(rows: np.ndarray, bits: int, kind: int, strategies: list[str]) -> list[str]:
+    return _strategy_table(rows, bits, kind, strategies, _drop_cell)
 
 
 def wrong_table(rows: np.ndarray, bits: int, kind: int, strategies: list[str]) -> list[str]:
-    sel = rows[(rows["bits"] == bits) & (rows["kind"] == kind)]
-    used = [s for s in range(len(strategies)) if (sel["strategy"] == s).any()]
-    head = "| rate | " + " | ".join(LABELS[strategies[s]] for s in used) + " |"
-    lines = [head, "|---" * (len(used) + 1) + "|"]
-    for rate in np.unique(sel["rate"]):
-        cells = []
-        for s in used:
-            r = sel[(sel["rate"] == rate) & (sel["strategy"] == s)]
-            frac = mean_interval(r["wrong_bits"] / r["weight_bits"], CONFIDENCE)
-            hit = int((r["wrong_bits"] > 0).sum())
-            lo, hi = wilson(hit, r.size, CONFIDENCE)
-            cells.append(f"{frac[0]:.2e} ({hit}/{r.size} trials; {100 * lo:.0f}-"
-                         f"{100 * hi:.0f}%)")
-        lines.append(f"| {_rate(rate)} | " + " | ".join(cells) + " |")
-    return lines
+    return _strategy_table(rows, bits, kind, strategies, _wrong_cell)
 
 
 def block_table(rows: np.ndarray, bits: int, kind: int, strategies: list[str]) -> list[str]:
