@@ -2,8 +2,9 @@
 
 The program is written the way NVIDIA's trace tests are: memory images are
 loaded with ``mem_load``, every layer programs its units' registers (group 0)
-and LUTs, enables them consumer first (the convolution's CDMA last), waits
-for its done interrupt, and the output tensor is checked with ``check_crc``
+and LUTs, waits for the CBUF flush before a convolution (as NVIDIA's ``dc_``
+tests and kmd do), enables the units consumer first (the convolution's CDMA
+last), waits for its done interrupt, and the output tensor is checked with ``check_crc``
 against the CRC the simulator computed.  ``nvdla-fi trace run`` on the
 folder replays it to the same output.
 """
@@ -68,6 +69,11 @@ def layer_program(layer: HardwareLayer, index: int) -> list[str]:
     for (unit, reg), value in sorted(encode_layer(layer).items(),
                                      key=lambda kv: REGMAP.get(*kv[0]).address):
         lines.append(f"reg_write({_reg_name(unit, reg)}, 0x{value:x});")
+    if "CDMA" in units:
+        # The CBUF is flushed after reset; CDMA enabled before that ends has its data
+        # overwritten (the RTL then hands SDP zeros).  kmd waits as NVIDIA's dc_ traces
+        # do (nvdla/sw kmd/firmware/conv.c dla_conv_enable).
+        lines.append(f"poll_reg_equal({_reg_name('CDMA', 'S_CBUF_FLUSH_STATUS')}, 0x1);")
     for unit in units:
         lines.append(f"reg_write({_reg_name(unit, 'D_OP_ENABLE')}, 0x1);")
     lines.append(f"intr_notify({_done_interrupt(layer)}, layer{index}_done);")
