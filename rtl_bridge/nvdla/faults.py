@@ -52,7 +52,7 @@ class Stage:
     valid: str
     offset: int  # nvdla_sim's cycle offset from the issue of the atomic operation
     per_lane: bool = False  # an atom split into one 8-bit register per byte lane
-    valid_bit: int = 0
+    valid_per_cell: bool = False  # the valid is a mask with one bit per MAC cell ({c})
 
 
 RTL_STAGES: dict[str, tuple[Stage, ...]] = {
@@ -63,8 +63,10 @@ RTL_STAGES: dict[str, tuple[Stage, ...]] = {
                             DAT_ACTV),),
     "cmac.sum_out": tuple(Stage(f"{{h}}.u_mac_{{c}}.sum_out_d0_d{d}",
                                 f"{{h}}.u_mac_{{c}}.pp_pvld_d0_d{d}", SUM_OUT) for d in (1, 2, 3)),
+    # the data stages load on the cell's mask bit, one cycle after the half's pvld
     "cmac.mac_out": tuple(Stage(f"{{h}}.u_rt_out.out_rt_data{{c}}_d{d}",
-                                f"{{h}}.u_rt_out.out_rt_pvld_d{d}", MAC_OUT) for d in (1, 2)),
+                                f"{{h}}.u_rt_out.out_rt_mask_d{d}", MAC_OUT, valid_per_cell=True)
+                          for d in (1, 2)),
     "cacc.sum": (Stage(f"{CALC}.u_cell_int8_{{k}}.i_sum_pd", f"{CALC}.u_cell_int8_{{k}}.i_sat_vld",
                        CACC_SUM),),
     "cacc.out": (Stage(f"{CALC}.u_cell_int8_{{k}}.out_final_data",
@@ -109,8 +111,8 @@ def rtl_fault(site: FaultSite, schedule: LayerSchedule, cfg: HardwareConfig,
             n = _atomic_index(site, schedule, stage.offset, last_step_only=reg == "cacc.out")
             if n is None:
                 return None
-            out.update(anchor=stage.valid.format(**names), anchor_bit=stage.valid_bit, count=n,
-                       delay=0)
+            out.update(anchor=stage.valid.format(**names),
+                       anchor_bit=names["c"] if stage.valid_per_cell else 0, count=n, delay=0)
         return out
     if reg in WEIGHTS:
         out["path"] = WEIGHTS[reg].format(**names)
