@@ -308,16 +308,19 @@ class Injector:
     async def _to_cycle(self, f: dict) -> None:
         """Return right after the edge that starts the fault's cycle, once the simulator has
         evaluated it: ``delay`` edges after the ``count``-th (from 0) cycle since the launch
-        in which bit ``anchor_bit`` of ``anchor`` is high."""
+        in which bit ``anchor_bit`` of ``anchor`` is high (and ``anchor_ready``, when given:
+        the cycles a flow-controlled pipe hands its value on)."""
         clk, b = self.bench.dut.dla_core_clk, self.bench
         valid, bit = resolve(b.dut, f["anchor"]), f.get("anchor_bit", 0)
+        ready = resolve(b.dut, f["anchor_ready"]) if "anchor_ready" in f else None
         seen = -1
         await ReadWrite()
         while True:  # one Python step per cycle only while the valid is high
             if int(valid.value) >> bit & 1:
-                seen += 1
-                if seen == f["count"]:
-                    break
+                if ready is None or int(ready.value) & 1:
+                    seen += 1
+                    if seen == f["count"]:
+                        break
                 await RisingEdge(clk)
             else:
                 await ValueChange(valid)

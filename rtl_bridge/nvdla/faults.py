@@ -72,8 +72,45 @@ RTL_STAGES: dict[str, tuple[Stage, ...]] = {
     "cacc.out": (Stage(f"{CALC}.u_cell_int8_{{k}}.out_final_data",
                        f"{CALC}.u_cell_int8_{{k}}.out_final_valid", CACC_WRITE),),
 }
+SDP_CORE = "u_partition_p.u_NV_NVDLA_sdp.u_core"
+
+
+@dataclass(frozen=True)
+class SdpStage:
+    """An SDP pipe register (``pipe -m -bc`` of NVIDIA's generator): its data register, the
+    valid and ready of its output handshake, and where the model's bits start in it."""
+
+    pipe: str
+    data: str
+    valid: str
+    ready: str
+    shift: int = 0
+
+
+def _x_pipe(stage: str, unit: str, pipe: str) -> SdpStage:
+    n = pipe[-1]
+    return SdpStage(f"{SDP_CORE}.u_{stage}.u_sdp_x_{unit}_0.{pipe}", f"p{n}_pipe_data",
+                    f"p{n}_pipe_valid", f"p{n}_pipe_ready", shift=1 if unit == "mul" else 0)
+
+
+# The element a model SDP register holds at a cycle is the n-th (in nvdla_sim's stream
+# order, which is the order CACC hands SDP its results) taken from the RTL register's
+# output handshake.  The multiplier pipe carries {product[48:0], bypass_trt}; the
+# output converter's last pipe {saturated, data[15:0]} (int8 in the low byte).  The X
+# stage's truncation pipe (u_sdp_x_trt_0) has no model register: its value is the
+# ReLU pipe's input.
+SDP_STAGES: dict[str, SdpStage] = {
+    "sdp.in": SdpStage(f"{SDP_CORE}.u_NV_NVDLA_SDP_cmux.pipe_p2", "pipe_skid_cmux2dp_pd",
+                       "pipe_skid_cmux2dp_pvld", "sdp_cmux2dp_ready"),
+    **{f"sdp.{stage}_{reg}": _x_pipe(stage, unit, pipe)
+       for stage in ("bs", "bn")
+       for reg, unit, pipe in (("alu", "alu", "pipe_p2"), ("mul", "mul", "pipe_p1"),
+                               ("out", "relu", "pipe_p1"))},
+    "sdp.out": SdpStage(f"{SDP_CORE}.u_c.c_int_0.pipe_p4", "p4_pipe_data", "p4_pipe_valid",
+                        "p4_pipe_ready"),
+}
 WEIGHTS = {"cmac.wt_sd": "{h}.u_active.wt{c}_sd_data", "cmac.wt_actv": "{h}.u_active.wt{c}_actv_data"}
-MAPPED = (*RTL_STAGES, *WEIGHTS, "cacc.abuf")
+MAPPED = (*RTL_STAGES, *WEIGHTS, "cacc.abuf", *SDP_STAGES)
 
 
 def _names(register: str, instance: int) -> dict[str, object]:
@@ -132,6 +169,8 @@ def rtl_fault(site: FaultSite, schedule: LayerSchedule, cfg: HardwareConfig,
                 out.update(anchor=f"{names['h']}.u_active.wt_pre_sel", anchor_bit=names["c"],
                            count=s, delay=1)
         return out
+    if reg in SDP_STAGES:
+        return _sdp_fault(site, schedule, SDP_STAGES[reg], out)
     if reg == "cacc.abuf":
         entry, lane = divmod(site.instance, cfg.atom_k)
         out["path"] = f"{ABUF}[{entry}]"
@@ -143,6 +182,29 @@ def rtl_fault(site: FaultSite, schedule: LayerSchedule, cfg: HardwareConfig,
             out.update(anchor=f"{CALC}.abuf_wr_en", anchor_bit=0, count=n, delay=1)
         return out
     raise KeyError(f"register {reg} is not mapped to the RTL")
+
+
+def _sdp_fault(site: FaultSite, schedule: LayerSchedule, stage: SdpStage, out: dict
+               ) -> dict | None:
+    """An SDP register's fault; None where NVDLA has no such register in this layer (a
+    bypassed stage, or a bypassed ALU / multiplier: the data takes a wire around it) or
+    the model's register holds no element at the site's cycle."""
+    sdp = schedule.layer.sdp
+    x = {"bs": sdp.bs, "bn": sdp.bn}.get(site.register[4:6])
+    if x is not None and (x.bypass or (site.register.endswith("_alu") and x.alu_bypass)
+                          or (site.register.endswith("_mul") and x.mul_bypass)):
+        return None
+    out["path"] = f"{stage.pipe}.{stage.data}"
+    out["mask"] = out["mask"] << stage.shift
+    if site.transient:
+        stream = schedule.sdp_stream
+        at = site.cycle - schedule.sdp_register_offset(site.register)
+        n = int(np.searchsorted(stream.start, at))
+        if n >= stream.start.size or stream.start[n] != at:
+            return None
+        out.update(anchor=f"{stage.pipe}.{stage.valid}", anchor_bit=0,
+                   anchor_ready=f"{stage.pipe}.{stage.ready}", count=n, delay=0)
+    return out
 
 
 def _atomic_index(site: FaultSite, schedule: LayerSchedule, offset: int,
