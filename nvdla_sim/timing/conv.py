@@ -107,6 +107,20 @@ class ConvSchedule:
         """Until the last result leaves CACC (SDP's tail is added by the layer schedule)."""
         return self.core_cycles + CACC_WRITE + 1
 
+    @cached_property
+    def fetch_cycles(self) -> int:
+        """Cycles from the launch to cycle 0: CSC starts once the whole input cube
+        (``dat_cbuf_ready``: all its slices) and the first kernel group's weights
+        (``wt_cbuf_ready``) are in the CBUF (RTL ``NV_NVDLA_CSC_sg.v``); CDMA fetches both
+        through one memory port after its latency.  Later groups' weights load while
+        earlier ones compute."""
+        conv, cfg = self.conv, self.config
+        atoms = -(-conv.in_channels // cfg.atom_channels(cfg.prec))
+        data = conv.in_width * conv.in_height * atoms * cfg.mem_atom
+        kernel = conv.kernel_height * conv.kernel_width * conv.in_channels
+        weights = min(conv.kernels, cfg.kernel_group(cfg.prec)) * kernel * cfg.prec.element_bytes
+        return cfg.mem_latency + -(-(data + weights) * 8 // cfg.mem_width_bits)
+
     # -- queries ---------------------------------------------------------------------
     def stripe_op_at(self, cycle: int, offset: int) -> int | None:
         """Index of the stripe operation whose ops are at pipeline ``offset`` at ``cycle``

@@ -180,3 +180,10 @@ class LayerSchedule:
         if self.cdp_output is not None:
             ends.append(self.cdp_output.end + 4)
         return max(ends)
+
+    @cached_property
+    def launch_cycles(self) -> int:
+        """Estimated cycles from the layer's launch to its done interrupt: :attr:`cycles`
+        (the register timeline, which starts at the convolution's first weight load) plus
+        the convolution's input fetch (:attr:`ConvSchedule.fetch_cycles`)."""
+        return self.cycles + (self.conv.fetch_cycles if self.conv is not None else 0)

@@ -4,7 +4,7 @@
 2. Every layer of a compiled network as a trace test (:mod:`.layers`): the RTL's
    output must be bit-identical to nvdla_sim's, and its launch-to-interrupt
    cycle count is compared with nvdla_sim's cycle model
-   (:attr:`LayerSchedule.cycles`).
+   (:attr:`LayerSchedule.launch_cycles`).
 3. Faults: random single-bit (and adjacent multi-bit) upsets and stuck-at bits
    in the mapped CMAC and CACC registers (:mod:`.faults`) of the convolution
    layers; nvdla_sim predicts each layer's output
@@ -245,7 +245,7 @@ def rtl_nvdla_check(network: str = "lenet5", injections: int = 100, seed: int = 
     layer_rows, fault_rows = [], []
     for test, res in zip(tests, results):
         layer = program.layers[test.index]
-        model_cycles = LayerSchedule(layer, cfg).cycles
+        model_cycles = LayerSchedule(layer, cfg).launch_cycles
         same = res.passed and len(res.regions) == 1 and np.array_equal(res.regions[0], test.after)
         detail = res.error or ("" if same else "output differs from nvdla_sim's")
         rtl_cycles = res.layer_cycles[0] if res.layer_cycles else None

@@ -137,8 +137,9 @@ def test_lenet_layers_bit_identical_and_timed(tmp_path):
     report = rtl_nvdla_check("lenet5", injections=0, seed=5, workdir=tmp_path)
     assert len(report.layers) == 7
     assert all(r.identical for r in report.layers), [r.detail for r in report.layers]
-    pools = [r for r in report.layers if r.name.startswith("pool")]
-    assert all(abs(r.cycle_error) < 0.05 for r in pools), str(report)
+    # nvdla_sim's launch-to-interrupt estimate (docs/rtl-bridge.md has the figures)
+    assert all(abs(r.cycle_error) < (0.05 if r.name.startswith("pool") else 0.12)
+               for r in report.layers), str(report)
 
 
 @needs_rtl
