@@ -6,7 +6,7 @@
    cycle count is compared with nvdla_sim's cycle model
    (:attr:`LayerSchedule.launch_cycles`).
 3. Faults: random single-bit (and adjacent multi-bit) upsets and stuck-at bits
-   in the mapped CMAC and CACC registers (:mod:`.faults`) of the convolution
+   in the mapped CMAC, CACC and SDP registers (:mod:`.faults`) of the convolution
    layers; nvdla_sim predicts each layer's output
    (:meth:`FaultInjector.layer_effect`), the RTL runs the layer with the fault,
    and the output regions must be equal byte for byte.

@@ -17,6 +17,10 @@ retiming stages): each is a pure delay of the same value, so a fault in any of
 them is the model register's fault; :data:`RTL_STAGES` lists them and the
 check draws among them.
 
+SDP's registers sit in flow-controlled pipes (NVIDIA's ``pipe -m -bc``): the
+value the model's register holds for element ``n`` is in the RTL pipe register
+during the cycle of the pipe's ``n``-th output handshake (:data:`SDP_STAGES`).
+
 nv_small: CMAC half ``h`` (``u_partition_ma`` / ``_mb``) computes kernels
 ``4h .. 4h+3`` of a group in its MAC cells ``u_mac_0..3``; the CACC
 calculator has one cell per kernel lane; assembly-buffer entry ``e`` (pixel of
