@@ -93,6 +93,15 @@ def test_sites_map_to_nvidia_registers(lenet):
                      scheds[0], NV_SMALL, rng) is None
 
 
+def test_launch_cycles_add_the_convolution_fetch(lenet):
+    _, _, scheds = lenet
+    # conv1: CSC waits for the whole 28x28 input (one 8-byte atom per pixel) and the 6
+    # kernels of 5x5x1 weights, over an 8-byte port, after 50 cycles of latency
+    assert scheds[0].conv.fetch_cycles == 50 + (28 * 28 * 8 + 6 * 25 + 7) // 8
+    assert scheds[0].launch_cycles == scheds[0].cycles + scheds[0].conv.fetch_cycles
+    assert scheds[1].launch_cycles == scheds[1].cycles  # pool1 reads memory itself
+
+
 def test_every_mapped_register_is_in_the_catalogue(lenet):
     program, _, scheds = lenet
     names = {r.name for r in scheds[0].registers}
