@@ -27,6 +27,7 @@ from nvdla_sim.layers import HardwareLayer
 from nvdla_sim.program import Program
 from nvdla_sim.timing.conv import CACC_SUM, CACC_WRITE, DAT_ACTV, DAT_IN, MAC_OUT, SUM_OUT
 from nvdla_sim.timing.schedule import LayerSchedule
+from nvdla_sim.units.sdp import x_register_live
 from rtl_bridge import job as jobs
 from rtl_bridge.job import FaultCase, Job, JobResult, LayerCase, LayerOutcome
 from rtl_bridge.model import predict
@@ -183,10 +184,9 @@ def layer_registers(layer: HardwareLayer, cfg: HardwareConfig) -> list[str]:
 
 
 def _stage_active(layer: HardwareLayer, register: str) -> bool:
-    if register.startswith("sdp.bs_"):
-        return not layer.sdp.bs.bypass
-    if register.startswith("sdp.bn_"):
-        return not layer.sdp.bn.bypass
+    if register.startswith(("sdp.bs_", "sdp.bn_")):
+        stage = layer.sdp.bs if register.startswith("sdp.bs_") else layer.sdp.bn
+        return x_register_live(stage, register.split("_")[1])
     return True
 
 

@@ -13,6 +13,9 @@
 * ``prelu``: ``toy`` with PReLU on every active BN multiplier (positive
   values pass the multiplier and the truncation untouched), which the
   compiler never emits;
+* ``bypass``: ``toy`` with the ALU of BS bypassed in every other SDP and the
+  multiplier of BN bypassed in the others (NVDLA then has no such register),
+  which the compiler never emits;
 * ``lenet5``: the bundled trained LeNet-5 (``compiler.zoo``).
 """
 
@@ -29,7 +32,7 @@ from compiler.lower import lower
 from nvdla_sim.config import DEFAULT_CONFIG, HardwareConfig
 from nvdla_sim.program import Program
 
-NETWORKS = ("toy", "shapes", "rounding", "prelu", "lenet5")
+NETWORKS = ("toy", "shapes", "rounding", "prelu", "bypass", "lenet5")
 
 
 def shapes_net(seed: int = 7) -> Graph:
@@ -93,6 +96,22 @@ def _prelu_variant(program: Program) -> Program:
     return dataclasses.replace(program, layers=layers, name=f"{program.name}-prelu")
 
 
+def _bypass_variant(program: Program) -> Program:
+    layers, k = [], 0
+    for layer in program.layers:
+        sdp = layer.sdp
+        if sdp is not None:
+            bs, bn = sdp.bs, sdp.bn
+            if k % 2 == 0 and not bs.bypass:
+                bs = dataclasses.replace(bs, alu_bypass=True)
+            elif k % 2 == 1 and not bn.bypass:
+                bn = dataclasses.replace(bn, mul_bypass=True, mul_shift=0)
+            sdp = dataclasses.replace(sdp, bs=bs, bn=bn)
+            k += 1
+        layers.append(dataclasses.replace(layer, sdp=sdp))
+    return dataclasses.replace(program, layers=layers, name=f"{program.name}-bypass")
+
+
 def load_network(name: str, config: HardwareConfig | None = None, seed: int = 0
                  ) -> tuple[Program, np.ndarray]:
     """(compiled program, int8 input) for one of :data:`NETWORKS`."""
@@ -105,6 +124,8 @@ def load_network(name: str, config: HardwareConfig | None = None, seed: int = 0
         program = _rounding_variant(lower(toy_net(), cfg), seed + 1)
     elif name == "prelu":
         program = _prelu_variant(lower(toy_net(), cfg))
+    elif name == "bypass":
+        program = _bypass_variant(lower(toy_net(), cfg))
     elif name == "lenet5":
         program = lower(lenet5_mnist_int8(), cfg)
     else:

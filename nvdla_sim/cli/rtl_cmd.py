@@ -24,7 +24,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                     "sites and RTL vs nvdla_sim time per injection; exits 1 on any "
                     "disagreement.")
     check.add_argument("--network", default="lenet5",
-                       help="lenet5 (the bundled model), toy, shapes, rounding or prelu")
+                       help="lenet5 (the bundled model), toy, shapes, rounding, prelu or bypass")
     check.add_argument("--layers", type=int, nargs="+", metavar="I",
                        help="hardware layers to use (default: every CONV+SDP and SDP layer; "
                             "--rtl nvdla: every layer)")

@@ -147,8 +147,8 @@ class FaultInjector:
         if unit == "sdp":
             name = site.register.split(".", 1)[1]
             stage = {"bs": layer.sdp.bs, "bn": layer.sdp.bn}.get(name.split("_")[0])
-            if stage is not None and stage.bypass:
-                return None  # a bypassed stage's registers hold nothing
+            if stage is not None and not sdp_unit.x_register_live(stage, name.split("_")[1]):
+                return None  # a bypassed stage's (ALU's, multiplier's) registers hold nothing
             if site.transient:
                 e = sched.sdp_stream.at(site.cycle - sched.sdp_register_offset(site.register))
                 if e is None:

@@ -33,13 +33,28 @@ def _operand(stage_src: int, register_value: int, from_memory: np.ndarray | None
     return from_memory
 
 
+def x_register_live(stage: SdpX, register: str) -> bool:
+    """Whether an X stage's ``alu`` / ``mul`` / ``out`` register exists in this layer:
+    not in a bypassed stage, and not a bypassed ALU's or multiplier's (NVDLA steers the
+    data around it by a wire: ``alu_data_out = cfg_alu_bypass ? alu_data_in : ...`` in
+    ``NV_NVDLA_SDP_HLS_X_int_alu.v``, likewise ``_mul.v``)."""
+    if stage.bypass:
+        return False
+    if register == "alu":
+        return not stage.alu_bypass
+    if register == "mul":
+        return not stage.mul_bypass
+    return True
+
+
 def x_stage(x: np.ndarray, stage: SdpX, ops: Operands, name: str, tap: Tap = no_tap
             ) -> np.ndarray:
     """One X stage (BS or BN): ALU, multiplier, truncation, ReLU (cmod ``sdp_x.cpp``).
 
     ``tap(register, value)`` sees (and may replace) the value each pipeline
     register of the stage holds: ``<name>_alu`` (33 bits), ``<name>_mul`` (49
-    bits), ``<name>_out`` (32 bits).  A bypassed stage has no live registers.
+    bits), ``<name>_out`` (32 bits).  Only registers that exist are tapped
+    (:func:`x_register_live`).
     """
     if stage.bypass:
         return x
@@ -54,7 +69,7 @@ def x_stage(x: np.ndarray, stage: SdpX, ops: Operands, name: str, tap: Tap = no_
             a = np.minimum(x, op)
         else:  # SUM (EQL is an EW-only algorithm; cmod adds here too)
             a = x + op  # 33-bit, not saturated
-    a = tap(f"{reg}_alu", a)
+        a = tap(f"{reg}_alu", a)
     prelu_pass = stage.mul_prelu and not stage.mul_bypass
     # PReLU's choice travels with the data, not through the multiplier
     positive = a >= 0 if prelu_pass else None
@@ -69,7 +84,8 @@ def x_stage(x: np.ndarray, stage: SdpX, ops: Operands, name: str, tap: Tap = no_
             m = np.multiply(a, op, out=a)
         else:
             m = a * op
-    m = tap(f"{reg}_mul", m)
+    if not stage.mul_bypass:
+        m = tap(f"{reg}_mul", m)
     # the truncation applies even with MUL bypassed; PReLU's positive path skips it
     t = sat(rnd_shr(m, stage.mul_shift & 63), 32)
     if prelu_pass:  # positive values pass untouched (33 -> 32 bit assignment)

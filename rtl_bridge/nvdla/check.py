@@ -161,13 +161,13 @@ def _mean(xs: list[float]) -> float:
 
 
 def sample_faults(injector: FaultInjector, conv_layers: list[int], n: int,
-                  rng: np.random.Generator, p_flip: float = 0.7, p_mbu: float = 0.1
-                  ) -> list[tuple[FaultSite, dict]]:
+                  rng: np.random.Generator, p_flip: float = 0.7, p_mbu: float = 0.1,
+                  registers: tuple[str, ...] = MAPPED) -> list[tuple[FaultSite, dict]]:
     """``n`` faults, the mapped register kinds taking turns: flips at a cycle nvdla_sim
     says the register holds a live value (some of 2-4 adjacent bits), stuck-at-0/1 over
     the layer."""
     cfg = injector.config
-    plan = [MAPPED[k % len(MAPPED)] for k in range(n)]
+    plan = [registers[k % len(registers)] for k in range(n)]
     rng.shuffle(plan)
     out = []
     for reg in plan:
@@ -205,10 +205,11 @@ def _used_cells(injector: FaultInjector, index: int) -> int:
 
 def rtl_nvdla_check(network: str = "lenet5", injections: int = 100, seed: int = 0,
                     traces: list[Path] | None = None, vmod: Path | None = None,
-                    workdir: Path | None = None, layers: list[int] | None = None
-                    ) -> RtlNvdlaReport:
+                    workdir: Path | None = None, layers: list[int] | None = None,
+                    registers: tuple[str, ...] = MAPPED) -> RtlNvdlaReport:
     """Run the whole check; ``traces``: NVIDIA trace test folders to play first; ``layers``:
-    the hardware layers to check (default: all)."""
+    the hardware layers to check (default: all); ``registers``: the kinds to draw faults
+    in (default: every mapped one)."""
     from rtl_bridge.nvdla.build import build  # noqa: PLC0415
 
     t0 = time.perf_counter()
@@ -222,7 +223,8 @@ def rtl_nvdla_check(network: str = "lenet5", injections: int = 100, seed: int = 
     tests = export_layers(program, x, work / "layers", layers)
     conv_layers = [t.index for t in tests if program.layers[t.index].conv is not None]
     rng = np.random.default_rng(seed)
-    sampled = sample_faults(injector, conv_layers, injections, rng) if conv_layers else []
+    sampled = (sample_faults(injector, conv_layers, injections, rng, registers=registers)
+               if conv_layers else [])
     by_layer: dict[int, list[dict]] = {t.index: [] for t in tests}
     test_of = {t.index: t for t in tests}
     expected: dict[int, tuple[np.ndarray, float]] = {}

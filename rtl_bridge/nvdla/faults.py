@@ -190,14 +190,10 @@ def rtl_fault(site: FaultSite, schedule: LayerSchedule, cfg: HardwareConfig,
 
 def _sdp_fault(site: FaultSite, schedule: LayerSchedule, stage: SdpStage, out: dict
                ) -> dict | None:
-    """An SDP register's fault; None where NVDLA has no such register in this layer (a
-    bypassed stage, or a bypassed ALU / multiplier: the data takes a wire around it) or
-    the model's register holds no element at the site's cycle."""
-    sdp = schedule.layer.sdp
-    x = {"bs": sdp.bs, "bn": sdp.bn}.get(site.register[4:6])
-    if x is not None and (x.bypass or (site.register.endswith("_alu") and x.alu_bypass)
-                          or (site.register.endswith("_mul") and x.mul_bypass)):
-        return None
+    """An SDP register's fault (None: the model's register holds no element at the site's
+    cycle).  A bypassed stage's, ALU's or multiplier's pipe register is still targeted:
+    the data takes a wire around it, so nothing may change (nvdla_sim:
+    ``x_register_live``)."""
     out["path"] = f"{stage.pipe}.{stage.data}"
     out["mask"] = out["mask"] << stage.shift
     if site.transient:

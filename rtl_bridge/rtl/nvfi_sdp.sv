@@ -5,9 +5,10 @@
 // an element is held in `in`:
 //
 //   sigma    in                         sdp.in     (32)
-//   sigma+1  u_bs.alu                   sdp.bs_alu (33)  ALU result (input if ALU bypassed)
-//   sigma+2  u_bs.mul                   sdp.bs_mul (49)  multiplier result (ALU result if
-//                                                        bypassed / PReLU positive path)
+//   sigma+1  u_bs.alu                   sdp.bs_alu (33)  ALU result (none if ALU bypassed)
+//   sigma+2  u_bs.mul                   sdp.bs_mul (49)  multiplier result (ALU result on
+//                                                        PReLU's positive path; none if
+//                                                        bypassed)
 //   sigma+3  u_bs.out                   sdp.bs_out (32)  truncated, ReLU'd stage output
 //   sigma+4..6  u_bn.alu, u_bn.mul, u_bn.out  (sdp.bn_*)
 //   sigma+7  out                        sdp.out    (8)   converted int8 output
@@ -187,6 +188,14 @@ module nvfi_sdp_x (
   logic [31:0] out;   // sdp.<stage>_out
   logic        alu_pvld, mul_pvld, out_pvld, mul_pos;
   logic [31:0] byp1, byp2, byp3;   // bypass delay line (no fault site)
+  // a bypassed ALU / multiplier has no register (NVDLA: a wire around it); its value
+  // takes these instead (no fault sites)
+  logic [32:0] alu_w;
+  logic [48:0] mul_w;
+  logic [32:0] alu_q;
+  logic [48:0] mul_q;
+  assign alu_q = cfg_alu_bypass ? alu_w : alu;
+  assign mul_q = cfg_mul_bypass ? mul_w : mul;
 
   // cycle s: ALU
   logic signed [32:0] alu_d;
@@ -204,10 +213,10 @@ module nvfi_sdp_x (
   logic               prelu_pass, alu_pos;
   logic signed [48:0] mul_d;
   assign prelu_pass = cfg_mul_prelu && !cfg_mul_bypass;
-  assign alu_pos    = !alu[32];
+  assign alu_pos    = !alu_q[32];
   always_comb begin
     s64_t a;  // 33 bits; times a 16-bit operand: 49 bits
-    a = s64_t'($signed(alu));
+    a = s64_t'($signed(alu_q));
     if (cfg_mul_bypass || (prelu_pass && alu_pos)) mul_d = 49'(a);
     else mul_d = 49'(a * s64_t'($signed(cfg_mul_src ? mul_op_mem : cfg_mul_operand)));
   end
@@ -216,15 +225,15 @@ module nvfi_sdp_x (
   logic signed [31:0] out_d;
   always_comb begin
     s64_t t;
-    t = sat(rnd_shr(s64_t'($signed(mul)), int'(cfg_mul_shift[5:0])), 32);
-    if (prelu_pass && mul_pos) t = s64_t'($signed(mul[31:0]));
+    t = sat(rnd_shr(s64_t'($signed(mul_q)), int'(cfg_mul_shift[5:0])), 32);
+    if (prelu_pass && mul_pos) t = s64_t'($signed(mul_q[31:0]));
     if (!cfg_relu_bypass && t < 0) t = '0;
     out_d = 32'(t);
   end
 
   always_ff @(posedge clk) begin
     if (rst) begin
-      alu <= '0; mul <= '0; out <= '0; mul_pos <= 1'b0;
+      alu <= '0; mul <= '0; out <= '0; mul_pos <= 1'b0; alu_w <= '0; mul_w <= '0;
       alu_pvld <= 1'b0; mul_pvld <= 1'b0; out_pvld <= 1'b0;
       byp1 <= '0; byp2 <= '0; byp3 <= '0;
     end else begin
@@ -236,9 +245,13 @@ module nvfi_sdp_x (
         if (alu_pvld) byp2 <= byp1;
         if (mul_pvld) byp3 <= byp2;
       end else begin
-        if (x_pvld) alu <= alu_d;
+        if (x_pvld) begin
+          if (cfg_alu_bypass) alu_w <= alu_d;
+          else                alu   <= alu_d;
+        end
         if (alu_pvld) begin
-          mul     <= mul_d;
+          if (cfg_mul_bypass) mul_w <= mul_d;
+          else                mul   <= mul_d;
           mul_pos <= alu_pos;
         end
         if (mul_pvld) out <= out_d;

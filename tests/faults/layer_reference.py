@@ -152,8 +152,11 @@ class LayerRef:
             return self._sdp(x)
         if unit == "sdp":
             stage = name.split("_")[0]
-            if stage in ("bs", "bn") and getattr(layer.sdp, stage).bypass:
-                return None  # "a bypassed stage has no live registers"
+            if stage in ("bs", "bn"):
+                x = getattr(layer.sdp, stage)
+                part = name.split("_")[1]
+                if x.bypass or (part == "alu" and x.alu_bypass) or (part == "mul" and x.mul_bypass):
+                    return None  # "a bypassed stage / ALU / multiplier has no register"
             element = None
             if fault.transient:
                 element = at_cycle(self.sdp_stream, fault.cycle - SDP_OFFSET[name])

@@ -102,6 +102,22 @@ def test_launch_cycles_add_the_convolution_fetch(lenet):
     assert scheds[1].launch_cycles == scheds[1].cycles  # pool1 reads memory itself
 
 
+def test_bypassed_alu_and_multiplier_have_no_register():
+    """NVDLA steers a bypassed ALU's / multiplier's data around its pipe: nothing there
+    is live in nvdla_sim either (the RTL check below confirms it on NV_nvdla)."""
+    from nvdla_sim.faults.injector import FaultInjector  # noqa: PLC0415
+
+    program, x = load_network("bypass")
+    injector = FaultInjector(program)
+    golden = injector.golden(x)
+    for index, reg in ((3, "sdp.bs_alu"), (4, "sdp.bn_mul")):  # dw/0, dw/1
+        assert injector.layer_effect(FaultSite(index, reg, 0, 30, 0, "stuck1"), index,
+                                     golden.traces[index], golden) is None
+        other = "sdp.bn_alu" if reg == "sdp.bs_alu" else "sdp.bs_mul"  # not bypassed
+        assert injector.layer_effect(FaultSite(index, other, 0, 30, 0, "stuck1"), index,
+                                     golden.traces[index], golden) is not None
+
+
 def test_every_mapped_register_is_in_the_catalogue(lenet):
     program, _, scheds = lenet
     names = {r.name for r in scheds[0].registers}
@@ -164,3 +180,16 @@ def test_lenet_faults_agree(tmp_path):
     assert sum(f.rtl_changed > 0 for f in report.faults) >= 20
     bad = [f for f in report.faults if not f.agree]
     assert not bad, "\n" + str(report)
+
+
+@needs_rtl
+def test_bypassed_alu_and_multiplier_faults_agree(tmp_path):
+    """Faults in the ALU pipe of a layer whose BS ALU is bypassed and in the multiplier pipe
+    of one whose BN multiplier is: no effect on NV_nvdla, none predicted."""
+    from rtl_bridge.nvdla.check import rtl_nvdla_check  # noqa: PLC0415
+
+    report = rtl_nvdla_check("bypass", injections=20, seed=4, workdir=tmp_path, layers=[3, 4],
+                             registers=("sdp.bs_alu", "sdp.bn_mul"))
+    assert all(r.identical for r in report.layers), [r.detail for r in report.layers]
+    bad = [f for f in report.faults if not f.agree]
+    assert len(report.faults) == 20 and not bad, "\n" + str(report)
