@@ -176,6 +176,16 @@ def test_prelu_paths():
 
 
 @needs_sim
+def test_bypassed_alu_and_multiplier_paths():
+    """BS ALU / BN multiplier bypassed (never emitted by the compiler): the value takes
+    registers that are no fault sites, the other registers keep their timing."""
+    from rtl_bridge.crosscheck import rtl_check  # noqa: PLC0415
+    report = rtl_check(injections=51, seed=19, network="bypass")
+    print(report)
+    _assert_agree(report)
+
+
+@needs_sim
 def test_lenet5_layers():
     from rtl_bridge.crosscheck import rtl_check  # noqa: PLC0415
     report = rtl_check(injections=51, seed=14, network="lenet5")
