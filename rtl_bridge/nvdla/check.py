@@ -240,7 +240,9 @@ def rtl_nvdla_check(network: str = "lenet5", injections: int = 100, seed: int = 
     if traces:
         results, sim_seconds = run_programs([(p, []) for p in traces], vmod=vmod,
                                             workdir=work / "traces")
-        trace_rows = [(r.name, r.passed, r.error or "") for r in results]
+        trace_rows = [(r.name, r.passed, r.error or "; ".join(
+            f"CRC 0x{actual:08x}, expected 0x{expected:08x}"
+            for _, _, _, expected, actual in r.checks if expected != actual)) for r in results]
     results, seconds = run_programs([(t.folder, by_layer[t.index]) for t in tests], vmod=vmod,
                                     workdir=work / "sim", regions=True)
     sim_seconds += seconds
