@@ -40,9 +40,12 @@ def test_shift_left_saturates():
 
 
 @pytest.mark.parametrize("shift", [0, 1, 7, 20, np.array([0, 3, 9, 20])])
-def test_fused_round_and_saturate_equals_the_two_steps(shift):
-    values = np.random.default_rng(1).integers(-(1 << 45), 1 << 45, size=(64, 4))
+@pytest.mark.parametrize("rows", [64, 4096])  # below and above CLIP_ELEMENTS
+def test_fused_round_and_saturate_equals_the_two_steps(shift, rows):
+    values = np.random.default_rng(1).integers(-(1 << 45), 1 << 45, size=(rows, 4))
     values[:4, 0] = [0, -1, 1 << 40, -(1 << 40)]
+    if np.ndim(shift):
+        shift = np.resize(shift, values.shape)
     for relu in (False, True):
         expected = sat(rnd_shr(values, shift), 32)
         if relu:
