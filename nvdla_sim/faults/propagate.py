@@ -249,6 +249,8 @@ class Propagator:
         self.flow = Dataflow(program)
         self.weight_cache = executor.weight_cache if executor.weight_cache is not None else {}
         self._cuts: dict[tuple[int, Box], HardwareLayer] = {}  # restrict(), by layer and box
+        self._read_roots = [tuple(where.root for _, where in reads) for reads in self.flow.reads]
+        self._cones: dict[tuple, tuple[Box | None, Box | None]] = {}  # _cone(), remembered
         self._deltas: dict[int, ConvDelta | None] = {}
 
     @staticmethod
@@ -353,10 +355,24 @@ class Propagator:
                             for b, w in zip(self.program.outputs, self.flow.outputs)])
         return outputs
 
-    def _input_box(self, index: int, state: FaultState) -> Box | None:
+    def _cone(self, index: int, state: FaultState) -> tuple[Box | None, Box | None]:
+        """The box of the layer's input that the fault changed and the output box it
+        reaches (None, None: it changed nothing the layer reads), remembered by the
+        changed boxes of the tensors the layer reads (they recur across faults)."""
+        key = (index, *map(state.changed.get, self._read_roots[index]))
+        found = self._cones.get(key)
+        if found is None:
+            if len(self._cones) >= CUTS_KEPT:
+                self._cones.clear()
+            box = self._input_box(index, key[1:])
+            found = self._cones[key] = (
+                box, None if box is None else reach(self.program.layers[index], box,
+                                                     self.config))
+        return found
+
+    def _input_box(self, index: int, changed_boxes: tuple[Box | None, ...]) -> Box | None:
         cfg, box = self.config, None
-        for surface, where in self.flow.reads[index]:
-            changed = state.changed.get(where.root)
+        for (surface, where), changed in zip(self.flow.reads[index], changed_boxes):
             if changed is None:
                 continue
             local = changed.shift(-where.c0, -where.y0, -where.x0).clip(
@@ -376,8 +392,7 @@ class Propagator:
         conv_delta = self._delta(index, states[0].golden) if states else None
         by_delta = []
         for state in states:
-            box = self._input_box(index, state)
-            cone = None if box is None else reach(layer, box, cfg)
+            box, cone = self._cone(index, state)
             if cone is None or cone.empty:
                 continue
             if conv_delta is not None:

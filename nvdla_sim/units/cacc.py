@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from nvdla_sim.arith import rnd_shr, sat
+from nvdla_sim.arith import rnd_shr_sat, sat
 from nvdla_sim.precision import INT8, Precision
 
 ACC_BITS = INT8.acc_bits  # the INT8 assembly buffer (RTL NV_NVDLA_CACC_CALC_int8.v)
@@ -36,4 +36,4 @@ def accumulate_in_order(stripe_sums: np.ndarray, prec: Precision = INT8) -> np.n
 
 def truncate(acc: np.ndarray, clip_truncate: int) -> np.ndarray:
     """Final rounding: ``sat32(round_half_away(acc / 2**CLIP_TRUNCATE))``."""
-    return sat(rnd_shr(acc, clip_truncate), OUT_BITS)
+    return rnd_shr_sat(acc, clip_truncate, OUT_BITS)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from nvdla_sim.arith import rnd_shr, sat
+from nvdla_sim.arith import rnd_shr_sat, sat
 from nvdla_sim.config import HardwareConfig
 from nvdla_sim.errors import LayerError
 from nvdla_sim.layers import ConvCore
@@ -30,7 +30,7 @@ def convert(cube: np.ndarray, conv: ConvCore) -> np.ndarray:
         return cube
     prec = conv.precision
     x = cube.astype(np.int64) - conv.cvt_offset
-    t = sat(rnd_shr(x * conv.cvt_scale, conv.cvt_truncate), CVT_BITS)
+    t = rnd_shr_sat(x * conv.cvt_scale, conv.cvt_truncate, CVT_BITS)
     return sat(t, prec.bits).astype(prec.dtype)
 
 

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from nvdla_sim.arith import rnd_shr, sat, sx, sx_int
+from nvdla_sim.arith import rnd_shr_sat, sx, sx_int
 from nvdla_sim.config import HardwareConfig
 from nvdla_sim.errors import LayerError
 from nvdla_sim.layers import Cdp
@@ -41,7 +41,7 @@ def output_surface(cdp: Cdp) -> FeatureSurface:
 def convert_in(x: np.ndarray, cdp: Cdp) -> np.ndarray:
     """Input converter (``HLS_cdp_icvt`` INT8): 9-bit sub, 25-bit product, 9-bit result."""
     v = (x - sx_int(cdp.datin_offset, INT8.bits)) * sx_int(cdp.datin_scale, 16)
-    return sat(rnd_shr(v, cdp.datin_shifter), 9)
+    return rnd_shr_sat(v, cdp.datin_shifter, 9)
 
 
 def square_sum(v: np.ndarray, normalz_len: int) -> np.ndarray:
@@ -61,7 +61,7 @@ def square_sum(v: np.ndarray, normalz_len: int) -> np.ndarray:
 def convert_out(p: np.ndarray, cdp: Cdp) -> np.ndarray:
     """Output converter (``HLS_cdp_ocvt`` INT8): 26-bit sub, 42-bit product, int8."""
     v = (p - sx(cdp.datout_offset, 25)) * sx_int(cdp.datout_scale, 16)
-    return sat(rnd_shr(v, cdp.datout_shifter), INT8.bits)
+    return rnd_shr_sat(v, cdp.datout_shifter, INT8.bits)
 
 
 def process(cube: np.ndarray, cdp: Cdp, cfg: HardwareConfig, tap: Tap = no_tap) -> np.ndarray:

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from nvdla_sim.arith import rnd_shr, sat, sx_int, wrap
+from nvdla_sim.arith import rnd_shr, rnd_shr_sat, sat, sx_int, wrap
 from nvdla_sim.layers import Lut
 
 LE_DEPTH, LO_DEPTH = 65, 257
@@ -97,7 +97,7 @@ def _slope(x: np.ndarray, point: int, y0: int, scale: int, shift: int, bits: int
     diff = np.clip(x - max(-lim, min(point, lim)), -lim, lim)
     prod = diff * scale  # < 2**62
     if shift >= 0:
-        c = sat(rnd_shr(prod, shift), 32)
+        c = rnd_shr_sat(prod, shift, 32)
     else:
         c = sat(np.clip(prod, -(1 << 32), 1 << 32) << -shift, 32)
     return sat(y0 + c, bits)

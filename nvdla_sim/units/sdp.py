@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from nvdla_sim.arith import rnd_shr, sat, shl_sat, wrap
+from nvdla_sim.arith import rnd_shr_sat, sat, shl_sat, wrap
 from nvdla_sim.errors import LayerError
 from nvdla_sim.layers import Sdp, SdpX, SdpY
 from nvdla_sim.units import lut as lut_unit
@@ -87,11 +87,12 @@ def x_stage(x: np.ndarray, stage: SdpX, ops: Operands, name: str, tap: Tap = no_
     if not stage.mul_bypass:
         m = tap(f"{reg}_mul", m)
     # the truncation applies even with MUL bypassed; PReLU's positive path skips it
-    t = sat(rnd_shr(m, stage.mul_shift & 63), 32)
+    # ReLU after saturation is the saturation's lower bound at 0, unless PReLU intervenes
+    t = rnd_shr_sat(m, stage.mul_shift & 63, 32, relu=not (prelu_pass or stage.relu_bypass))
     if prelu_pass:  # positive values pass untouched (33 -> 32 bit assignment)
         t = np.where(positive, wrap(m, 32), t)
-    if not stage.relu_bypass:
-        t = np.maximum(t, 0, out=t) if t.ndim else np.maximum(t, 0)  # t: a new array
+        if not stage.relu_bypass:
+            t = np.maximum(t, 0, out=t) if t.ndim else np.maximum(t, 0)  # t: a new array
     return tap(f"{reg}_out", t)
 
 
@@ -100,7 +101,7 @@ def _y_convert(value: np.ndarray | int, bypass: bool, offset: int, scale: int,
     """EW operand converter: ``sat32(rnd((v - offset) * scale >> truncate))``."""
     if bypass:
         return value
-    return sat(rnd_shr((np.asarray(value, np.int64) - offset) * scale, truncate), 32)
+    return rnd_shr_sat((np.asarray(value, np.int64) - offset) * scale, truncate, 32)
 
 
 def y_stage(x: np.ndarray, ew: SdpY, ops: Operands, sdp: Sdp) -> np.ndarray:
@@ -113,7 +114,7 @@ def y_stage(x: np.ndarray, ew: SdpY, ops: Operands, sdp: Sdp) -> np.ndarray:
         if ew.mul_src:
             op = _y_convert(op, ew.mul_cvt_bypass, ew.mul_cvt_offset, ew.mul_cvt_scale,
                             ew.mul_cvt_truncate)
-        m = sat(rnd_shr(x * op, ew.truncate), 32)
+        m = rnd_shr_sat(x * op, ew.truncate, 32)
         if ew.mul_prelu:
             m = np.where(x >= 0, x, m)
     y = m
@@ -148,7 +149,7 @@ def convert_out(y: np.ndarray, sdp: Sdp) -> np.ndarray:
     t = np.subtract(y, sdp.cvt_offset, dtype=np.int64)
     t *= sdp.cvt_scale
     # sat_P(sat17(v)) = sat_P(v): the output precision's range lies within 17 bits
-    return sat(rnd_shr(t, sdp.cvt_shift), min(CVT_BITS, prec.bits)).astype(prec.dtype)
+    return rnd_shr_sat(t, sdp.cvt_shift, min(CVT_BITS, prec.bits)).astype(prec.dtype)
 
 
 def check(sdp: Sdp) -> None:

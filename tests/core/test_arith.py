@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from nvdla_sim.arith import rnd_shr, sat, shl_sat, sx, sx_int, wrap
+from nvdla_sim.arith import rnd_shr, rnd_shr_sat, sat, shl_sat, sx, sx_int, wrap
 
 
 def test_rnd_shr_ties_away_from_zero():
@@ -37,3 +37,22 @@ def test_shift_left_saturates():
     assert shl_sat(np.array([0x4000, 0x7FFF, -0x8000]), 20, 32).tolist() == [
         (1 << 31) - 1, (1 << 31) - 1, -(1 << 31)]
     assert shl_sat(np.array([0x4000]), 3, 32).tolist() == [1 << 17]
+
+
+@pytest.mark.parametrize("shift", [0, 1, 7, 20, np.array([0, 3, 9, 20])])
+@pytest.mark.parametrize("rows", [64, 4096])  # below and above CLIP_ELEMENTS
+def test_fused_round_and_saturate_equals_the_two_steps(shift, rows):
+    values = np.random.default_rng(1).integers(-(1 << 45), 1 << 45, size=(rows, 4))
+    values[:4, 0] = [0, -1, 1 << 40, -(1 << 40)]
+    if np.ndim(shift):
+        shift = np.resize(shift, values.shape)
+    for relu in (False, True):
+        expected = sat(rnd_shr(values, shift), 32)
+        if relu:
+            expected = np.maximum(expected, 0)
+        got = rnd_shr_sat(values, shift, 32, relu=relu)
+        assert got.dtype == np.int64 and np.array_equal(got, expected)
+    before = values.copy()
+    rnd_shr_sat(values, shift, 17)
+    assert np.array_equal(values, before)  # the input is left alone
+    assert int(rnd_shr_sat(np.int64(-(1 << 40)), 3, 32)) == -(1 << 31)
