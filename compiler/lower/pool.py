@@ -26,7 +26,6 @@ PDP_MAX_KERNEL = 8  # cmod PDP line buffers hold kernels of 1..8 per axis
 PDP_MAX_PAD = 7  # 3-bit padding fields
 
 
-
 def lower_pool(ctx: LowerContext, node: Pool) -> None:
     x = ctx.graph.tensor(node.inputs[0])
     kh, kw = node.kernel

