@@ -1,10 +1,12 @@
 """Plain numpy evaluation of a quantized IR graph, with ONNX semantics.
 
 Every node computes its exact real-valued result from dequantized inputs
-(integer accumulation is exact in int64 / float64) and quantizes it the way
-ONNX QuantizeLinear does (round half to even, saturate).  This is the
-yardstick the NVDLA simulation is compared with: they may differ only by the
-requantization approximation the compiler documents per layer.
+(integer accumulation is exact in int64 / float64; :func:`exact_node`) and
+quantizes it the way ONNX QuantizeLinear does (round half to even, saturate).
+This is the yardstick the NVDLA simulation is compared with: they may differ
+only by the requantization approximation the compiler documents per layer, and
+only where the exact value lies within that approximation of a rounding
+boundary (:mod:`compiler.verify`).
 Arrays carry a leading batch axis: (N, C, H, W).
 """
 
@@ -18,7 +20,8 @@ from compiler.ir import (
     Requant)
 
 
-def _quantize(real_over_scale: np.ndarray, q: QuantParams) -> np.ndarray:
+def quantize_exact(real_over_scale: np.ndarray, q: QuantParams) -> np.ndarray:
+    """:func:`exact_node` values -> int8 (round half to even, add the zero point, saturate)."""
     return np.clip(np.rint(real_over_scale) + q.zero_point, -128, 127).astype(np.int8)
 
 
@@ -60,22 +63,25 @@ def evaluate(graph: Graph, x_q: np.ndarray) -> dict[str, np.ndarray]:
         out = graph.tensor(node.output)
         ins = [values[name] for name in node.inputs]
         qin = [graph.tensor(name).quant for name in node.inputs]
-        values[node.output] = _evaluate_node(node, ins, qin, out.quant)
+        values[node.output] = quantize_exact(exact_node(node, ins, qin, out.quant), out.quant)
     return values
 
 
-def _evaluate_node(node, ins, qin, qout: QuantParams) -> np.ndarray:
+def exact_node(node, ins, qin, qout: QuantParams) -> np.ndarray:
+    """The node's exact output for int8 inputs ``ins`` (quantized with ``qin``) in units of
+    the output scale, before rounding, zero point and saturation (float64): rounding
+    boundaries lie at half-integers."""
     x, qx = ins[0], qin[0]
     if isinstance(node, Conv):
         acc = conv_accumulate(node, x, qx.zero_point) + node.bias.astype(np.int64)[:, None, None]
         mult = qx.scale * node.weight_scale.astype(np.float64) / qout.scale
         r = acc * mult[:, None, None]
-        return _quantize(_activate(r, node.activation, qout.scale), qout)
+        return _activate(r, node.activation, qout.scale)
     if isinstance(node, (Add, Requant)):
         r = qin[0].scale * (x.astype(np.float64) - qin[0].zero_point)
         if isinstance(node, Add):
             r = r + qin[1].scale * (ins[1].astype(np.float64) - qin[1].zero_point)
-        return _quantize(_activate(r / qout.scale, node.activation, qout.scale), qout)
+        return _activate(r / qout.scale, node.activation, qout.scale)
     if isinstance(node, Pool):
         real = qx.scale * (x.astype(np.float64) - qx.zero_point)
         fill = -np.inf if node.kind == "max" else 0.0
@@ -90,16 +96,17 @@ def _evaluate_node(node, ins, qin, qout: QuantParams) -> np.ndarray:
             ones = sliding_window_view(_pad(np.ones_like(real), node.pads, 0.0), node.kernel,
                                        axis=(2, 3))[:, :, ::node.stride[0], ::node.stride[1]]
             r = win.sum(axis=(-2, -1)) / ones.sum(axis=(-2, -1))
-        return _quantize(r / qout.scale, qout)
+        return r / qout.scale
     if isinstance(node, GlobalAvgPool):
         real = qx.scale * (x.astype(np.float64) - qx.zero_point)
-        return _quantize(real.mean(axis=(2, 3), keepdims=True) / qout.scale, qout)
+        return real.mean(axis=(2, 3), keepdims=True) / qout.scale
     if isinstance(node, Concat):
-        return np.concatenate(ins, axis=1)
+        # the inputs share the output's quantization (compiler.quantize)
+        return np.concatenate(ins, axis=1).astype(np.float64) - qout.zero_point
     if isinstance(node, Lrn):
         real = qx.scale * (x.astype(np.float64) - qx.zero_point)
         sq = np.pad(real ** 2, ((0, 0), ((node.size - 1) // 2, node.size // 2), (0, 0), (0, 0)))
         window = sliding_window_view(sq, node.size, axis=1).sum(axis=-1)
         r = real / (node.bias + node.alpha / node.size * window) ** node.beta
-        return _quantize(r / qout.scale, qout)
+        return r / qout.scale
     raise CompileError(f"node {node.name}: the reference has no rule for {type(node).__name__}")

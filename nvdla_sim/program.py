@@ -60,6 +60,10 @@ class LayerInfo:
     data_banks: int = 0
     weight_banks: int = 0
     error_bound: int = 0  # max |int8 output - exact reference| in LSB (see compiler.requant)
+    # d: max |value the hardware rounds - exact value| before the final rounding, in output
+    # LSB; outputs equal the reference wherever the exact value is more than d from a
+    # rounding boundary (compiler.verify)
+    error: float = 0.0
 
 
 @dataclass

@@ -91,7 +91,7 @@ def lower_conv(ctx: LowerContext, node: Conv) -> None:
     req = fit_channel_requant(bias_eff / 2.0 ** truncate, mult, OUT_RANGE, clamp_bound,
                               f"node {node.name}")
     # CACC's rounding to 2**truncate adds up to half an accumulator unit
-    bound = bound_lsb(req.error + 0.5 * float(mult.max()) * (truncate > 0))
+    error = req.error + 0.5 * float(mult.max()) * (truncate > 0)
     cpad = cfg.channels_padded(y.channels)
     bs_vector = operand_vector([req.bias, req.pow2], cpad, ctx.plan)
     bn_vector = operand_vector([req.bn_alu, req.mu], cpad, ctx.plan)
@@ -134,4 +134,5 @@ def lower_conv(ctx: LowerContext, node: Conv) -> None:
     for i, (conv, sdp, figures) in enumerate(parts):
         name = ctx.layer_name(node.name, i, len(parts))
         ctx.emit(HardwareLayer(name, conv=conv, sdp=sdp),
-                 LayerInfo(name, node.name, op, node.output, error_bound=bound, **figures))
+                 LayerInfo(name, node.name, op, node.output, error_bound=bound_lsb(error),
+                           error=error, **figures))

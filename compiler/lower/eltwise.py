@@ -57,7 +57,7 @@ def lower_add(ctx: LowerContext, node: Add) -> None:
         cvt_offset = int(np.rint(offset))
         error += 0.5 / 2.0 ** fraction + abs(cvt_offset - offset) / 2.0 ** fraction
     bn = residual_stage(ctx.plan.surface(b.name), p, r_mult, r_shift, relu)
-    _emit(ctx, node, affine_stage(affine, False, None), bn, "add", bound_lsb(error),
+    _emit(ctx, node, affine_stage(affine, False, None), bn, "add", error,
           cvt_offset=cvt_offset, cvt_shift=fraction)
 
 
@@ -70,10 +70,10 @@ def lower_requant(ctx: LowerContext, node: Requant, owner: str | None = None) ->
     affine = fit_affine(bias, mult, f"node {node.name}")
     relu, clamp = activation_stages(node.activation, y, node.name)
     error = affine.error(bias, mult, OUT_RANGE)
-    _emit(ctx, node, affine_stage(affine, relu, None), clamp, "requant", bound_lsb(error), owner)
+    _emit(ctx, node, affine_stage(affine, relu, None), clamp, "requant", error, owner)
 
 
-def _emit(ctx: LowerContext, node, bs, bn, op: str, bound: int, owner: str | None = None,
+def _emit(ctx: LowerContext, node, bs, bn, op: str, error: float, owner: str | None = None,
           cvt_offset: int | None = None, cvt_shift: int = 0) -> None:
     y = ctx.graph.tensor(node.output)
     src = ctx.plan.surface(node.inputs[0])
@@ -82,4 +82,5 @@ def _emit(ctx: LowerContext, node, bs, bn, op: str, bound: int, owner: str | Non
                           cvt_offset=-y.quant.zero_point if cvt_offset is None else cvt_offset,
                           cvt_shift=cvt_shift)
     ctx.emit(HardwareLayer(node.name, sdp=sdp),
-             LayerInfo(node.name, owner or node.name, op, node.output, error_bound=bound))
+             LayerInfo(node.name, owner or node.name, op, node.output,
+                       error_bound=bound_lsb(error), error=error))

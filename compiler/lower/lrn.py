@@ -85,4 +85,5 @@ def lower_lrn(ctx: LowerContext, node: Lrn) -> None:
                             datout_offset=offset, datout_scale=out_scale,
                             datout_shifter=out_shift, lut=lut)
     ctx.emit(HardwareLayer(node.name, cdp=layer),
-             LayerInfo(node.name, node.name, "lrn", node.output, error_bound=bound_lsb(error)))
+             LayerInfo(node.name, node.name, "lrn", node.output, error_bound=bound_lsb(error),
+                       error=error))

@@ -17,17 +17,13 @@ from compiler.ir import CompileError, Conv, GlobalAvgPool, Pool, QuantParams, Re
 from compiler.lower.context import LowerContext
 from compiler.lower.conv import lower_conv
 from compiler.lower.eltwise import lower_requant
+from compiler.lower.sdp_stages import bound_lsb
 from nvdla_sim.layers import POOL_AVERAGE, POOL_MAX, HardwareLayer
 from nvdla_sim.program import LayerInfo, TensorBinding
 from nvdla_sim.surface import FeatureSurface
 
 PDP_MAX_KERNEL = 8  # cmod PDP line buffers hold kernels of 1..8 per axis
 PDP_MAX_PAD = 7  # 3-bit padding fields
-# PDP averages as round(sum * round(2**16 / area) / 2**16) (the height reciprocal is
-# programmed to exactly 1): |sum| <= 128 * 64 and a reciprocal off by at most 1/2 of
-# 2**-16 keep the pre-rounding error below 0.07, so int8 results are within 1 LSB of
-# round(mean) (they differ at ties, which ONNX rounds to even and PDP away from zero).
-AVERAGE_BOUND = 1
 
 
 def lower_pool(ctx: LowerContext, node: Pool) -> None:
@@ -69,6 +65,19 @@ def _ones_conv(ctx: LowerContext, node, x: Tensor, kernel, stride, pads) -> None
     lower_conv(ctx, conv)
 
 
+def _pdp_error(layer) -> dict[str, float]:
+    """Max pooling is exact.  PDP averages as round(sum * RECIP_W / 2**16) (the height
+    reciprocal is programmed to exactly 1): |sum| <= 128 * area and RECIP_W off by at most
+    half a unit from 2**16 / area keep the pre-rounding error below 2**-17 * 128 * 64 <
+    0.07, so int8 results are within 1 LSB of round(mean) (they differ at ties, which ONNX
+    rounds to even and PDP away from zero)."""
+    if layer.method == POOL_MAX:
+        return {"error_bound": 0, "error": 0.0}
+    area = layer.kernel_width * layer.kernel_height
+    error = 128 * area * abs(layer.recip_kernel_width / 65536 - 1 / area)
+    return {"error_bound": bound_lsb(error), "error": error}
+
+
 def _pdp(ctx: LowerContext, node, x: Tensor, method: int, kernel, stride, pads) -> None:
     y = ctx.graph.tensor(node.output)
     requant = x.quant != y.quant  # only for max pooling, which is exact
@@ -84,10 +93,9 @@ def _pdp(ctx: LowerContext, node, x: Tensor, method: int, kernel, stride, pads) 
     layer = descriptors.pdp(src=ctx.plan.surface(node.inputs[0]), in_height=x.shape[1],
                             in_width=x.shape[2], dst=dst, method=method, kernel=kernel,
                             stride=stride, pads=pads, pad_value=x.quant.zero_point)
-    bound = 0 if method == POOL_MAX else AVERAGE_BOUND
     name = f"{node.name}/pool" if requant else node.name
-    ctx.emit(HardwareLayer(name, pdp=layer),
-             LayerInfo(name, node.name, "pool", node.output, error_bound=bound))
+    ctx.emit(HardwareLayer(name, pdp=layer), LayerInfo(name, node.name, "pool", node.output,
+                                                       **_pdp_error(layer)))
     if requant:
         pooled = Tensor(f"{node.output}:pooled", y.shape, QuantParams(x.quant.scale,
                                                                        x.quant.zero_point))

@@ -171,11 +171,16 @@ def _fire(b: GraphBuilder, name: str, x: str, squeeze: int, expand: int) -> str:
 
 
 def squeezenet1_1(input_shape: Sequence[int] = (3, 224, 224), num_classes: int = 1000,
-                  rng: Rng = 0, width: float = 1.0, cifar_stem: bool = False) -> FloatGraph:
+                  rng: Rng = 0, width: float = 1.0, cifar_stem: bool = False,
+                  class_bias: float = 0.0) -> FloatGraph:
     """SqueezeNet 1.1 (torchvision): 3x3/2 conv, 8 fire modules between ceil-mode 3x3/2
     max pools, a 1x1 conv to the classes + ReLU and a global average pool.  ``width``
     multiplies the channels but the classes' (:func:`scaled`); ``cifar_stem`` makes the
-    first conv 3x3/1 with padding 1."""
+    first conv 3x3/1 with padding 1.  The class conv starts as torchvision's: N(0, 0.01)
+    weights, bias ``class_bias`` (0 there).  The features it sees are non-negative and
+    correlated, so a class whose random filter sums them negatively is below zero for
+    every input, and its ReLU passes no gradient: dead from the first step.  A positive
+    ``class_bias`` starts every class alive."""
     b = GraphBuilder("squeezenet1_1", input_shape, rng)
     x = b.relu("conv1.relu", b.conv("conv1", INPUT, scaled(64, width), 3, 1 if cifar_stem else 2,
                                     1 if cifar_stem else 0))
@@ -189,5 +194,5 @@ def squeezenet1_1(input_shape: Sequence[int] = (3, 224, 224), num_classes: int =
         else:
             x = _fire(b, f"fire{fire}", x, *(scaled(c, width) for c in item))
             fire += 1
-    x = b.relu("conv10.relu", b.conv("conv10", x, num_classes, 1))
+    x = b.relu("conv10.relu", b.conv("conv10", x, num_classes, 1, init=(0.01, class_bias)))
     return b.build(b.flatten("flatten", b.global_avg_pool("avgpool", x)))

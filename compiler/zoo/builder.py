@@ -83,8 +83,9 @@ class GraphBuilder:
     def conv(self, name: str, x: str, channels: int, kernel: int | tuple[int, int],
              stride: int | tuple[int, int] = 1, pad: int | tuple[int, int, int, int] = 0,
              groups: int = 1, dilation: int | tuple[int, int] = 1,
-             bias: bool = True) -> str:
-        """``pad`` is one value for all sides or (top, left, bottom, right)."""
+             bias: bool = True, init: tuple[float, float] | None = None) -> str:
+        """``pad`` is one value for all sides or (top, left, bottom, right); ``init`` =
+        (std, bias) draws N(0, std) weights and sets a constant bias instead of He init."""
         r, s = _pair(kernel)
         cin = self._shapes[x][0]
         if groups < 1 or cin % groups or channels % groups:
@@ -92,9 +93,13 @@ class GraphBuilder:
                                f"and {channels} output channels")
         fan_in = cin // groups * r * s
         pads = (pad,) * 4 if isinstance(pad, int) else tuple(pad)
-        return self.add_op(Conv(name, (x,), name,
-                                weight=self._he_normal((channels, cin // groups, r, s), fan_in),
-                                bias=self._bias(channels, fan_in, bias),
+        shape = (channels, cin // groups, r, s)
+        if init is None:
+            weight, b = self._he_normal(shape, fan_in), self._bias(channels, fan_in, bias)
+        else:
+            weight = (self._rng.standard_normal(shape) * init[0]).astype(np.float32)
+            b = np.full(channels, init[1], np.float32)
+        return self.add_op(Conv(name, (x,), name, weight=weight, bias=b,
                                 stride=_pair(stride), pads=pads,  # type: ignore[arg-type]
                                 dilation=_pair(dilation), groups=groups))
 

@@ -48,12 +48,12 @@ RECIPES: dict[str, Recipe] = {
                        {"epochs": 5, "qat_epochs": 1}, 25),
     "mobilenet_v1": Recipe("mobilenet_v1", {"input_shape": MNIST32, "width": 0.25,
                                             "cifar_stem": True},
-                           {"epochs": 16, "qat_epochs": 2, "lr": 3e-3, "batch_size": 32}, 11),
+                           {"epochs": 32, "qat_epochs": 2, "lr": 3e-3, "batch_size": 32}, 22),
     "vgg16_bn": Recipe("vgg16_bn", {"input_shape": MNIST32, "width": 0.125, "hidden": 64},
                        {"epochs": 12, "qat_epochs": 2}, 4),
     "squeezenet1_1": Recipe("squeezenet1_1", {"input_shape": MNIST32, "width": 0.5,
-                                              "cifar_stem": True},
-                            {"epochs": 20, "qat_epochs": 2}, 8),
+                                              "cifar_stem": True, "class_bias": 0.5},
+                            {"epochs": 20, "qat_epochs": 2}, 23),
 }
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 
@@ -30,6 +32,19 @@ def test_every_layer_within_its_bound(make):
     # the bound is tight enough to mean something: most outputs are exact
     for c in checks:
         assert c.bound <= 1
+
+
+def test_a_deviation_within_the_bound_but_away_from_rounding_boundaries_fails():
+    """Off by one LSB everywhere (a wrong output offset) stays within conv2's 1-LSB bound,
+    but outputs may differ only where the exact value is within d of a rounding boundary."""
+    graph = toy_net()
+    program = lower(graph)
+    i = next(i for i, info in enumerate(program.info) if info.node == "conv2")
+    sdp = program.layers[i].sdp
+    program.layers[i] = replace(program.layers[i], sdp=replace(sdp, cvt_offset=sdp.cvt_offset - 1))
+    (check,) = [c for c in check_layers(graph, program, inputs(graph, 2)) if c.node == "conv2"]
+    assert check.max_deviation <= check.bound == 1
+    assert check.unexplained > 0.5 * check.mismatched > 0 and not check.ok
 
 
 def test_cbuf_overflow_splits_into_row_tiles():

@@ -53,12 +53,12 @@ def test_zoo_model_layers_stay_within_their_requantization_bound(name):
     x = graph.tensor(graph.inputs[0]).quant.quantize(
         np.random.default_rng(2).random((2, *shape)))
     checks = check_layers(graph, program, x)
-    bad = [c for c in checks if not c.ok]
+    bad = [c for c in checks if not c.ok]  # beyond the bound, or away from a boundary
     assert not bad, bad
     # and the deviations are rare: ties (ONNX rounds half to even, NVDLA away from zero)
     # and the documented fixed-point rounding only
-    for c in checks:
-        assert c.mismatched / (np.prod(graph.tensor(c.output).shape) * 2) < 0.05, c
+    elements = sum(np.prod(graph.tensor(c.output).shape) * 2 for c in checks)
+    assert sum(c.mismatched for c in checks) / elements < 0.01
 
 
 def test_onnxruntime_qdq_lenet5_agrees_on_99_percent_of_mnist():

@@ -170,7 +170,6 @@ def test_pruned_resnet18_runs_on_the_simulator_with_fewer_channels(tmp_path):
     from compiler.export import export_trace
     from compiler.lower import lower
     from compiler.quantize import quantize
-    from compiler.reference import evaluate
     from compiler.verify import check_layers
     from compiler.workloads import random_inputs
     from nvdla_sim.runner import ProgramRunner
@@ -179,8 +178,8 @@ def test_pruned_resnet18_runs_on_the_simulator_with_fewer_channels(tmp_path):
     graph = small("resnet18")
     calibration = random_inputs(graph.input_shape, 16, 1)
     pruned = prune(graph, 0.6, "activation", calibration=calibration).graph
-    program, full = (lower(quantize(g, calibration)) for g in (pruned, graph))
     int8 = quantize(pruned, calibration)
+    program, full = lower(int8), lower(quantize(graph, calibration))
     channels = {i.node: program.tensors[i.output].shape[0] for i in program.info}
     assert channels["stem.conv"] == pruned.shapes["stem.relu"][0] < 64
     assert channels["layer4.1.2.conv"] == pruned.shapes["layer4.1.relu"][0] < 512
@@ -188,13 +187,21 @@ def test_pruned_resnet18_runs_on_the_simulator_with_fewer_channels(tmp_path):
     cycles = [sum(LayerSchedule(layer, p.config).cycles for layer in p.layers)
               for p in (program, full)]
     assert cycles[0] < 0.7 * cycles[1]
-    # the simulator: every node within its requantization bound of the numpy reference
+    # against the numpy reference of the pruned graph, node by node, on the reference's
+    # inputs and chained on the simulator's own (the end-to-end run): bit-identical except
+    # where the exact value lies within the layer's requantization error d of a rounding
+    # boundary, and there within floor(d) + 1 LSB (LayerCheck.ok)
     x = int8.tensor(int8.inputs[0]).quant.quantize(calibration[:2])
-    assert all(c.ok for c in check_layers(int8, program, x))
-    # end to end, and its NVDLA trace replays bit-identical
+    isolated = check_layers(int8, program, x)
+    assert all(c.ok for c in isolated), isolated
+    simulated: dict[str, np.ndarray] = {}
+    chained = check_layers(int8, program, x, chained=True, outputs=simulated)
+    assert all(c.ok for c in chained), chained
+    elements = sum(np.prod(int8.tensor(c.output).shape) for c in chained) * len(x)
+    assert sum(c.mismatched for c in chained) < 0.01 * elements  # rare (0.05% here)
     (out,), _ = ProgramRunner(program).run(x[0])
-    reference = evaluate(int8, x[:1])[int8.outputs[0]][0]
-    assert np.abs(out.astype(int) - reference).max() <= 4
+    assert np.array_equal(simulated[int8.outputs[0]][0], out)  # chained = end to end
+    # its NVDLA trace replays bit-identical
     export_trace(program, x[0], tmp_path / "pruned")
     result = run_trace(tmp_path / "pruned", keep=True)
     assert result.passed, result.error
