@@ -57,6 +57,7 @@ class Scale:
 
 
 QUICK = Scale()
+QUICK_ZOO = Scale(trials=10, images=200, wot_epochs=1)  # larger nets: a few minutes on 1 core
 FULL = Scale(kinds=KINDS, rates=(1e-7, 1e-6, 1e-5, 1e-4, 1e-3, 1e-2), trials=300)
 
 
@@ -137,8 +138,8 @@ def variants(nets: Nets, scale: Scale) -> np.ndarray:
 
 
 def run(options: StudyOptions) -> Path:
-    scale = FULL if options.full else QUICK
     model = options.model or MODELS[0]
+    scale = FULL if options.full else QUICK if model == MODELS[0] else QUICK_ZOO
     data = load(model, scale.images)
     nets = build(data, scale, options.seed, options.progress)
     table = configs(scale)
