@@ -75,13 +75,14 @@ class Data:
 
 def load(model: str, images: int) -> Data:
     """A trained zoo model with its calibration images (every 8th training image: all
-    digits), its training split (for WOT) and the first ``images`` test images."""
+    digits), its training split (for WOT) and ``images`` test images spread over it."""
     from experiments.qdnn import trained_network
     if model not in MODELS:
         raise ConfigError(f"study ecc: --model {model!r} has no trained weights here; "
                           f"trained models: {', '.join(MODELS)}")
     name, graph, split = trained_network(model)
-    x, y = split.test_images[:images], split.test_labels[:images]
+    pick = np.unique(np.linspace(0, len(split.test_labels) - 1, images).astype(int))
+    x, y = split.test_images[pick], split.test_labels[pick]  # spread: the split is by label
     return Data(name, graph, split.train_images[::CALIBRATION_STRIDE], split.train_images,
                 split.train_labels, x, y,
                 f"{name} trained on the {split.note} (activations calibrated on every "
