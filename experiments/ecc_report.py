@@ -169,8 +169,9 @@ def write_report(path: Path, out: Path) -> Path:
              "## Fault-free networks", "", *variant_table(variants, strategies), "",
              "In-place variants: the network as quantized, hard-clamped (restricted weights "
              "moved into their smaller range), and the network after weight-distribution "
-             f"oriented training ({config.get('wot_epochs', 0)} fake-quantized epochs, "
-             "restricted weights projected after every step) and the same hard clamp; the "
+             f"oriented training ({config.get('wot_epochs', 0)} fake-quantized epochs from "
+             f"learning rate {config.get('wot_lr', 1e-4):g}, restricted weights projected "
+             "after every step) and the same hard clamp; the "
              "fault injection runs on the latter.  Not in place: both columns are the plain "
              "network.", ""]
     for kind in kinds:
