@@ -247,7 +247,7 @@ def report_ber(results: Path, out_dir: Path) -> list[Path]:
     rows, attrs, f = read_rows(results, "trials")
     f.close()
     config = json.loads(attrs["config"])
-    table = summarize_ber(rows, int(attrs["images"]), config.get("confidence", 0.95))
+    table = summarize_ber(rows, config.get("confidence", 0.95))
     out_dir.mkdir(parents=True, exist_ok=True)
     fig, ax = plt.subplots(figsize=(6, 4))
     acc = table["accuracy"] * 100

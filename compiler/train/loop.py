@@ -14,7 +14,9 @@ deterministic algorithms and ``threads`` threads (the same seed and thread count
 give the same weights).  Two hooks serve studies built on top: ``extra_loss`` adds
 a term computed from every tensor of the forward pass (e.g. an activation penalty
 for sparsity), ``step`` wraps the optimizer step (e.g. sharpness-aware
-minimisation, which needs to re-evaluate the loss).
+minimisation, which needs to re-evaluate the loss), and ``after_step`` sees the
+net after every update and once before the first batch (e.g. a projection that
+keeps weights in a range, as WOT training for in-place ECC does).
 """
 
 from __future__ import annotations
@@ -43,6 +45,8 @@ every tensor of the batch's forward pass by name (:meth:`QatNet.run`)."""
 Step = Callable[[torch.optim.Optimizer, Closure], None]
 """``step(optimizer, closure)``: one update; ``closure()`` zeroes the gradients,
 computes the loss on the current batch, back-propagates it and returns it."""
+AfterStep = Callable[[QatNet], None]
+"""``after_step(net)``: may change the net's parameters in place (under no_grad)."""
 
 
 def plain_step(optimizer: torch.optim.Optimizer, closure: Closure) -> None:
@@ -139,7 +143,8 @@ def torch_settings(threads: int) -> Iterator[None]:
 
 def train(graph: FloatGraph, images: np.ndarray, labels: np.ndarray,
           config: TrainConfig = TrainConfig(), *, extra_loss: ExtraLoss | None = None,
-          step: Step = plain_step, progress: bool = True) -> Trained:
+          step: Step = plain_step, after_step: AfterStep | None = None,
+          progress: bool = True) -> Trained:
     """Train ``graph`` (from its current weights) on ``images`` (N, C, H, W) float and
     ``labels`` (N,) int; see the module docstring for the phases."""
     images, labels = check_data(graph, images, labels)
@@ -149,6 +154,8 @@ def train(graph: FloatGraph, images: np.ndarray, labels: np.ndarray,
         torch.manual_seed(config.seed)
         gen = torch.Generator().manual_seed(config.seed)
         net = QatNet(graph, config.weight_bits, config.dropout)
+        if after_step is not None:
+            after_step(net)
         x, y = torch.from_numpy(images), torch.from_numpy(labels)
         per_epoch = -(-len(x) // config.batch_size)
         history: list[dict[str, Any]] = []
@@ -177,6 +184,8 @@ def train(graph: FloatGraph, images: np.ndarray, labels: np.ndarray,
                     return loss.detach()
 
                 step(optimizer, closure)
+                if after_step is not None:
+                    after_step(net)
                 schedule.step()
                 total += losses[0] * len(batch)
                 bar.update()

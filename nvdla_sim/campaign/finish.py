@@ -40,11 +40,11 @@ def finish_transient(out: Path, config: CampaignConfig, seconds: float, report: 
     return "\n".join(lines)
 
 
-def finish_ber(out: Path, config: CampaignConfig, images: int, seconds: float,
+def finish_ber(out: Path, config: CampaignConfig, seconds: float,
                report: bool) -> str:
     rows, attrs, f = read_rows(out, "trials")
     f.close()
-    table = summarize_ber(rows, images, config.confidence)
+    table = summarize_ber(rows, config.confidence)
     write_summary(out, {"by_ber": table}, {"confidence": config.confidence})
     lines = [f"{rows.size} trials in {seconds:.1f} s; fault-free accuracy "
              f"{rows['golden_accuracy'][0] * 100:.2f}%"]

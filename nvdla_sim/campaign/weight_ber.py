@@ -3,7 +3,8 @@
 Every bit of every convolution's weights in memory flips independently with
 probability ``ber`` (drawn per trial from the trial's own seed), then the
 whole input set runs; the row records the accuracy and the agreement with the
-fault-free top-1.
+fault-free top-1.  Trials are the statistical unit: images of one trial share
+one fault draw, so they are not independent samples of the rate's effect.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from __future__ import annotations
 import numpy as np
 
 from nvdla_sim.campaign.config import CampaignConfig
-from nvdla_sim.campaign.stats import wilson
+from nvdla_sim.campaign.stats import mean_interval
 from nvdla_sim.campaign.store import TRIAL_DTYPE, ResultStore
 from nvdla_sim.memory import Memory
 from nvdla_sim.runner import ProgramRunner
@@ -92,14 +93,13 @@ BER_DTYPE = np.dtype([("ber", "<f8"), ("trials", "<i8"), ("accuracy", "<f8"),
                       ("accuracy_low", "<f8"), ("accuracy_high", "<f8"), ("drop", "<f8")])
 
 
-def summarize_ber(rows: np.ndarray, images: int, confidence: float) -> np.ndarray:
-    """Accuracy per rate pooled over trials, with a Wilson interval over all predictions."""
+def summarize_ber(rows: np.ndarray, confidence: float) -> np.ndarray:
+    """Accuracy per rate: mean over trials with a Student-t interval over the trials'
+    accuracies (clipped to [0, 1]; one trial gives no width, so [0, 1])."""
     out = []
     for ber in np.unique(rows["ber"]):
         sel = rows[rows["ber"] == ber]
-        correct = int(round(float(sel["accuracy"].sum()) * images))
-        total = sel.size * images
-        low, high = wilson(correct, total, confidence)
-        acc = correct / total
-        out.append((ber, sel.size, acc, low, high, float(sel["golden_accuracy"][0]) - acc))
+        acc, low, high = mean_interval(sel["accuracy"], confidence)
+        out.append((ber, sel.size, acc, max(0.0, low), min(1.0, high),
+                    float(sel["golden_accuracy"][0]) - acc))
     return np.array(out, BER_DTYPE)

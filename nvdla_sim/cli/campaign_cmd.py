@@ -132,7 +132,7 @@ def _run_ber(config: CampaignConfig, workload, args) -> int:
     start = time.perf_counter()
     campaign.run(out, attrs, args.resume, bar)
     bar.close()
-    print(finish_ber(out, config, len(workload.inputs), time.perf_counter() - start,
+    print(finish_ber(out, config, time.perf_counter() - start,
                      report=not args.no_report))
     return 0
 

@@ -93,20 +93,36 @@ def protection(strategy: str, bits: int) -> Protection:
     return Protection(strategy, bits, weights, restricted, free, SecDed(f"({n},{k})", n, k, checks))
 
 
+def restricted_mask(node: ir.Conv, prot: Protection, config: HardwareConfig) -> np.ndarray:
+    """Which weights of ``node`` (its weight's shape) sit in restricted slots of their
+    memory blocks: the one place that decides it (clamp, WOT training, memory)."""
+    if node.groups != 1:
+        raise ConfigError(f"node {node.name}: in-place ECC layouts are implemented for "
+                          f"ungrouped convolutions only (groups={node.groups})")
+    return prot.restricted_slots(weight_offsets(*node.weight.shape, config))
+
+
+def restricted_masks(graph: ir.Graph, prot: Protection, config: HardwareConfig
+                     ) -> dict[str, np.ndarray]:
+    """:func:`restricted_mask` of every convolution of ``graph`` by node name (none for
+    codes that are not in place)."""
+    if not prot.in_place:
+        return {}
+    return {node.name: restricted_mask(node, prot, config) for node in graph.nodes
+            if isinstance(node, ir.Conv)}
+
+
 def restrict_graph(graph: ir.Graph, prot: Protection, config: HardwareConfig) -> ir.Graph:
     """``graph`` with every restricted weight clamped to the restricted range (the hard
     clamp that ends weight-distribution oriented training; alone, its accuracy cost)."""
     if not prot.in_place:
         return graph
     low, high = prot.restricted_range
+    masks = restricted_masks(graph, prot, config)
     nodes = []
     for node in graph.nodes:
         if isinstance(node, ir.Conv):
-            if node.groups != 1:
-                raise ConfigError(f"node {node.name}: in-place ECC layouts are implemented for "
-                                  f"ungrouped convolutions only (groups={node.groups})")
-            mask = prot.restricted_slots(weight_offsets(*node.weight.shape, config))
-            weight = np.where(mask, np.clip(node.weight, low, high), node.weight)
+            weight = np.where(masks[node.name], np.clip(node.weight, low, high), node.weight)
             node = dataclasses.replace(node, weight=weight.astype(np.int8))
         nodes.append(node)
     return ir.Graph(graph.name, dict(graph.tensors), nodes, list(graph.inputs),

@@ -366,3 +366,21 @@ def test_closed_output_pipe_ends_quietly(tmp_path):
         os.close(write)
     assert done.returncode == 141
     assert done.stderr == ""
+
+
+def test_weight_ber_interval_is_over_trials_not_images():
+    from nvdla_sim.campaign.stats import mean_interval
+    from nvdla_sim.campaign.store import TRIAL_DTYPE
+    from nvdla_sim.campaign.weight_ber import summarize_ber
+    rows = np.zeros(4, TRIAL_DTYPE)
+    rows["ber"] = 1e-3
+    rows["accuracy"] = [0.90, 0.80, 0.85, 0.95]
+    rows["golden_accuracy"] = 0.97
+    (r,) = summarize_ber(rows, 0.95)
+    mean, low, high = mean_interval(rows["accuracy"], 0.95)
+    assert r["trials"] == 4 and r["accuracy"] == pytest.approx(0.875)
+    assert (r["accuracy_low"], r["accuracy_high"]) == pytest.approx((low, high))
+    assert r["drop"] == pytest.approx(0.97 - 0.875)
+    # a binomial interval pooling e.g. 4 x 10,000 images would be ~0.3 points wide;
+    # the spread between trials is what the rate's effect varies by
+    assert r["accuracy_high"] - r["accuracy_low"] > 0.1

@@ -11,7 +11,7 @@ from nvdla_sim.cli import main
 from nvdla_sim.ecc.trials import ProtectedNetwork
 
 TINY = ecc.Scale(bits=(8, 4), strategies=("none", "secded64_57", "secded32_26"),
-                 rates=(1e-4, 1e-2), trials=3, images=40)
+                 rates=(1e-4, 1e-2), trials=3, images=40, wot_epochs=1)
 
 
 @pytest.fixture
@@ -21,8 +21,9 @@ def tiny(monkeypatch):
     from compiler.zoo import lenet5_mnist_float
     rng = np.random.default_rng(0)
     images = rng.random((TINY.images, 1, 28, 28), dtype=np.float32)
-    data = ecc.Data("lenet5", lenet5_mnist_float(), images[:8], images,
-                    rng.integers(0, 10, TINY.images), "LeNet-5 on random images (test)")
+    labels = rng.integers(0, 10, TINY.images)
+    data = ecc.Data("lenet5", lenet5_mnist_float(), images[:8], images, labels, images,
+                    labels, "LeNet-5 on random images (test)")
     monkeypatch.setattr(ecc, "QUICK", TINY)
     monkeypatch.setattr(ecc, "load", lambda model, images: data)
 
@@ -69,6 +70,6 @@ def test_study_writes_tables_and_resumes_exactly(tiny, tmp_path, monkeypatch):
 
 
 def test_unknown_model_is_one_line(tmp_path, capsys):
-    assert main(["study", "ecc", "--model", "zoo:vgg16_bn", "-o", str(tmp_path / "x"),
+    assert main(["study", "ecc", "--model", "zoo:mobilenet_v1", "-o", str(tmp_path / "x"),
                  "--quiet"]) == 2
     assert "no trained weights" in capsys.readouterr().err
