@@ -30,7 +30,8 @@ FORMAT_VERSION = 1
 
 @dataclass(frozen=True)
 class TensorBinding:
-    """An int8 activation tensor in memory with its quantization (real = scale * (q - zp))."""
+    """An int8 (int16) activation tensor in memory with its quantization (real = scale *
+    (q - zp)); the surface's precision says which."""
 
     name: str
     surface: FeatureSurface
@@ -42,9 +43,10 @@ class TensorBinding:
         return (self.surface.channels, self.surface.height, self.surface.width)
 
     def quantize(self, x: np.ndarray) -> np.ndarray:
-        """Real values -> int8 (round half to even, saturate)."""
+        """Real values -> the surface's integers (round half to even, saturate)."""
+        prec = self.surface.precision
         q = np.rint(np.asarray(x, np.float64) / self.scale) + self.zero_point
-        return np.clip(q, -128, 127).astype(np.int8)
+        return np.clip(q, prec.min, prec.max).astype(prec.dtype)
 
 
 @dataclass(frozen=True)

@@ -13,21 +13,25 @@ from __future__ import annotations
 import numpy as np
 
 from compiler import descriptors
-from compiler.ir import CompileError, Conv, GlobalAvgPool, Pool, QuantParams, Requant, Tensor
+from compiler.ir import CompileError, Conv, GlobalAvgPool, Pool, Requant, Tensor, value_dtype
 from compiler.lower.context import LowerContext
 from compiler.lower.conv import lower_conv
 from compiler.lower.eltwise import lower_requant
+from compiler.lower.sdp_stages import bound_lsb
 from nvdla_sim.layers import POOL_AVERAGE, POOL_MAX, HardwareLayer
 from nvdla_sim.program import LayerInfo, TensorBinding
-from nvdla_sim.surface import FeatureSurface
 
 PDP_MAX_KERNEL = 8  # cmod PDP line buffers hold kernels of 1..8 per axis
 PDP_MAX_PAD = 7  # 3-bit padding fields
-# PDP averages as round(sum * round(2**16 / area) / 2**16) (the height reciprocal is
-# programmed to exactly 1): |sum| <= 128 * 64 and a reciprocal off by at most 1/2 of
-# 2**-16 keep the pre-rounding error below 0.07, so int8 results are within 1 LSB of
-# round(mean) (they differ at ties, which ONNX rounds to even and PDP away from zero).
-AVERAGE_BOUND = 1
+
+
+def average_bound(bits: int, area: int) -> int:
+    """LSB bound of a PDP average: PDP computes round(sum * round(2**16 / area) / 2**16)
+    (the height reciprocal is programmed to exactly 1), so the pre-rounding error is
+    |sum| <= 2**(bits-1) * area times the reciprocal's error (below 0.07 at int8: within
+    1 LSB of round(mean), differing at ties, which ONNX rounds to even and PDP away from
+    zero; up to 17 LSB at int16, whose sums are 256 times larger)."""
+    return bound_lsb((1 << (bits - 1)) * area * abs(round(65536 / area) / 65536 - 1 / area))
 
 
 def lower_pool(ctx: LowerContext, node: Pool) -> None:
@@ -63,7 +67,8 @@ def lower_global_avg_pool(ctx: LowerContext, node: GlobalAvgPool) -> None:
 def _ones_conv(ctx: LowerContext, node, x: Tensor, kernel, stride, pads) -> None:
     """Average as a depthwise convolution with all-ones weights and scale 1 / area."""
     c, area = x.channels, kernel[0] * kernel[1]
-    conv = Conv(node.name, node.inputs, node.output, weight=np.ones((c, 1, *kernel), np.int8),
+    conv = Conv(node.name, node.inputs, node.output,
+                weight=np.ones((c, 1, *kernel), value_dtype(ctx.graph.bits)),
                 weight_scale=np.full(c, 1.0 / area), bias=np.zeros(c, np.int64),
                 stride=stride, pads=pads, groups=c)
     lower_conv(ctx, conv)
@@ -74,23 +79,19 @@ def _pdp(ctx: LowerContext, node, x: Tensor, method: int, kernel, stride, pads) 
     requant = x.quant != y.quant  # only for max pooling, which is exact
     dst = ctx.plan.surface(node.output)
     if requant:  # pool into a scratch tensor with the input's quantization
-        scratch = FeatureSurface.packed(0, dst.width, dst.height, dst.channels, ctx.config)
-        scratch = FeatureSurface(ctx.plan.allocate(scratch.span(ctx.config)), dst.width,
-                                 dst.height, dst.channels, scratch.line_stride,
-                                 scratch.surface_stride)
+        scratch = ctx.plan.scratch(dst.width, dst.height, dst.channels)
         ctx.plan.tensors[f"{node.output}:pooled"] = TensorBinding(
             f"{node.output}:pooled", scratch, x.quant.scale, x.quant.zero_point)
         dst = scratch
     layer = descriptors.pdp(src=ctx.plan.surface(node.inputs[0]), in_height=x.shape[1],
                             in_width=x.shape[2], dst=dst, method=method, kernel=kernel,
                             stride=stride, pads=pads, pad_value=x.quant.zero_point)
-    bound = 0 if method == POOL_MAX else AVERAGE_BOUND
+    bound = 0 if method == POOL_MAX else average_bound(ctx.graph.bits, kernel[0] * kernel[1])
     name = f"{node.name}/pool" if requant else node.name
     ctx.emit(HardwareLayer(name, pdp=layer),
              LayerInfo(name, node.name, "pool", node.output, error_bound=bound))
     if requant:
-        pooled = Tensor(f"{node.output}:pooled", y.shape, QuantParams(x.quant.scale,
-                                                                       x.quant.zero_point))
+        pooled = Tensor(f"{node.output}:pooled", y.shape, x.quant)
         ctx.graph.tensors[pooled.name] = pooled
         lower_requant(ctx, Requant(f"{node.name}/requant", (pooled.name,), node.output),
                       owner=node.name)
