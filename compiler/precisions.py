@@ -23,6 +23,7 @@ float datapath's compiler (``FLOAT_LOWERING``); this module only selects them.
 
 from __future__ import annotations
 
+import dataclasses
 import importlib
 from dataclasses import dataclass
 
@@ -30,6 +31,7 @@ import numpy as np
 
 from compiler.ir import CompileError, Graph
 from nvdla_sim.config import CONFIGS, HardwareConfig, get_config
+from nvdla_sim.ecc.layout import WeightMemory, protection
 from nvdla_sim.errors import ConfigError
 from nvdla_sim.program import Program
 
@@ -124,9 +126,24 @@ def compile_model(spec: str, precision: str = DEFAULT,
     from compiler.workloads import load_model
     hw = select_config(precision, config)
     graph = load_model(spec, input_shape, classes, seed, precision)
-    if get_compile_precision(precision).integer:
-        return graph, lower(graph, hw)
-    return graph, lower_float(graph, hw)
+    if not get_compile_precision(precision).integer:
+        return graph, lower_float(graph, hw)
+    program = lower(graph, hw)
+    if precision == "int4":
+        program = dataclasses.replace(program, weight_bits=WEIGHT_BITS_INT4)
+        packed_weights(program)  # the weights fit 4 bits (else a one-line error)
+    return graph, program
+
+
+def packed_weights(program: Program) -> WeightMemory:
+    """The weight memory of an INT4 program: its weights packed two per byte, low nibble
+    first, in CDMA's read order (:class:`nvdla_sim.ecc.layout.WeightMemory`, unprotected);
+    ``.stored`` is the image, ``.decode`` the int8 lanes CDMA gets."""
+    if program.weight_bits != WEIGHT_BITS_INT4:
+        raise ConfigError(f"program {program.name}: weights are stored in "
+                          f"{program.weight_bits or program.config.bpe}-bit lanes, not packed "
+                          f"4-bit (compile with --precision int4)")
+    return WeightMemory(program, protection("none", WEIGHT_BITS_INT4))
 
 
 def check_graph(graph: Graph, precision: str) -> None:

@@ -74,6 +74,10 @@ class Program:
     outputs: list[TensorBinding]
     tensors: dict[str, TensorBinding] = field(default_factory=dict)
     name: str = "program"
+    # bits of a stored weight when narrower than the datapath's lanes (INT4: 4, packed two
+    # per byte in weight memory, nvdla_sim.ecc.layout; each sign-extended into an int8
+    # lane for CDMA); 0: weights are stored as the lanes hold them
+    weight_bits: int = 0
 
     def memory(self) -> Memory:
         """A fresh memory holding the program's image."""
@@ -105,6 +109,7 @@ class Program:
             "inputs": [_binding_json(b) for b in self.inputs],
             "outputs": [_binding_json(b) for b in self.outputs],
             "tensors": [_binding_json(b) for b in self.tensors.values()],
+            "weight_bits": self.weight_bits,
         }
         arrays["meta"] = np.frombuffer(json.dumps(meta).encode(), np.uint8)
         with open(path, "wb") as fh:
@@ -140,7 +145,7 @@ class Program:
             inputs=[_binding_from(b) for b in meta["inputs"]],
             outputs=[_binding_from(b) for b in meta["outputs"]],
             tensors={b["name"]: _binding_from(b) for b in meta["tensors"]},
-            name=meta["name"])
+            name=meta["name"], weight_bits=meta.get("weight_bits", 0))
 
 
 def _binding_json(b: TensorBinding) -> dict:

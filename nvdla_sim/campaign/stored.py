@@ -63,6 +63,8 @@ class StoredFaults:
             if layer.conv is not None:
                 self.users.setdefault(first.setdefault(_blob(layer), i), []).append(i)
         self._check_users()
+        # a stored weight's bits: the packed width of narrow (INT4) weights, else the lane's
+        self.weight_width = program.weight_bits or program.config.bpe
 
     def _check_users(self) -> None:
         """Readers of one blob must not feed each other (their faulty outputs are all
@@ -83,7 +85,8 @@ class StoredFaults:
         for first in self.users:
             conv = self.program.layers[first].conv
             values = conv.kernels * conv.kernel_channels * conv.kernel_height * conv.kernel_width
-            blocks.append(Block(first, stored_register(STORED_WEIGHT, values, cfg), 1))
+            blocks.append(Block(first, stored_register(STORED_WEIGHT, values, cfg,
+                                                       self.weight_width), 1))
         surfaces = [(-1, b.surface) for b in self.program.inputs[:1]]
         surfaces += [(i, surface) for i, (surface, _) in enumerate(self.flow.writes)]
         for index, s in surfaces:
@@ -99,7 +102,7 @@ class StoredFaults:
         w, matrix, _ = convcore.weights(conv, golden.tensors.constants, cfg,
                                         self.injector.propagator.weight_cache)
         index = np.unravel_index(site.instance, w.shape)
-        new = site.apply(int(w[index]), cfg.bpe)
+        new = site.apply(int(w[index]), self.weight_width)  # sign-extended into the lane
         w2, m2 = w.copy(), matrix.copy()
         w2[index] = new
         m2[index[0], np.ravel_multi_index(index[1:], w.shape[1:])] = new

@@ -71,6 +71,11 @@ def run_compile(args: argparse.Namespace) -> int:
     print("-" * len(header))
     print(f"{'total':<24} {'':<8} {'':>14} {total_macs:>12,} "
           f"{sum(i.weight_bytes for i in program.info):>9,} {'':>9} {total_cycles:>10,}")
+    if program.weight_bits:
+        from compiler.precisions import packed_weights
+        packed = packed_weights(program)
+        print(f"weight memory: {packed.stored.nbytes:,} bytes of packed {program.weight_bits}-bit "
+              f"weights (CDMA reads them sign-extended in int8 lanes)")
     print(f"wrote {args.out}")
     if args.export_trace:
         from compiler.export import export_trace

@@ -190,13 +190,15 @@ def cdp_registers(cfg: HardwareConfig) -> list[RegisterSpec]:
     return _catalogue(cfg, _cdp, precisions=(INT8.name,))
 
 
-def stored_register(name: str, values: int, cfg: HardwareConfig) -> RegisterSpec:
+def stored_register(name: str, values: int, cfg: HardwareConfig, width: int = 0
+                    ) -> RegisterSpec:
     """``values`` stored weights (``mem.weight``) or activations (``mem.act``), as one
-    register of ``values`` one-value instances."""
+    register of ``values`` one-value instances of ``width`` bits (default the
+    configuration's element: INT4 weights are stored in 4)."""
     kinds = {STORED_WEIGHT: ("weight", "stored weight values of a convolution"),
              STORED_ACTIVATION: ("activation", "stored elements of an activation tensor")}
     value, doc = kinds[name]
-    return RegisterSpec(name, cfg.bpe, values, doc, value)
+    return RegisterSpec(name, width or cfg.bpe, values, doc, value)
 
 
 def catalogue(cfg: HardwareConfig) -> dict[str, RegisterSpec]:
