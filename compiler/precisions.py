@@ -41,22 +41,23 @@ class CompilePrecision:
     name: str
     datapath: str  # the datapath precision (HardwareConfig.precision) that computes it
     default_config: str  # the configuration used when none is named
-    bits: int  # bits of one weight value (what a weight fault can flip)
+    weights: str  # number format of a stored weight (nvdla_sim.value_bits)
+    activations: str  # number format of a stored activation
     integer: bool  # quantized integers (this compiler) or floats (the float lowering)
     nvdla: bool  # an NVDLA precision (False: a comparison format)
     note: str
 
 
 PRECISIONS: dict[str, CompilePrecision] = {p.name: p for p in (
-    CompilePrecision("int8", "int8", "nv_small", 8, True, True,
+    CompilePrecision("int8", "int8", "nv_small", "int8", "int8", True, True,
                      "int8 weights (per channel) and activations (per tensor)"),
-    CompilePrecision("int16", "int16", "nv_full", 16, True, True,
+    CompilePrecision("int16", "int16", "nv_full", "int16", "int16", True, True,
                      "int16 weights (per channel) and activations (per tensor)"),
-    CompilePrecision("fp16", "fp16", "nv_full", 16, False, True,
+    CompilePrecision("fp16", "fp16", "nv_full", "fp16", "fp16", False, True,
                      "IEEE binary16 values, NVDLA's FP16 arithmetic"),
-    CompilePrecision("fp32", "fp32", "nv_full", 32, False, False,
+    CompilePrecision("fp32", "fp32", "nv_full", "fp32", "fp32", False, False,
                      "IEEE binary32 reference datapath (not an NVDLA precision)"),
-    CompilePrecision("int4", "int8", "nv_small", 4, True, False,
+    CompilePrecision("int4", "int8", "nv_small", "int4", "int8", True, False,
                      "4-bit weights in int8 lanes (packed in weight memory), int8 "
                      "activations"),
 )}
