@@ -214,6 +214,7 @@ class TransientCampaign:
             "layers": json.dumps([layer.name for layer in prog.layers]),
             "nodes": json.dumps([info.node for info in prog.info]),
             "physical_bits": self.physical_bits,
+            "weight_bits": prog.weight_bits,  # 4: INT4 weights packed in weight memory
         }
 
     def fixed_datasets(self) -> dict[str, np.ndarray]:

@@ -201,11 +201,12 @@ def stored_register(name: str, values: int, cfg: HardwareConfig, width: int = 0
     return RegisterSpec(name, width or cfg.bpe, values, doc, value)
 
 
-def catalogue(cfg: HardwareConfig) -> dict[str, RegisterSpec]:
+def catalogue(cfg: HardwareConfig, weight_bits: int = 0) -> dict[str, RegisterSpec]:
     """Every register name of a configuration (all optional units, stored values with one
-    instance), to look up what a name holds."""
+    instance; stored weights ``weight_bits`` wide when a program packs them narrower than
+    its lanes, INT4), to look up what a name holds."""
     full = cfg.replace(sdp_bs=True, sdp_bn=True, sdp_ew=True)
     regs = (conv_registers(full) + sdp_registers(full) + pdp_registers(full)
-            + cdp_registers(full) + [stored_register(n, 1, cfg)
-                                     for n in (STORED_WEIGHT, STORED_ACTIVATION)])
+            + cdp_registers(full) + [stored_register(STORED_WEIGHT, 1, cfg, weight_bits),
+                                     stored_register(STORED_ACTIVATION, 1, cfg)])
     return {r.name: r for r in regs}
