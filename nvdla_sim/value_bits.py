@@ -62,8 +62,11 @@ FORMATS: dict[str, NumberFormat] = {f.name: f for f in (
 
 
 def number_format(name: str) -> NumberFormat:
-    try:
+    """A format by name: those of :data:`FORMATS`, or ``intN`` for any two's-complement
+    width (a 34-bit accumulator is ``int34``)."""
+    if name in FORMATS:
         return FORMATS[name]
-    except KeyError:
-        raise ConfigError(f"unknown number format {name!r}; expected one of "
-                          f"{', '.join(FORMATS)}") from None
+    if name.startswith("int") and name[3:].isdigit() and int(name[3:]) >= 2:
+        return NumberFormat(name, int(name[3:]))
+    raise ConfigError(f"unknown number format {name!r}; expected one of "
+                      f"{', '.join(FORMATS)} or intN")

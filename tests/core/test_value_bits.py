@@ -24,5 +24,16 @@ def test_integer_fields():
     assert int4.field(3) == "sign" and int4.field_bits("magnitude") == [0, 1, 2]
     with pytest.raises(ValueError):
         int4.field(4)
-    with pytest.raises(ConfigError, match="unknown number format 'int3'"):
-        number_format("int3")
+    with pytest.raises(ConfigError, match="unknown number format 'uint8'"):
+        number_format("uint8")
+
+
+def test_register_values_have_a_format_per_precision():
+    from nvdla_sim.config import NV_FULL
+    from nvdla_sim.timing.registers import catalogue, value_format
+    for precision, acc in (("int8", "int34"), ("int16", "int48")):
+        cat = catalogue(NV_FULL.replace(precision=precision))
+        assert value_format(cat["cacc.abuf"], precision).name == acc
+        assert value_format(cat["mem.act"], precision).label(cat["mem.act"].width - 1) \
+            .endswith("(sign)")
+    assert number_format("int34").field(33) == "sign"
