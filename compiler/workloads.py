@@ -21,6 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from compiler.ir import CompileError, Graph
+from compiler.zoo.graph import FloatGraph
 
 ZOO_PREFIX = "zoo:"
 RANDOM = "random"  # zoo:<name>:random
@@ -31,7 +32,8 @@ CALIBRATION_IMAGES_FILE = 512  # MNIST training images calibrating a model file 
 
 
 def load_model(spec: str, input_shape: tuple[int, ...] | None = None,
-               classes: int | None = None, seed: int = 0, precision: str = "int8"):
+               classes: int | None = None, seed: int = 0, precision: str = "int8"
+               ) -> Graph | FloatGraph:
     """The IR graph named by ``spec`` at ``precision``: quantized (an ``ir.Graph``), or
     for a float precision the float graph (``compiler.zoo.graph.FloatGraph``)."""
     from compiler.precisions import check_graph, get_compile_precision, quantize_for
