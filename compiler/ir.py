@@ -4,7 +4,10 @@ Activations are int8 tensors with one (scale, zero point) each: ``real =
 scale * (q - zero_point)``, ``q`` in [-128, 127] (uint8 models are moved to
 int8 by subtracting 128 from values and zero points).  Weights are int8 and
 symmetric (zero point 0) with a scale per output channel; biases are int32
-in units of ``input_scale * weight_scale[k]``.  Shapes are per sample,
+in units of ``input_scale * weight_scale[k]``.  An INT16 graph (NVDLA's
+other integer datapath) is the same with 16-bit values: every tensor's
+``QuantParams.bits`` is 16, weights are int16 and biases int64 within CACC's
+48-bit assembly buffer (:attr:`Graph.bits`).  Shapes are per sample,
 ``(C, H, W)``.  Names come from the source model so errors can point at it.
 
 Nodes are frozen dataclasses kept in topological order in :class:`Graph`.
@@ -26,21 +29,43 @@ class CompileError(NvdlaError):
     """The model cannot be compiled; the message names the node and what is supported."""
 
 
+INTEGER_BITS = (8, 16)  # the integer datapaths: INT8 (every NVDLA) and INT16 (nv_full)
+
+
+def value_range(bits: int) -> tuple[int, int]:
+    """Two's-complement range of a ``bits``-bit value."""
+    return -(1 << (bits - 1)), (1 << (bits - 1)) - 1
+
+
+def value_dtype(bits: int) -> np.dtype:
+    return np.dtype(np.int8 if bits <= 8 else np.int16)
+
+
 @dataclass(frozen=True)
 class QuantParams:
     scale: float
     zero_point: int = 0
+    bits: int = 8  # 8 (int8 tensors) or 16 (int16)
 
     def __post_init__(self) -> None:
         if not self.scale > 0:
             raise CompileError(f"quantization scale must be positive, got {self.scale}")
-        if not -128 <= self.zero_point <= 127:
-            raise CompileError(f"int8 zero point must be in [-128, 127], got {self.zero_point}")
+        if self.bits not in INTEGER_BITS:
+            raise CompileError(f"tensors are {' or '.join(map(str, INTEGER_BITS))}-bit, "
+                               f"got {self.bits}")
+        low, high = value_range(self.bits)
+        if not low <= self.zero_point <= high:
+            raise CompileError(f"int{self.bits} zero point must be in [{low}, {high}], got "
+                               f"{self.zero_point}")
+
+    @property
+    def range(self) -> tuple[int, int]:
+        return value_range(self.bits)
 
     def quantize(self, x: np.ndarray) -> np.ndarray:
-        """Round half to even (ONNX QuantizeLinear) and saturate to int8."""
+        """Round half to even (ONNX QuantizeLinear) and saturate to int8 (int16)."""
         q = np.rint(np.asarray(x, np.float64) / self.scale) + self.zero_point
-        return np.clip(q, -128, 127).astype(np.int8)
+        return np.clip(q, *self.range).astype(value_dtype(self.bits))
 
     def dequantize(self, q: np.ndarray) -> np.ndarray:
         return (np.asarray(q, np.float64) - self.zero_point) * self.scale
@@ -165,11 +190,20 @@ class Graph:
     def consumers(self, name: str) -> list[Node]:
         return [n for n in self.nodes if name in n.inputs]
 
+    @property
+    def bits(self) -> int:
+        """Bits of every value of the graph: 8 (INT8) or 16 (INT16)."""
+        return self.tensor(self.inputs[0]).quant.bits
+
     def validate(self) -> None:
         """Check names, topological order and shapes; raise CompileError naming the node."""
         known = set(self.inputs)
         for name in self.inputs:
             self.tensor(name)
+        mixed = sorted(t.name for t in self.tensors.values() if t.quant.bits != self.bits)
+        if mixed:
+            raise CompileError(f"graph {self.name}: every tensor must be int{self.bits} like "
+                               f"the input; {', '.join(mixed[:3])} is not")
         names = [n.name for n in self.nodes]
         duplicates = sorted({n for n in names if names.count(n) > 1})
         if duplicates:
@@ -191,6 +225,12 @@ class Graph:
                 raise CompileError(f"graph {self.name}: output {name!r} is never produced")
 
 
+def bias_bits_of(bits: int) -> int:
+    """Bias width of a ``bits``-bit graph: int32 at INT8 (ONNX), CACC's 48-bit assembly
+    buffer at INT16 (cmod cacc ``ACCU_ASSEMBLY_BIT_WIDTH_INT16``)."""
+    return 32 if bits <= 8 else 48
+
+
 def conv_output_size(size: int, kernel: int, stride: int, pad_lo: int, pad_hi: int,
                      dilation: int) -> int:
     span = (kernel - 1) * dilation + 1
@@ -201,8 +241,9 @@ def _check_conv(graph: Graph, node: Conv) -> None:
     x = graph.tensor(node.inputs[0])
     y = graph.tensor(node.output)
     k, cg, r, s = node.weight.shape
-    if node.weight.dtype != np.int8:
-        raise CompileError(f"node {node.name}: weights must be int8, got {node.weight.dtype}")
+    if node.weight.dtype != value_dtype(graph.bits):
+        raise CompileError(f"node {node.name}: weights of an int{graph.bits} graph must be "
+                           f"{value_dtype(graph.bits)}, got {node.weight.dtype}")
     if cg * node.groups != x.channels:
         raise CompileError(f"node {node.name}: weights expect {cg * node.groups} input "
                            f"channels, input {x.name} has {x.channels}")
@@ -216,7 +257,8 @@ def _check_conv(graph: Graph, node: Conv) -> None:
     if node.bias.shape != (k,) or node.weight_scale.shape != (k,):
         raise CompileError(f"node {node.name}: bias and weight scale need one value per "
                            f"output channel ({k})")
-    if np.any(np.abs(node.bias.astype(np.int64)) >= 1 << 31):
-        raise CompileError(f"node {node.name}: bias values must fit int32")
+    bias_bits = bias_bits_of(graph.bits)
+    if np.any(np.abs(node.bias.astype(np.int64)) >= 1 << (bias_bits - 1)):
+        raise CompileError(f"node {node.name}: bias values must fit {bias_bits} bits")
     if not np.all(node.weight_scale > 0):
         raise CompileError(f"node {node.name}: weight scales must be positive")

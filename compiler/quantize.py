@@ -4,8 +4,12 @@ The scheme is the one NVDLA runs natively and ONNX QDQ models use:
 
 * batchnorms are folded into the convolutions before them;
 * weights are int8, symmetric, one scale per output channel (max|w| / 127; with
-  ``weight_bits=b`` < 8, max|w| / (2^(b-1) - 1), the values then fit b bits);
+  ``weight_bits=b`` < 8, max|w| / (2^(b-1) - 1), the values then fit b bits:
+  INT4 is ``weight_bits=4`` on the INT8 datapath);
   biases are int32 in units of ``input_scale * weight_scale``;
+* with ``bits=16`` (NVDLA's INT16 datapath) weights, activations and zero
+  points are int16 the same way (max|w| / 32767, 65535 activation levels) and
+  biases int64 within CACC's 48 bits (:func:`compiler.ir.bias_bits_of`);
 * activations are int8, asymmetric, one (scale, zero point) per tensor from
   the min/max seen on calibration inputs, the range always holding 0 (so a
   ReLU output gets zero point -128);
@@ -33,7 +37,6 @@ from compiler.zoo.graph import (Add, Clip, Concat, Conv, Flatten, FloatGraph, Gl
                                 Linear, Lrn, Op, Pool, Shape)
 
 Range = tuple[float, float]
-INT32 = np.iinfo(np.int32)
 
 
 def calibrate(graph: FloatGraph, images: np.ndarray, batch_size: int = 64) -> dict[str, Range]:
@@ -51,38 +54,43 @@ def calibrate(graph: FloatGraph, images: np.ndarray, batch_size: int = 64) -> di
     return {name: (low[name], high[name]) for name in low}
 
 
-def activation_params(low: float, high: float) -> ir.QuantParams:
-    """Asymmetric int8 params for [low, high] widened to hold 0 (then 0 is exact)."""
+def activation_params(low: float, high: float, bits: int = 8) -> ir.QuantParams:
+    """Asymmetric ``bits``-bit params for [low, high] widened to hold 0 (then 0 is exact)."""
     low, high = min(low, 0.0), max(high, 0.0)
-    scale = (high - low) / 255 if high > low else 1.0
-    return ir.QuantParams(scale, int(np.clip(np.rint(-128 - low / scale), -128, 127)))
+    qmin, qmax = ir.value_range(bits)
+    scale = (high - low) / (qmax - qmin) if high > low else 1.0
+    return ir.QuantParams(scale, int(np.clip(np.rint(qmin - low / scale), qmin, qmax)), bits)
 
 
-def weight_levels(bits: int) -> int:
+def weight_levels(bits: int, datapath_bits: int = 8) -> int:
     """Largest weight magnitude of a symmetric ``bits``-bit code: 2^(bits-1) - 1."""
-    if not 2 <= bits <= 8:
-        raise CompileError(f"weight bits must be in 2..8 (int8 hardware), got {bits}")
+    if not 2 <= bits <= datapath_bits:
+        raise CompileError(f"weight bits must be in 2..{datapath_bits} (int{datapath_bits} "
+                           f"hardware), got {bits}")
     return (1 << (bits - 1)) - 1
 
 
-def quantize_weights(weight: np.ndarray, bits: int = 8) -> tuple[np.ndarray, np.ndarray]:
-    """Symmetric per-output-channel weights in ``bits`` bits, stored as int8, and their
-    scales (max|w| / (2^(bits-1) - 1); 1 for an all-zero channel, where any scale is
-    exact).  Rounding half to even, as everywhere in the compiler."""
-    levels = weight_levels(bits)
+def quantize_weights(weight: np.ndarray, bits: int = 8, datapath_bits: int = 8
+                     ) -> tuple[np.ndarray, np.ndarray]:
+    """Symmetric per-output-channel weights in ``bits`` bits, stored as int8 (int16 on the
+    16-bit datapath), and their scales (max|w| / (2^(bits-1) - 1); 1 for an all-zero
+    channel, where any scale is exact).  Rounding half to even, as everywhere in the
+    compiler."""
+    levels = weight_levels(bits, datapath_bits)
     w = np.asarray(weight, np.float64)
     scale = np.abs(w.reshape(len(w), -1)).max(axis=1) / levels
     scale[scale == 0] = 1.0
     q = np.rint(w / scale.reshape(-1, *[1] * (w.ndim - 1)))
-    return np.clip(q, -levels, levels).astype(np.int8), scale
+    return np.clip(q, -levels, levels).astype(ir.value_dtype(datapath_bits)), scale
 
 
-def _quantize_bias(name: str, bias: np.ndarray, scale: np.ndarray) -> np.ndarray:
+def _quantize_bias(name: str, bias: np.ndarray, scale: np.ndarray, bits: int) -> np.ndarray:
     q = np.rint(np.asarray(bias, np.float64) / scale)
-    if np.abs(q).max(initial=0) > INT32.max:
-        raise CompileError(f"node {name}: bias does not fit int32 at scale input_scale * "
-                           f"weight_scale (largest {np.abs(q).max():.3g})")
-    return q.astype(np.int32)
+    width = ir.bias_bits_of(bits)
+    if np.abs(q).max(initial=0) >= 2.0 ** (width - 1):
+        raise CompileError(f"node {name}: bias does not fit {width} bits at scale "
+                           f"input_scale * weight_scale (largest {np.abs(q).max():.3g})")
+    return q.astype(np.int32 if width == 32 else np.int64)
 
 
 def _ir_shape(shape: Shape) -> tuple[int, int, int]:
@@ -92,9 +100,11 @@ def _ir_shape(shape: Shape) -> tuple[int, int, int]:
 class _Quantizer:
     """One quantization run: which float tensors become IR tensors, their params, nodes."""
 
-    def __init__(self, graph: FloatGraph, ranges: dict[str, Range], weight_bits: int) -> None:
+    def __init__(self, graph: FloatGraph, ranges: dict[str, Range], weight_bits: int,
+                 bits: int) -> None:
         self.graph = graph
         self.weight_bits = weight_bits
+        self.bits = bits
         # Conv/Linear/Add name -> the Clip that becomes its activation
         self.fused: dict[str, Clip] = {}
         for op in graph.nodes:
@@ -150,14 +160,14 @@ class _Quantizer:
         for name in names:
             lo, hi = merged.get(root(name), (0.0, 0.0))
             merged[root(name)] = (min(lo, ranges[name][0]), max(hi, ranges[name][1]))
-        group = {r: activation_params(*span) for r, span in merged.items()}
+        group = {r: activation_params(*span, self.bits) for r, span in merged.items()}
         return {name: group[root(name)] for name in names}
 
     def _conv(self, op: Conv | Linear, weight: np.ndarray, **geometry: object) -> ir.Conv:
         x = self.tensors[self.source(op.inputs[0])]
-        q, scale = quantize_weights(weight, self.weight_bits)
+        q, scale = quantize_weights(weight, self.weight_bits, self.bits)
         return ir.Conv(op.name, (x.name,), self.output_of(op), weight=q, weight_scale=scale,
-                       bias=_quantize_bias(op.name, op.bias, x.quant.scale * scale),
+                       bias=_quantize_bias(op.name, op.bias, x.quant.scale * scale, self.bits),
                        activation=self.activation(op), **geometry)  # type: ignore[arg-type]
 
     def lower(self, op: Op) -> ir.Node:
@@ -196,12 +206,18 @@ class _Quantizer:
 
 
 def quantize(graph: FloatGraph, calibration: np.ndarray, batch_size: int = 64,
-             weight_bits: int = 8) -> ir.Graph:
-    """The int8 IR of ``graph``, activations calibrated on ``calibration`` (N, C, H, W);
-    ``weight_bits`` < 8 restricts the weights to that many bits (see quantize_weights)."""
-    weight_levels(weight_bits)
+             weight_bits: int | None = None, bits: int = 8) -> ir.Graph:
+    """The int8 (``bits=16``: int16) IR of ``graph``, activations calibrated on
+    ``calibration`` (N, C, H, W); ``weight_bits`` (default ``bits``) below ``bits``
+    restricts the weights to that many bits (see quantize_weights)."""
+    if bits not in ir.INTEGER_BITS:
+        raise CompileError(f"the integer datapaths are {' and '.join(map(str, ir.INTEGER_BITS))}"
+                           f"-bit, got {bits}")
+    weight_bits = bits if weight_bits is None else weight_bits
+    weight_levels(weight_bits, bits)
     folded = fold_batchnorm(graph)
-    return _Quantizer(folded, calibrate(folded, calibration, batch_size), weight_bits).build()
+    return _Quantizer(folded, calibrate(folded, calibration, batch_size), weight_bits,
+                      bits).build()
 
 
 def int8_forward(graph: ir.Graph, images: np.ndarray) -> np.ndarray:

@@ -17,12 +17,14 @@ from numpy.lib.stride_tricks import sliding_window_view
 
 from compiler.ir import (
     Activation, Add, CompileError, Concat, Conv, GlobalAvgPool, Graph, Lrn, Pool, QuantParams,
-    Requant)
+    Requant, value_dtype)
 
 
 def quantize_exact(real_over_scale: np.ndarray, q: QuantParams) -> np.ndarray:
-    """:func:`exact_node` values -> int8 (round half to even, add the zero point, saturate)."""
-    return np.clip(np.rint(real_over_scale) + q.zero_point, -128, 127).astype(np.int8)
+    """:func:`exact_node` values -> stored integers (round half to even, add the zero point,
+    saturate to the tensor's width)."""
+    return np.clip(np.rint(real_over_scale) + q.zero_point, *q.range).astype(
+        value_dtype(q.bits))
 
 
 def _activate(r: np.ndarray, activation: Activation | None, scale: float) -> np.ndarray:
@@ -57,8 +59,8 @@ def conv_accumulate(node: Conv, x: np.ndarray, x_zero_point: int) -> np.ndarray:
 
 
 def evaluate(graph: Graph, x_q: np.ndarray) -> dict[str, np.ndarray]:
-    """All tensors of the graph for an int8 input batch (N, C, H, W)."""
-    values = {graph.inputs[0]: np.asarray(x_q, np.int8)}
+    """All tensors of the graph for an int8 (int16) input batch (N, C, H, W)."""
+    values = {graph.inputs[0]: np.asarray(x_q, value_dtype(graph.bits))}
     for node in graph.nodes:
         out = graph.tensor(node.output)
         ins = [values[name] for name in node.inputs]

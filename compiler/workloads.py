@@ -8,6 +8,10 @@ random weights are quantized with activations calibrated on deterministic random
 inputs.  Datasets: ``mnist`` (the held-out MNIST test split, zero-padded to
 larger inputs), ``random`` (uniform inputs in [0, 1), seeded), or a labelled
 ``.npz`` file (arrays ``x`` and ``y``, :func:`compiler.datasets.load_labelled`).
+
+``precision`` (:mod:`compiler.precisions`) picks the values: a trained zoo model
+is its stored int8 graph at int8, its float weights quantized with the training
+calibration at int16 / int4, and the float graph itself at fp16 / fp32.
 """
 
 from __future__ import annotations
@@ -17,41 +21,62 @@ from pathlib import Path
 import numpy as np
 
 from compiler.ir import CompileError, Graph
+from compiler.zoo.graph import FloatGraph
 
 ZOO_PREFIX = "zoo:"
 RANDOM = "random"  # zoo:<name>:random
 DEFAULT_INPUT = (3, 32, 32)  # CIFAR-size: zoo models other than LeNet-5
 DEFAULT_CLASSES = 10
 CALIBRATION_IMAGES = 32
+CALIBRATION_IMAGES_FILE = 512  # MNIST training images calibrating a model file at int16
 
 
 def load_model(spec: str, input_shape: tuple[int, ...] | None = None,
-               classes: int | None = None, seed: int = 0) -> Graph:
-    """The quantized IR graph named by ``spec``."""
+               classes: int | None = None, seed: int = 0, precision: str = "int8"
+               ) -> Graph | FloatGraph:
+    """The IR graph named by ``spec`` at ``precision``: quantized (an ``ir.Graph``), or
+    for a float precision the float graph (``compiler.zoo.graph.FloatGraph``)."""
+    from compiler.precisions import check_graph, get_compile_precision, quantize_for
+    integer = get_compile_precision(precision).integer
     if spec.startswith(ZOO_PREFIX):
         from compiler import zoo
-        from compiler.quantize import quantize
         name, _, variant = spec[len(ZOO_PREFIX):].partition(":")
         if name not in zoo.MODELS or variant not in ("", RANDOM):
             raise CompileError(f"unknown model {spec!r}; built-in models: "
                                f"{', '.join(ZOO_PREFIX + m for m in zoo.MODELS)} (trained "
                                f"on MNIST; add :{RANDOM} for random weights)")
         if not variant and input_shape is None and classes is None:
-            return zoo.trained_int8(name)
+            if precision == "int8":
+                return zoo.trained_int8(name)
+            graph = zoo.trained_float(name)
+            return quantize_for(graph, zoo.pretrained.trained_calibration(
+                name, graph.input_shape), precision) if integer else graph
         shape = tuple(input_shape or ((1, 28, 28) if name == "lenet5" else DEFAULT_INPUT))
         graph = zoo.get_model(name, input_shape=shape, num_classes=classes or DEFAULT_CLASSES,
                               rng=np.random.default_rng(seed))
         calibration = random_inputs(shape, CALIBRATION_IMAGES, seed + 1)
-        return quantize(graph, calibration)
+        return quantize_for(graph, calibration, precision) if integer else graph
     path = Path(spec)
     if path.suffix.lower() == ".onnx":
         if input_shape is not None or classes is not None:
             raise CompileError(f"{spec}: --input-size and --classes apply to zoo models only")
         from compiler.frontends import load_onnx
-        return load_onnx(path)
+        graph = load_onnx(path)
+        check_graph(graph, precision)
+        return graph
     if path.suffix.lower() == ".npz":  # a model file: nvdla-fi zoo train --out, nvdla-fi prune
-        from compiler.zoo.storage import load_int8_graph
-        return load_int8_graph(path)
+        from compiler.zoo.storage import load_float_graph, load_int8_graph
+        if not integer:
+            return load_float_graph(path)
+        if precision in ("int8", "int4"):
+            graph = load_int8_graph(path)
+            check_graph(graph, precision)
+            return graph
+        from compiler.datasets import fit_mnist, mnist_split
+        from compiler.train.loop import calibration_subset
+        graph = load_float_graph(path)
+        return quantize_for(graph, calibration_subset(fit_mnist(
+            mnist_split().train_images, graph.input_shape), CALIBRATION_IMAGES_FILE), precision)
     raise CompileError(f"cannot load model {spec!r}: expected zoo:<name>, a path to a "
                        f"quantized .onnx file or a model .npz file")
 

@@ -42,6 +42,9 @@ class Study:
 
 
 STUDIES: dict[str, Study] = {
+    "datatypes": Study("datatypes", "one trained network at int8, int16, fp16, fp32 and int4: "
+                       "accuracy, SDC per precision and per value bit", "datatypes",
+                       "S1 (data types), S4 (FP32 vs INT8)"),
     "ecc": Study("ecc", "in-place SEC-DED (64,57)/(32,26) vs (72,64) vs none for 8- and 4-bit "
                  "weights under weight-memory faults", "ecc", "S3"),
     "bits-layers": Study("bits-layers", "single bit flips per value bit, model layer and "

@@ -42,7 +42,7 @@ class _Inputs:
 
     def _cube(self, surface: FeatureSurface) -> np.ndarray:
         where = self.flow.place(surface)
-        cpad = self.flow.config.channels_padded(surface.channels)
+        cpad = self.flow.config.channels_padded(surface.channels, surface.precision)
         return self.roots[where.root][:, where.c0:where.c0 + cpad,
                                       where.y0:where.y0 + surface.height,
                                       where.x0:where.x0 + surface.width]
@@ -77,7 +77,8 @@ class BatchRunner:
 
     def _shapes(self) -> list[tuple[int, int, int]]:
         cfg = self.config
-        return [(cfg.channels_padded(r.channels), r.height, r.width) for r in self.flow.roots]
+        return [(cfg.channels_padded(r.channels, r.precision), r.height, r.width)
+                for r in self.flow.roots]
 
     def run(self, x_q: np.ndarray, memory: Memory, hook: StoreHook | None = None,
             batch: int = BATCH_IMAGES) -> np.ndarray:
@@ -87,7 +88,7 @@ class BatchRunner:
 
     def _run(self, x_q: np.ndarray, memory: Memory, hook: StoreHook | None) -> np.ndarray:
         n = len(x_q)
-        roots = [np.zeros((n, *shape), np.int8) for shape in self._shapes()]
+        roots = [np.zeros((n, *shape), self.config.prec.dtype) for shape in self._shapes()]
         _region(roots, self.input_at, x_q.shape[-3:])[...] = x_q
         inputs = _Inputs(roots, self.flow, memory, self.executor.weight_cache)
         for index, layer in enumerate(self.program.layers):

@@ -30,7 +30,8 @@ FORMAT_VERSION = 1
 
 @dataclass(frozen=True)
 class TensorBinding:
-    """An int8 activation tensor in memory with its quantization (real = scale * (q - zp))."""
+    """An int8 (int16) activation tensor in memory with its quantization (real = scale *
+    (q - zp)); the surface's precision says which."""
 
     name: str
     surface: FeatureSurface
@@ -42,9 +43,10 @@ class TensorBinding:
         return (self.surface.channels, self.surface.height, self.surface.width)
 
     def quantize(self, x: np.ndarray) -> np.ndarray:
-        """Real values -> int8 (round half to even, saturate)."""
+        """Real values -> the surface's integers (round half to even, saturate)."""
+        prec = self.surface.precision
         q = np.rint(np.asarray(x, np.float64) / self.scale) + self.zero_point
-        return np.clip(q, -128, 127).astype(np.int8)
+        return np.clip(q, prec.min, prec.max).astype(prec.dtype)
 
 
 @dataclass(frozen=True)
@@ -76,6 +78,10 @@ class Program:
     outputs: list[TensorBinding]
     tensors: dict[str, TensorBinding] = field(default_factory=dict)
     name: str = "program"
+    # bits of a stored weight when narrower than the datapath's lanes (INT4: 4, packed two
+    # per byte in weight memory, nvdla_sim.ecc.layout; each sign-extended into an int8
+    # lane for CDMA); 0: weights are stored as the lanes hold them
+    weight_bits: int = 0
 
     def memory(self) -> Memory:
         """A fresh memory holding the program's image."""
@@ -107,6 +113,7 @@ class Program:
             "inputs": [_binding_json(b) for b in self.inputs],
             "outputs": [_binding_json(b) for b in self.outputs],
             "tensors": [_binding_json(b) for b in self.tensors.values()],
+            "weight_bits": self.weight_bits,
         }
         arrays["meta"] = np.frombuffer(json.dumps(meta).encode(), np.uint8)
         with open(path, "wb") as fh:
@@ -142,7 +149,7 @@ class Program:
             inputs=[_binding_from(b) for b in meta["inputs"]],
             outputs=[_binding_from(b) for b in meta["outputs"]],
             tensors={b["name"]: _binding_from(b) for b in meta["tensors"]},
-            name=meta["name"])
+            name=meta["name"], weight_bits=meta.get("weight_bits", 0))
 
 
 def _binding_json(b: TensorBinding) -> dict:

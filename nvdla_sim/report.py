@@ -23,6 +23,7 @@ from nvdla_sim.campaign.store import incomplete, read_rows
 from nvdla_sim.campaign.tidy import REGIONS, Campaign
 from nvdla_sim import figures
 from nvdla_sim.figures import plt
+from nvdla_sim.value_bits import number_format
 
 TOP_BITS = 8  # bits from the top compared across value kinds
 MAX_LAYER_ROWS = 60  # hardware-layer table in summary.md up to this many layers
@@ -114,6 +115,7 @@ def _single(c: Campaign, out: Path, raw_fit: float) -> list[Path]:
         "bit from the top of the value (0 = sign / MSB)", range(TOP_BITS)))
     int8 = _int8_select(c)
     int8_rows = grouped(col, "value_bit", list(range(bpe)), int8)
+    fmt = number_format(c.hardware.precision)  # bits named by field (sign, exponent ...)
     order = c.model_layer_order()
     layer_rows = grouped(col, "model_layer", ["input", *order, "every layer"])
     region_rows = grouped(col, "region", [*REGIONS, "every layer"])
@@ -141,9 +143,11 @@ def _single(c: Campaign, out: Path, raw_fit: float) -> list[Path]:
           f"{c.attrs['leveugle_sample_size']:,} needed for ±{cfg['margin'] * 100:g}% "
           f"at {cfg['confidence'] * 100:g}% confidence)", "", "## Outcomes", "",
           *_headline(c, raw_fit), "",
-          f"## INT{bpe} values (activation and weight lanes, int{bpe} outputs): per bit", "",
-          f"Bit 0 is the LSB, bit {bpe - 1} the sign.", "",
-          *_rates_table(int8_rows, ["bit"]), "",
+          f"## {fmt.name.upper()} values (activation and weight lanes, {fmt.name} outputs): "
+          f"per bit", "",
+          f"Bit 0 is the LSB, bit {bpe - 1} the sign"
+          f"{'; then exponent, then mantissa bits' if fmt.is_float else ''}.", "",
+          *_rates_table([((fmt.label(b),), m) for (b,), m in int8_rows], ["bit"]), "",
           "## Per kind of value", "",
           *_rates_table(grouped(col, "value_group"), ["value held"]), "",
           f"## Bits from the top of the value (SDC rate, injections), top {TOP_BITS} bits", "",

@@ -20,8 +20,9 @@ class ProgramRunner:
         self._batched = None  # BatchRunner sharing the executor's weight caches
 
     def write_tensor(self, binding: TensorBinding, q: np.ndarray) -> None:
-        cube = np.zeros((self.config.channels_padded(binding.surface.channels),
-                         *binding.shape[1:]), np.int8)
+        prec = binding.surface.precision
+        cube = np.zeros((self.config.channels_padded(binding.surface.channels, prec),
+                         *binding.shape[1:]), prec.dtype)
         cube[: binding.surface.channels] = q
         binding.surface.write(self.memory, self.config, cube)
 
@@ -46,7 +47,7 @@ class ProgramRunner:
         if self._batched is None:
             from nvdla_sim.batched import BatchRunner  # it imports the fault model's dataflow
             self._batched = BatchRunner(self.program, self.executor)
-        return self._batched.run(np.asarray(x_q, np.int8), self.memory)
+        return self._batched.run(np.asarray(x_q, self.config.prec.dtype), self.memory)
 
     def run_each(self, x_q: np.ndarray) -> np.ndarray:
         """:meth:`run_batch` image by image through memory, as the hardware runs."""

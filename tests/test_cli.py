@@ -37,6 +37,11 @@ def test_parser_lists_every_command():
     (["zoo", "train", "alexnet"], "unknown zoo model 'alexnet'; models: lenet5, resnet18"),
     (["trace", "run", "--config", "nv_huge", "."], "unknown hardware config 'nv_huge'"),
     (["study", "nope"], "unknown study 'nope'; known: "),
+    (["infer", "zoo:lenet5", "--data", "random", "--precision", "int16", "--config",
+      "nv_small"], "precision int16: hardware config nv_small implements int8, not the int16"),
+    (["campaign", "--precision", "int16", "--fault-model", "flip", "--images", "1",
+      "--dataset", "random", "--model", "zoo:lenet5:random"],
+     "datapath-register faults are modelled on the int8 datapath only"),
 ])
 def test_user_mistakes_are_one_line_errors(argv, message, tmp_path, monkeypatch, capsys):
     monkeypatch.chdir(tmp_path)
@@ -50,6 +55,26 @@ def test_bad_campaign_keys_are_named(tmp_path, capsys):
     path.write_text("[campaign]\ninjectons = 5\n")
     assert main(["campaign", str(path)]) == 2
     assert f"{path}:2: [campaign] injectons is not a campaign key" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("command", [["compile", "zoo:lenet5", "-o", "x.npz"],
+                                     ["infer", "zoo:lenet5", "--data", "mnist"],
+                                     ["campaign"]])
+def test_bad_precision_is_refused(command, capsys):
+    with pytest.raises(SystemExit) as exit_:
+        main([*command, "--precision", "int3"])
+    assert exit_.value.code == 2
+    err = capsys.readouterr().err
+    assert "invalid choice: 'int3' (choose from 'int8', 'int16', 'fp16', 'fp32', 'int4')" in err
+    assert "Traceback" not in err
+
+
+def test_bad_precision_key_in_a_campaign_file_is_named(tmp_path, capsys):
+    path = tmp_path / "c.toml"
+    path.write_text('[campaign]\nimages = 2\nprecision = "int3"\n')
+    assert main(["campaign", str(path)]) == 2
+    assert f"{path}:3: [campaign] precision must be one of int8, int16, fp16, fp32, int4" \
+        in capsys.readouterr().err
 
 
 def test_argument_types_are_checked_by_argparse(capsys):

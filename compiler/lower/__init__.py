@@ -13,7 +13,6 @@ from compiler.lower.lrn import lower_lrn
 from compiler.lower.planner import MemoryPlan
 from compiler.lower.pool import lower_global_avg_pool, lower_pool
 from nvdla_sim.config import DEFAULT_CONFIG, HardwareConfig
-from nvdla_sim.precision import INT8
 from nvdla_sim.program import Program
 
 __all__ = ["lower"]
@@ -24,9 +23,11 @@ LOWERINGS = {Conv: lower_conv, Add: lower_add, Requant: lower_requant, Pool: low
 
 def lower(graph: Graph, config: HardwareConfig = DEFAULT_CONFIG) -> Program:
     graph.validate()
-    if config.precision != INT8.name:
-        raise CompileError(f"the compiler lowers INT8 graphs only; {config.name} is configured "
-                           f"for {config.precision}")
+    if config.prec.bits != graph.bits:
+        raise CompileError(f"graph {graph.name} is int{graph.bits}, but config {config.name} "
+                           f"computes {config.precision} (it implements "
+                           f"{', '.join(config.precisions)}); compile with a matching "
+                           f"--precision")
     ctx = LowerContext(graph, config, MemoryPlan(graph, config))
     for node in graph.nodes:
         if isinstance(node, Concat):

@@ -27,9 +27,11 @@ def plan_cbuf(width: int, height: int, channels: int, kernels: int, kernel_taps:
     depth = cfg.cbuf_bank_depth
     eps = entries_per_slice(width, channels, cfg)
     data_banks = -(-eps * height // depth)
-    weight_bytes = kernels * channels * kernel_taps
+    prec = cfg.prec
+    weight_bytes = kernels * channels * kernel_taps * prec.element_bytes
     total_w = -(-weight_bytes // cfg.cbuf_bank_bytes)
-    group_bytes = -(-channels * kernel_taps * cfg.atom_k // cfg.cbuf_bank_width) * cfg.cbuf_bank_width
+    group = channels * kernel_taps * cfg.kernel_group(prec) * prec.element_bytes
+    group_bytes = -(-group // cfg.cbuf_bank_width) * cfg.cbuf_bank_width
     min_w = -(-group_bytes // cfg.cbuf_bank_bytes)
     banks = cfg.cbuf_banks
     if min_w >= banks:

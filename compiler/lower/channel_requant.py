@@ -28,7 +28,12 @@ from compiler.ir import CompileError
 from compiler.requant import INT16_MAX, MAX_SHIFT, fit_bias
 from nvdla_sim.arith import rnd_shr
 
-Y1_SHIFT_MAX = 36  # keeps y1 = y * 2**(s2 - 14) within 32 bits for |y| <= 2**8
+
+
+def y1_shift_max(out_range: float) -> int:
+    """Largest s2 keeping y1 = y * 2**(s2 - 14) within 32 bits for |y| <= out_range
+    (36 at int8, 28 at int16)."""
+    return 44 - int(np.log2(out_range))
 
 
 @dataclass(frozen=True)
@@ -52,7 +57,7 @@ def fit_channel_requant(bias_real: np.ndarray, mult_real: np.ndarray, out_range:
     mult = np.asarray(mult_real, np.float64)
     exponent = np.floor(np.log2(mult)).astype(np.int64)
     f_min = int(exponent.min())
-    s2 = min(Y1_SHIFT_MAX, 14 - f_min)
+    s2 = min(y1_shift_max(out_range), 14 - f_min)
     if s2 < 0:
         raise CompileError(f"{what}: multiplier {mult.max():.6g} exceeds SDP's range")
     s1 = 14 - f_min - s2

@@ -31,7 +31,7 @@ from compiler.lower.cbuf import plan_cbuf, row_tiles
 from compiler.lower.context import LowerContext
 from compiler.lower.channel_requant import fit_channel_requant
 from compiler.lower.sdp_stages import (
-    OUT_RANGE, activation_bounds, bound_lsb, channel_stages, operand_vector)
+    activation_bounds, bound_lsb, channel_stages, operand_vector, out_range)
 from nvdla_sim.layers import HardwareLayer
 from nvdla_sim.program import LayerInfo
 from nvdla_sim.surface import FeatureSurface, pack_weights
@@ -43,7 +43,7 @@ class Slice:
 
     c0: int
     k0: int
-    weight: np.ndarray  # int8 [K', C', R, S] as the hardware sees it
+    weight: np.ndarray  # int8 (int16) [K', C', R, S] as the hardware sees it
 
 
 def slices(node: Conv, channels: int, atom: int) -> list[Slice]:
@@ -55,7 +55,7 @@ def slices(node: Conv, channels: int, atom: int) -> list[Slice]:
         out = []
         for c0 in range(0, channels, atom):
             n = min(atom, channels - c0)
-            w = np.zeros((n, n, *node.weight.shape[2:]), np.int8)
+            w = np.zeros((n, n, *node.weight.shape[2:]), node.weight.dtype)
             w[np.arange(n), np.arange(n)] = node.weight[c0:c0 + n, 0]
             out.append(Slice(c0, c0, w))
         return out
@@ -78,21 +78,23 @@ def row_view(surface: FeatureSurface, y0: int, rows: int) -> FeatureSurface:
 
 def lower_conv(ctx: LowerContext, node: Conv) -> None:
     """Emit the hardware layers of ``node``."""
-    g, cfg, atom = ctx.graph, ctx.config, ctx.config.mem_atom
+    g, cfg = ctx.graph, ctx.config
+    prec = cfg.prec
+    atom = cfg.atom_channels(prec)
     x, y = g.tensor(node.inputs[0]), g.tensor(node.output)
 
     # Real requantization per output channel: y = (acc_hw + bias_eff) * mult.
     w64 = node.weight.astype(np.int64).reshape(node.weight.shape[0], -1)
     bias_eff = node.bias.astype(np.float64) - x.quant.zero_point * w64.sum(axis=1)
-    reach = 128 * int(np.abs(w64).sum(axis=1).max())  # bound of |acc_hw|
+    reach = -prec.min * int(np.abs(w64).sum(axis=1).max())  # bound of |acc_hw|
     truncate = max(0, reach.bit_length() - 31)
     mult = x.quant.scale * node.weight_scale.astype(np.float64) * 2.0 ** truncate / y.quant.scale
     relu, clamp_algo, clamp_bound = activation_bounds(node.activation, y, node.name)
-    req = fit_channel_requant(bias_eff / 2.0 ** truncate, mult, OUT_RANGE, clamp_bound,
+    req = fit_channel_requant(bias_eff / 2.0 ** truncate, mult, out_range(prec), clamp_bound,
                               f"node {node.name}")
     # CACC's rounding to 2**truncate adds up to half an accumulator unit
     error = req.error + 0.5 * float(mult.max()) * (truncate > 0)
-    cpad = cfg.channels_padded(y.channels)
+    cpad = cfg.channels_padded(y.channels, prec)
     bs_vector = operand_vector([req.bias, req.pow2], cpad, ctx.plan)
     bn_vector = operand_vector([req.bn_alu, req.mu], cpad, ctx.plan)
 
@@ -106,7 +108,7 @@ def lower_conv(ctx: LowerContext, node: Conv) -> None:
         kc, cc = sl.weight.shape[:2]
         cb = plan_cbuf(x.shape[2], x.shape[1], cc, kc, r * s, cfg, node.name)
         tiles = row_tiles(out_h, x.shape[1], node.stride[0], span_y, cb.max_input_rows, node.name)
-        w_addr = ctx.plan.place(pack_weights(sl.weight, cfg))
+        w_addr = ctx.plan.place(pack_weights(sl.weight, cfg, prec))
         for o0, o1 in tiles:
             iy0 = o0 * node.stride[0] - pt
             iy1 = (o1 - 1) * node.stride[0] - pt + span_y
@@ -125,9 +127,10 @@ def lower_conv(ctx: LowerContext, node: Conv) -> None:
             sdp = descriptors.sdp(
                 width=out_w, height=o1 - o0, channels=kc,
                 dst=row_view(channel_view(dst, sl.k0, kc, atom), o0, o1 - o0),
-                bs=bs, bn=bn, cvt_offset=-y.quant.zero_point)
+                bs=bs, bn=bn, cvt_offset=-y.quant.zero_point, prec=prec)
             parts.append((conv, sdp, dict(macs=kc * cc * r * s * out_w * (o1 - o0),
-                                          weight_bytes=sl.weight.size, data_banks=cb.data_banks,
+                                          weight_bytes=sl.weight.nbytes,
+                                          data_banks=cb.data_banks,
                                           weight_banks=cb.weight_banks)))
     op = "fc" if (r, s) == x.shape[1:] and out_h == out_w == 1 else (
         "dwconv" if node.groups > 1 and node.weight.shape[1] == 1 else "conv")

@@ -14,7 +14,7 @@ from compiler import descriptors
 from compiler.ir import Add, CompileError, Requant
 from compiler.lower.context import LowerContext
 from compiler.lower.sdp_stages import (
-    OUT_RANGE, activation_bounds, activation_stages, affine_stage, bound_lsb, rescale_error,
+    activation_bounds, activation_stages, affine_stage, bound_lsb, out_range, rescale_error,
     residual_stage, residual_unit)
 from compiler.requant import fit_affine, fit_scale
 from nvdla_sim.layers import HardwareLayer
@@ -33,6 +33,11 @@ def lower_add(ctx: LowerContext, node: Add) -> None:
     bias in units of a, rounded (the error bound accounts for it)."""
     g = ctx.graph
     a, b, y = g.tensor(node.inputs[0]), g.tensor(node.inputs[1]), g.tensor(node.output)
+    if ctx.config.prec.element_bytes != 1:
+        raise CompileError(f"node {node.name} (Add): the second operand is a per-element "
+                           f"SDP_RDMA stream, which is modelled at int8 only (its "
+                           f"{ctx.config.precision} surface layout is unverified)")
+    limit = out_range(ctx.config.prec)
     if a.shape != b.shape or a.shape != y.shape:
         raise CompileError(f"node {node.name} (Add): operand shapes {a.shape} and {b.shape} "
                            f"differ; broadcasting is not supported")
@@ -48,8 +53,8 @@ def lower_add(ctx: LowerContext, node: Add) -> None:
     fraction = 0 if relu else FRACTION_BITS
     ideal = unit * 2.0 ** fraction / y.quant.scale
     r_mult, r_shift = fit_scale(ideal, f"node {node.name}")
-    span = (OUT_RANGE + 1.0) * 2.0 ** fraction / ideal  # |y1 + b << p| that matters, in u
-    error = rescale_error(affine.error(bias, mult, OUT_RANGE * y.quant.scale / unit), ideal,
+    span = (limit + 1.0) * 2.0 ** fraction / ideal  # |y1 + b << p| that matters, in u
+    error = rescale_error(affine.error(bias, mult, limit * y.quant.scale / unit), ideal,
                           r_mult, r_shift, span) / 2.0 ** fraction
     cvt_offset = -y.quant.zero_point
     if not relu:
@@ -69,7 +74,7 @@ def lower_requant(ctx: LowerContext, node: Requant, owner: str | None = None) ->
     bias = np.array([-float(x.quant.zero_point)])
     affine = fit_affine(bias, mult, f"node {node.name}")
     relu, clamp = activation_stages(node.activation, y, node.name)
-    error = affine.error(bias, mult, OUT_RANGE)
+    error = affine.error(bias, mult, out_range(ctx.config.prec))
     _emit(ctx, node, affine_stage(affine, relu, None), clamp, "requant", error, owner)
 
 
@@ -80,7 +85,7 @@ def _emit(ctx: LowerContext, node, bs, bn, op: str, error: float, owner: str | N
     sdp = descriptors.sdp(width=y.shape[2], height=y.shape[1], channels=y.channels,
                           src=src, dst=ctx.plan.surface(node.output), bs=bs, bn=bn,
                           cvt_offset=-y.quant.zero_point if cvt_offset is None else cvt_offset,
-                          cvt_shift=cvt_shift)
+                          cvt_shift=cvt_shift, prec=ctx.config.prec)
     ctx.emit(HardwareLayer(node.name, sdp=sdp),
              LayerInfo(node.name, owner or node.name, op, node.output,
                        error_bound=bound_lsb(error), error=error))

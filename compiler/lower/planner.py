@@ -42,19 +42,24 @@ class MemoryPlan:
         self.image.append((address, blob.copy()))
         return address
 
+    def scratch(self, width: int, height: int, channels: int) -> FeatureSurface:
+        """A newly allocated packed feature surface at the configuration's precision."""
+        prec = self.config.prec
+        surf = FeatureSurface.packed(0, width, height, channels, self.config, precision=prec)
+        return FeatureSurface(self.allocate(surf.span(self.config)), width, height, channels,
+                              surf.line_stride, surf.surface_stride, precision=prec)
+
     def surface(self, name: str) -> FeatureSurface:
         return self.tensors[name].surface
 
     def _packed(self, name: str) -> TensorBinding:
         t = self.graph.tensor(name)
         c, h, w = t.shape
-        surf = FeatureSurface.packed(0, w, h, c, self.config)
-        surf = FeatureSurface(self.allocate(surf.span(self.config)), w, h, c, surf.line_stride,
-                              surf.surface_stride)
+        surf = self.scratch(w, h, c)
         return TensorBinding(name, surf, t.quant.scale, t.quant.zero_point)
 
     def _plan_tensors(self) -> None:
-        atom = self.config.mem_atom
+        atom = self.config.atom_channels(self.config.prec)
         for name in self.graph.inputs:
             self.tensors[name] = self._packed(name)
         aliases: dict[str, tuple[str, int]] = {}  # concat input -> (concat output, channel offset)
@@ -91,7 +96,7 @@ class MemoryPlan:
             t = self.graph.tensor(name)
             surf = FeatureSurface(base.address + offset // atom * base.surface_stride,
                                   base.width, base.height, t.channels, base.line_stride,
-                                  base.surface_stride)
+                                  base.surface_stride, precision=base.precision)
             self.tensors[name] = TensorBinding(name, surf, t.quant.scale, t.quant.zero_point)
 
     @staticmethod

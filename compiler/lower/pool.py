@@ -13,14 +13,13 @@ from __future__ import annotations
 import numpy as np
 
 from compiler import descriptors
-from compiler.ir import CompileError, Conv, GlobalAvgPool, Pool, QuantParams, Requant, Tensor
+from compiler.ir import CompileError, Conv, GlobalAvgPool, Pool, Requant, Tensor, value_dtype
 from compiler.lower.context import LowerContext
 from compiler.lower.conv import lower_conv
 from compiler.lower.eltwise import lower_requant
 from compiler.lower.sdp_stages import bound_lsb
 from nvdla_sim.layers import POOL_AVERAGE, POOL_MAX, HardwareLayer
 from nvdla_sim.program import LayerInfo, TensorBinding
-from nvdla_sim.surface import FeatureSurface
 
 PDP_MAX_KERNEL = 8  # cmod PDP line buffers hold kernels of 1..8 per axis
 PDP_MAX_PAD = 7  # 3-bit padding fields
@@ -59,22 +58,24 @@ def lower_global_avg_pool(ctx: LowerContext, node: GlobalAvgPool) -> None:
 def _ones_conv(ctx: LowerContext, node, x: Tensor, kernel, stride, pads) -> None:
     """Average as a depthwise convolution with all-ones weights and scale 1 / area."""
     c, area = x.channels, kernel[0] * kernel[1]
-    conv = Conv(node.name, node.inputs, node.output, weight=np.ones((c, 1, *kernel), np.int8),
+    conv = Conv(node.name, node.inputs, node.output,
+                weight=np.ones((c, 1, *kernel), value_dtype(ctx.graph.bits)),
                 weight_scale=np.full(c, 1.0 / area), bias=np.zeros(c, np.int64),
                 stride=stride, pads=pads, groups=c)
     lower_conv(ctx, conv)
 
 
-def _pdp_error(layer) -> dict[str, float]:
+def _pdp_error(layer, bits: int) -> dict[str, float]:
     """Max pooling is exact.  PDP averages as round(sum * RECIP_W / 2**16) (the height
-    reciprocal is programmed to exactly 1): |sum| <= 128 * area and RECIP_W off by at most
-    half a unit from 2**16 / area keep the pre-rounding error below 2**-17 * 128 * 64 <
-    0.07, so int8 results are within 1 LSB of round(mean) (they differ at ties, which ONNX
-    rounds to even and PDP away from zero)."""
+    reciprocal is programmed to exactly 1): |sum| <= 2**(bits-1) * area and RECIP_W off by
+    at most half a unit from 2**16 / area keep the pre-rounding error below
+    2**-17 * 128 * 64 < 0.07 at int8, so results are within 1 LSB of round(mean) (they
+    differ at ties, which ONNX rounds to even and PDP away from zero); up to 17 LSB at
+    int16, whose sums are 256 times larger."""
     if layer.method == POOL_MAX:
         return {"error_bound": 0, "error": 0.0}
     area = layer.kernel_width * layer.kernel_height
-    error = 128 * area * abs(layer.recip_kernel_width / 65536 - 1 / area)
+    error = (1 << (bits - 1)) * area * abs(layer.recip_kernel_width / 65536 - 1 / area)
     return {"error_bound": bound_lsb(error), "error": error}
 
 
@@ -83,10 +84,7 @@ def _pdp(ctx: LowerContext, node, x: Tensor, method: int, kernel, stride, pads) 
     requant = x.quant != y.quant  # only for max pooling, which is exact
     dst = ctx.plan.surface(node.output)
     if requant:  # pool into a scratch tensor with the input's quantization
-        scratch = FeatureSurface.packed(0, dst.width, dst.height, dst.channels, ctx.config)
-        scratch = FeatureSurface(ctx.plan.allocate(scratch.span(ctx.config)), dst.width,
-                                 dst.height, dst.channels, scratch.line_stride,
-                                 scratch.surface_stride)
+        scratch = ctx.plan.scratch(dst.width, dst.height, dst.channels)
         ctx.plan.tensors[f"{node.output}:pooled"] = TensorBinding(
             f"{node.output}:pooled", scratch, x.quant.scale, x.quant.zero_point)
         dst = scratch
@@ -95,10 +93,9 @@ def _pdp(ctx: LowerContext, node, x: Tensor, method: int, kernel, stride, pads) 
                             stride=stride, pads=pads, pad_value=x.quant.zero_point)
     name = f"{node.name}/pool" if requant else node.name
     ctx.emit(HardwareLayer(name, pdp=layer), LayerInfo(name, node.name, "pool", node.output,
-                                                       **_pdp_error(layer)))
+                                                       **_pdp_error(layer, ctx.graph.bits)))
     if requant:
-        pooled = Tensor(f"{node.output}:pooled", y.shape, QuantParams(x.quant.scale,
-                                                                       x.quant.zero_point))
+        pooled = Tensor(f"{node.output}:pooled", y.shape, x.quant)
         ctx.graph.tensors[pooled.name] = pooled
         lower_requant(ctx, Requant(f"{node.name}/requant", (pooled.name,), node.output),
                       owner=node.name)

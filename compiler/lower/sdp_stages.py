@@ -6,7 +6,7 @@ The output of a layer is produced in three steps, all on SDP:
   or per channel together with BN (:func:`channel_stages`, ``channel_requant``);
 * BN (X2): the second operand of an Add, ``+ r << p`` then ``* m >> s``
   (:func:`residual_stage`), or a clamp for Clip/ReLU6 (:func:`clamp_stage`);
-* the output converter adds the output zero point and saturates to int8.
+* the output converter adds the output zero point and saturates to int8 (int16).
 """
 
 from __future__ import annotations
@@ -19,11 +19,16 @@ from compiler.lower.planner import MemoryPlan
 from compiler.lower.channel_requant import ChannelRequant
 from compiler.requant import Affine
 from nvdla_sim.layers import SdpX
+from nvdla_sim.precision import Precision
 from nvdla_sim.surface import FeatureSurface
 from nvdla_sim.units.sdp import ALU_MAX, ALU_MIN, ALU_SUM
 from nvdla_sim.units.sdp_rdma import USE_ALU, USE_BOTH
 
-OUT_RANGE = 256.0  # int8 results further than this from zero saturate in both models
+
+
+def out_range(prec: Precision) -> float:
+    """Results further than this from zero saturate in both models (256 at int8)."""
+    return 2.0 ** prec.bits
 
 
 def operand_vector(components: list[np.ndarray], channels_padded: int, plan: MemoryPlan) -> int:
@@ -86,18 +91,19 @@ def activation_bounds(activation: Activation | None, out: Tensor, node: str
     """(ReLU?, clamp ALU algorithm or None, clamp bound in output units) of an activation.
 
     Rounding commutes with min/max, so a bound ``b`` becomes the integer
-    ``round(b / scale)`` in output units; bounds the int8 range already
+    ``round(b / scale)`` in output units; bounds the int8 (int16) range already
     enforces are dropped.
     """
     if activation is None:
         return False, None, None
     zp, scale = out.quant.zero_point, out.quant.scale
-    relu = activation.low == 0.0 and zp > -128  # at zp = -128, int8 saturation is the ReLU
+    qmin, qmax = out.quant.range
+    relu = activation.low == 0.0 and zp > qmin  # at zp = qmin, saturation is the ReLU
     low = None if activation.low is None or relu else int(np.rint(activation.low / scale))
     high = None if activation.high is None else int(np.rint(activation.high / scale))
-    if low is not None and low + zp <= -128:
+    if low is not None and low + zp <= qmin:
         low = None
-    if high is not None and high + zp >= 127:
+    if high is not None and high + zp >= qmax:
         high = None
     if low is not None and high is not None:
         raise CompileError(f"node {node}: a clamp to [{activation.low}, {activation.high}] needs "
@@ -139,5 +145,5 @@ def rescale_error(stage1_error: float, ideal: float, mult: int, mult_shift: int,
 
 
 def bound_lsb(error: float) -> int:
-    """int8 deviation bound for a pre-rounding error (see compiler.requant)."""
+    """Output deviation bound in LSB for a pre-rounding error (see compiler.requant)."""
     return int(np.floor(error)) + 1

@@ -20,6 +20,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from compiler import ir
 from compiler.ir import CompileError
 from compiler.zoo.graph import FloatGraph
@@ -93,6 +95,16 @@ def trained_float(name: str) -> FloatGraph:
 def trained_int8(name: str) -> ir.Graph:
     """The trained model quantized to the int8 IR, exactly as evaluated at training."""
     return load_int8_graph(_path(name))
+
+
+def trained_calibration(name: str, shape: tuple[int, int, int]) -> np.ndarray:
+    """The calibration images zoo model ``name`` was quantized with at training (the
+    recipe's ``calibration_images`` spread over the MNIST training split), to quantize
+    its float weights at another precision the same way."""
+    from compiler.datasets import fit_mnist, mnist_split
+    from compiler.train.loop import calibration_subset
+    count = trained_info(name)["train_config"]["calibration_images"]
+    return calibration_subset(fit_mnist(mnist_split().train_images, shape), count)
 
 
 def trained_info(name: str) -> dict[str, Any]:

@@ -27,6 +27,7 @@ STRATA = ("layer", "unit", "register", "bit", "value")
 class CampaignConfig:
     model: str = "zoo:lenet5"
     hardware: str = "nv_small"
+    precision: str = "int8"  # compile precision (compiler.precisions): int8 int16 fp16 fp32 int4
     dataset: str = "mnist"  # "mnist" (held-out test images), "random" or a labelled .npz
     images: int = 100  # inputs the injections are spread over
     injections: int = 10_000
@@ -92,7 +93,11 @@ def problem(key: str, value: object) -> str | None:
     """What is wrong with ``value`` for campaign field ``key`` ("must be ..., got ..."),
     or None when it is fine."""
     got = f"got {value!r}"
-    if key in _CHOICES:
+    if key == "precision":
+        from compiler.precisions import PRECISIONS
+        if value not in PRECISIONS:
+            return f"must be one of {', '.join(PRECISIONS)}, {got}"
+    elif key in _CHOICES:
         if value not in _CHOICES[key]:
             return f"must be one of {', '.join(_CHOICES[key])}, {got}"
     elif key in _AT_LEAST_1:

@@ -27,9 +27,11 @@ from nvdla_sim.campaign.space import SiteSpace
 from nvdla_sim.campaign.sparsity import golden_sparsity
 from nvdla_sim.campaign.stats import sample_size
 from nvdla_sim.campaign.store import INJECTION_DTYPE, ResultStore
+from nvdla_sim.errors import ConfigError
 from nvdla_sim.faults.golden import GoldenRun
 from nvdla_sim.faults.injector import FaultInjector, InjectionResult
 from nvdla_sim.faults.site import MODELS
+from nvdla_sim.precision import INT8
 from nvdla_sim.program import Program
 
 KINDS = {"flip": "transient", "stored-flip": "stored"}  # result file kind per fault model
@@ -212,6 +214,7 @@ class TransientCampaign:
             "layers": json.dumps([layer.name for layer in prog.layers]),
             "nodes": json.dumps([info.node for info in prog.info]),
             "physical_bits": self.physical_bits,
+            "weight_bits": prog.weight_bits,  # 4: INT4 weights packed in weight memory
         }
 
     def fixed_datasets(self) -> dict[str, np.ndarray]:
@@ -272,8 +275,14 @@ class StoredCampaign(TransientCampaign):
 
 def make_campaign(config: CampaignConfig, workload: Workload) -> TransientCampaign:
     """The campaign of a transient, stuck-at or stored-value configuration."""
-    kind = StoredCampaign if config.fault_model == "stored-flip" else TransientCampaign
-    return kind(config, workload)
+    if config.fault_model == "stored-flip":
+        return StoredCampaign(config, workload)
+    prec = workload.program.config.precision
+    if prec != INT8.name:  # the datapath-register fault model (nvdla_sim.faults) is INT8's
+        raise ConfigError(f"fault model {config.fault_model}: datapath-register faults are "
+                          f"modelled on the int8 datapath only, this program computes {prec}; "
+                          f"use fault_model = stored-flip (weights and activations in memory)")
+    return TransientCampaign(config, workload)
 
 
 def _progress(total: int, done: int, enabled: bool) -> tqdm:

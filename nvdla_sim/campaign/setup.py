@@ -6,18 +6,17 @@ import numpy as np
 
 from nvdla_sim.campaign.config import CampaignConfig
 from nvdla_sim.campaign.runner import Workload
-from nvdla_sim.config import get_config
 from nvdla_sim.errors import ConfigError
 from nvdla_sim.runner import ProgramRunner
 
 
 def build_workload(config: CampaignConfig) -> Workload:
-    from compiler.lower import lower
-    from compiler.workloads import load_dataset, load_model
+    from compiler.precisions import compile_model
+    from compiler.workloads import load_dataset
     extra = config.extra
-    graph = load_model(config.model, extra.get("input_size"), extra.get("classes"),
-                       extra.get("seed", 0))
-    program = lower(graph, get_config(config.hardware))
+    _, program = compile_model(config.model, config.precision, config.hardware,
+                               extra.get("input_size"), extra.get("classes"),
+                               extra.get("seed", 0))
     runner = ProgramRunner(program, constant_weights=True)  # weights are read, never written
     images, labels = load_dataset(config.dataset, program.inputs[0].shape, config.images,
                                   config.seed, classes=int(np.prod(program.outputs[0].shape)))

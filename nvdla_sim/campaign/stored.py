@@ -3,8 +3,8 @@
 The fault model of framework-level studies (one value of the network wrong for
 the whole inference), placed in what NVDLA keeps in memory:
 
-* ``mem.weight``: a weight of a convolution as the hardware stores it (int8
-  ``[K, C, R, S]``; a depthwise layer's block-diagonal zeros included, since
+* ``mem.weight``: a weight of a convolution as the hardware stores it (int8 or
+  int16 ``[K, C, R, S]``; a depthwise layer's block-diagonal zeros included, since
   NVDLA stores and reads them).  Every hardware layer that reads that weight
   blob (the row tiles of a large layer share one) computes with the flipped
   value; the fault's ``layer`` is the first of them.
@@ -14,7 +14,7 @@ the whole inference), placed in what NVDLA keeps in memory:
 
 Sites are blocks of a :class:`~nvdla_sim.campaign.space.SiteSpace` (one per
 weight blob and per written tensor, ``instance`` = flat index of the value,
-``bit`` = bit of the int8 value, cycle 0), so uniform and stratified
+``bit`` = bit of the int8 / int16 value, cycle 0), so uniform and stratified
 sampling, replay and the result rows are those of register campaigns.  The
 ECC study (issue 14) builds the bit layout of weight memory words; this
 module flips values, not memory words.
@@ -63,6 +63,8 @@ class StoredFaults:
             if layer.conv is not None:
                 self.users.setdefault(first.setdefault(_blob(layer), i), []).append(i)
         self._check_users()
+        # a stored weight's bits: the packed width of narrow (INT4) weights, else the lane's
+        self.weight_width = program.weight_bits or program.config.bpe
 
     def _check_users(self) -> None:
         """Readers of one blob must not feed each other (their faulty outputs are all
@@ -83,7 +85,8 @@ class StoredFaults:
         for first in self.users:
             conv = self.program.layers[first].conv
             values = conv.kernels * conv.kernel_channels * conv.kernel_height * conv.kernel_width
-            blocks.append(Block(first, stored_register(STORED_WEIGHT, values, cfg), 1))
+            blocks.append(Block(first, stored_register(STORED_WEIGHT, values, cfg,
+                                                       self.weight_width), 1))
         surfaces = [(-1, b.surface) for b in self.program.inputs[:1]]
         surfaces += [(i, surface) for i, (surface, _) in enumerate(self.flow.writes)]
         for index, s in surfaces:
@@ -99,7 +102,7 @@ class StoredFaults:
         w, matrix, _ = convcore.weights(conv, golden.tensors.constants, cfg,
                                         self.injector.propagator.weight_cache)
         index = np.unravel_index(site.instance, w.shape)
-        new = site.apply(int(w[index]), cfg.bpe)
+        new = site.apply(int(w[index]), self.weight_width)  # sign-extended into the lane
         w2, m2 = w.copy(), matrix.copy()
         w2[index] = new
         m2[index[0], np.ravel_multi_index(index[1:], w.shape[1:])] = new
@@ -118,7 +121,7 @@ class StoredFaults:
         surface = (self.program.inputs[0].surface if site.layer < 0
                    else self.flow.writes[site.layer][0])
         w = self.flow.place(surface)
-        cpad = self.program.config.channels_padded(surface.channels)
+        cpad = self.program.config.channels_padded(surface.channels, surface.precision)
         cube = golden.tensors.cubes[w.root][w.c0:w.c0 + cpad, w.y0:w.y0 + surface.height,
                                             w.x0:w.x0 + surface.width].copy()
         # instance: flat index over the real channels [C, H, W]

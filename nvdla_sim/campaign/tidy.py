@@ -75,7 +75,7 @@ class Campaign:
         return f"{self.attrs.get('model')} {self.config.get('fault_model')}"
 
     def _decode(self) -> dict[str, np.ndarray]:
-        rows, cat = self.rows, catalogue(self.hardware)
+        rows, cat = self.rows, catalogue(self.hardware, int(self.attrs.get("weight_bits", 0)))
         unknown = sorted(set(self.registers) - set(cat))
         if unknown:
             raise ConfigError(f"{self.path}: register(s) {', '.join(unknown)} are not in the "

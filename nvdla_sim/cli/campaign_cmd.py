@@ -11,7 +11,7 @@ import numpy as np
 
 from nvdla_sim.campaign.config import (
     FAULT_MODELS, SAMPLINGS, STRATA, CampaignConfig, load_campaign_toml)
-from nvdla_sim.cli.common import positive
+from nvdla_sim.cli.common import add_precision_argument, positive
 from nvdla_sim.errors import ConfigError
 
 
@@ -25,7 +25,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     camp.add_argument("config_file", nargs="?", type=Path, metavar="CONFIG.toml",
                       help="campaign settings ([campaign] table); options below override it")
     camp.add_argument("--model", help="zoo:<name> or a quantized .onnx file")
-    camp.add_argument("--hardware", metavar="NAME", help="hardware config (default nv_small)")
+    camp.add_argument("--hardware", metavar="NAME",
+                      help="hardware config (default nv_small; the precision's own for "
+                           "--precision: nv_full for int16 and fp16)")
+    add_precision_argument(camp)
     camp.add_argument("--dataset", metavar="NAME|PATH.npz",
                       help="mnist (held-out digits, default), random, or a labelled .npz "
                            "(arrays x: float N x C x H x W, y: int labels)")
@@ -81,7 +84,12 @@ def register(sub: argparse._SubParsersAction) -> None:
 def _config(args: argparse.Namespace) -> CampaignConfig:
     base = load_campaign_toml(args.config_file) if args.config_file else CampaignConfig(
         out="results/lenet5_campaign.h5")
-    return base.replace(model=args.model, hardware=args.hardware, dataset=args.dataset,
+    hardware = args.hardware
+    if hardware is None and args.precision and base.hardware == CampaignConfig.hardware:
+        from compiler.precisions import get_compile_precision
+        hardware = get_compile_precision(args.precision).default_config
+    return base.replace(model=args.model, hardware=hardware, precision=args.precision,
+                        dataset=args.dataset,
                         images=args.images, injections=args.injections,
                         fault_model=args.fault_model, bits=args.bits, run_level=args.run_level,
                         sampling=args.sampling, stratify_by=args.stratify_by, ber=args.ber,

@@ -22,13 +22,23 @@ def add_model_arguments(parser: argparse.ArgumentParser) -> None:
                              "squeezenet1_1: trained on MNIST, see `nvdla-fi zoo list`), "
                              "zoo:<name>:random (full width, random weights) or a quantized "
                              ".onnx file")
-    parser.add_argument("--config", default="nv_small", metavar="NAME",
-                        help=f"hardware config: {', '.join(CONFIGS)} or a .toml file")
+    parser.add_argument("--config", metavar="NAME",
+                        help=f"hardware config: {', '.join(CONFIGS)} or a .toml file "
+                             f"(default nv_small; nv_full for --precision int16 / fp16)")
     parser.add_argument("--input-size", type=input_size, metavar="CxHxW",
                         help="input size of a random-weight zoo model (default 3x32x32, "
                              "lenet5 1x28x28); this or --classes selects random weights")
     parser.add_argument("--classes", type=int, metavar="N", help="classes of a zoo model")
     parser.add_argument("--seed", type=int, default=0, help="weights seed of random-weight zoo models")
+    add_precision_argument(parser)
+
+
+def add_precision_argument(parser: argparse.ArgumentParser) -> None:
+    from compiler.precisions import PRECISIONS
+    parser.add_argument("--precision", choices=list(PRECISIONS), metavar="P",
+                        help=f"values and datapath: {', '.join(PRECISIONS)} (default int8; "
+                             f"int16 and fp16 need nv_full, fp32 is a reference datapath, "
+                             f"int4 is 4-bit weights on the int8 datapath)")
 
 
 def positive(text: str) -> int:

@@ -9,7 +9,6 @@ from pathlib import Path
 import numpy as np
 
 from nvdla_sim.cli.common import add_model_arguments
-from nvdla_sim.config import get_config
 from nvdla_sim.errors import ConfigError
 from nvdla_sim.timing.schedule import LayerSchedule
 
@@ -44,10 +43,9 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def _load(args):
-    from compiler.lower import lower
-    from compiler.workloads import load_model
-    graph = load_model(args.model, args.input_size, args.classes, args.seed)
-    return graph, lower(graph, get_config(args.config))
+    from compiler.precisions import compile_model
+    return compile_model(args.model, args.precision or "int8", args.config, args.input_size,
+                         args.classes, args.seed)
 
 
 def run_compile(args: argparse.Namespace) -> int:
@@ -73,6 +71,11 @@ def run_compile(args: argparse.Namespace) -> int:
     print("-" * len(header))
     print(f"{'total':<24} {'':<8} {'':>14} {total_macs:>12,} "
           f"{sum(i.weight_bytes for i in program.info):>9,} {'':>9} {total_cycles:>10,}")
+    if program.weight_bits:
+        from compiler.precisions import packed_weights
+        packed = packed_weights(program)
+        print(f"weight memory: {packed.stored.nbytes:,} bytes of packed {program.weight_bits}-bit "
+              f"weights (CDMA reads them sign-extended in int8 lanes)")
     print(f"wrote {args.out}")
     if args.export_trace:
         from compiler.export import export_trace
@@ -84,8 +87,10 @@ def run_compile(args: argparse.Namespace) -> int:
 
 
 def run_infer(args: argparse.Namespace) -> int:
+    from compiler.ir import Graph
     from compiler.reference import evaluate
     from compiler.workloads import load_dataset
+    from compiler.zoo.forward import forward
     from nvdla_sim.runner import ProgramRunner
     if (args.data is None) == (args.input is None):
         raise ConfigError("give either --data NAME|PATH.npz or --input X.npy")
@@ -112,13 +117,18 @@ def run_infer(args: argparse.Namespace) -> int:
     start = time.perf_counter()
     sim = runner.run_batch(q).reshape(len(q), -1)
     seconds = time.perf_counter() - start
-    ref = evaluate(graph, q)[graph.outputs[0]].reshape(len(q), -1)
+    integer = isinstance(graph, Graph)
+    ref = (evaluate(graph, q)[graph.outputs[0]] if integer else forward(graph, images)
+           ).reshape(len(q), -1)
     agree = float((sim.argmax(1) == ref.argmax(1)).mean())
     print(f"{len(q)} images in {seconds:.1f} s ({len(q) / seconds:.0f} images/s)")
     if labels is not None:
         print(f"top-1 accuracy (simulator): {(sim.argmax(1) == labels).mean() * 100:.2f}%")
         print(f"top-1 accuracy (numpy reference): {(ref.argmax(1) == labels).mean() * 100:.2f}%")
     print(f"top-1 agreement with the numpy reference: {agree * 100:.2f}%")
-    print(f"int8 outputs identical: {(sim == ref).all(axis=1).mean() * 100:.2f}% of images; "
-          f"max difference {int(np.abs(sim.astype(int) - ref).max())} LSB")
+    if integer:
+        print(f"int{graph.bits} outputs identical: {(sim == ref).all(axis=1).mean() * 100:.2f}% "
+              f"of images; max difference {int(np.abs(sim.astype(int) - ref).max())} LSB")
+    else:  # the reference is the float model in float64
+        print(f"max |output - float64 model|: {float(np.abs(sim - ref).max()):.3g}")
     return 0

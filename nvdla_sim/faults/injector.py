@@ -103,7 +103,8 @@ class FaultInjector:
         """The fault-free run of one int8 input, with everything injection reuses."""
         outputs, traces = self.runner.run(x_q, keep=True)
         tensors = GoldenTensors(self.propagator.flow, self.runner.memory, traces)
-        weights = tuple(a for cached in self.propagator.weight_cache.values() for a in cached)
+        weights = tuple(a for cached in self.propagator.weight_cache.values() for a in cached
+                        if a is not None)
         return GoldenRun(x_q, traces, outputs, tensors, shared=weights)
 
     def golden_tensor(self, golden: GoldenRun, surface: FeatureSurface) -> np.ndarray:

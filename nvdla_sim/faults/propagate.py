@@ -25,7 +25,7 @@ from nvdla_sim.layers import ConvCore, HardwareLayer, OperandDma, Sdp
 from nvdla_sim.memory import Memory
 from nvdla_sim.program import Program
 from nvdla_sim.surface import FeatureSurface
-from nvdla_sim.units import cdp as cdp_unit, convcore, pdp as pdp_unit, sdp_rdma
+from nvdla_sim.units import cdma, cdp as cdp_unit, convcore, pdp as pdp_unit, sdp_rdma
 
 WHOLE_LAYER = 1.0  # recompute the whole layer once the cone covers this much of it
 BATCH_ELEMENTS = 1 << 23  # faults run together until their patch matrices hold this many
@@ -46,9 +46,7 @@ def layer_reads(layer: HardwareLayer) -> list[FeatureSurface]:
     """Feature surfaces a layer reads (per-element operands included)."""
     reads = []
     if layer.conv is not None:
-        v = layer.conv
-        reads.append(FeatureSurface(v.in_address, v.in_width, v.in_height, v.in_channels,
-                                    v.in_line_stride, v.in_surface_stride))
+        reads.append(cdma.feature_surface(layer.conv))
     if layer.sdp is not None:
         s = layer.sdp
         if not s.flying:
@@ -107,15 +105,16 @@ class Dataflow:
         return placed
 
     def _locate(self, s: FeatureSurface) -> Placement:
-        atom = self.config.mem_atom
+        cfg = self.config
         for i, root in enumerate(self.roots):
             if (root.line_stride, root.surface_stride) != (s.line_stride, s.surface_stride):
                 continue
             off = s.address - root.address
-            if 0 <= off < root.span(self.config):
+            if 0 <= off < root.span(cfg):
                 c, rest = divmod(off, root.surface_stride)
-                y, rest = divmod(rest, root.line_stride)
-                return Placement(i, c * atom, y, rest // (atom * s.element_bytes))
+                y, rest = divmod(rest, root.line_stride)  # a pixel: one atom per operand byte
+                return Placement(i, c * cfg.atom_channels(s.precision), y,
+                                 rest // (cfg.mem_atom * s.element_bytes))
         raise ValueError(f"surface at {s.address:#x} lies in no tensor of the program")
 
 

@@ -31,7 +31,9 @@ from dataclasses import dataclass
 from functools import lru_cache
 
 from nvdla_sim.config import HardwareConfig
+from nvdla_sim.errors import ConfigError
 from nvdla_sim.precision import INT8, Precision, get_precision
+from nvdla_sim.value_bits import NumberFormat, number_format
 
 CACC_ACC_BITS = INT8.acc_bits  # INT8 assembly buffer (RTL NV_NVDLA_CACC_CALC_int8.v)
 CACC_SUM_BITS = INT8.acc_bits + 1  # adder output before saturation
@@ -190,20 +192,37 @@ def cdp_registers(cfg: HardwareConfig) -> list[RegisterSpec]:
     return _catalogue(cfg, _cdp, precisions=(INT8.name,))
 
 
-def stored_register(name: str, values: int, cfg: HardwareConfig) -> RegisterSpec:
+def stored_register(name: str, values: int, cfg: HardwareConfig, width: int = 0
+                    ) -> RegisterSpec:
     """``values`` stored weights (``mem.weight``) or activations (``mem.act``), as one
-    register of ``values`` one-value instances."""
+    register of ``values`` one-value instances of ``width`` bits (default the
+    configuration's element: INT4 weights are stored in 4)."""
     kinds = {STORED_WEIGHT: ("weight", "stored weight values of a convolution"),
              STORED_ACTIVATION: ("activation", "stored elements of an activation tensor")}
     value, doc = kinds[name]
-    return RegisterSpec(name, cfg.bpe, values, doc, value)
+    return RegisterSpec(name, width or cfg.bpe, values, doc, value)
 
 
-def catalogue(cfg: HardwareConfig) -> dict[str, RegisterSpec]:
+def value_format(spec: RegisterSpec, precision: str) -> NumberFormat:
+    """The number format of one value of ``spec`` (as the catalogue of a configuration
+    computing ``precision`` builds it; bits named by :mod:`nvdla_sim.value_bits`): on the
+    integer datapaths every register holds two's-complement integers of its value width;
+    on a float datapath, activation and weight lanes of the format's width hold that float
+    (its intermediates are declared with the float datapath's registers)."""
+    fmt = number_format(precision)
+    if not fmt.is_float:
+        return number_format(f"int{spec.value_width}")
+    if spec.value in ("activation", "weight") and spec.value_width == fmt.bits:
+        return fmt
+    raise ConfigError(f"register {spec.name}: its {precision} value format is not declared")
+
+
+def catalogue(cfg: HardwareConfig, weight_bits: int = 0) -> dict[str, RegisterSpec]:
     """Every register name of a configuration (all optional units, stored values with one
-    instance), to look up what a name holds."""
+    instance; stored weights ``weight_bits`` wide when a program packs them narrower than
+    its lanes, INT4), to look up what a name holds."""
     full = cfg.replace(sdp_bs=True, sdp_bn=True, sdp_ew=True)
     regs = (conv_registers(full) + sdp_registers(full) + pdp_registers(full)
-            + cdp_registers(full) + [stored_register(n, 1, cfg)
-                                     for n in (STORED_WEIGHT, STORED_ACTIVATION)])
+            + cdp_registers(full) + [stored_register(STORED_WEIGHT, 1, cfg, weight_bits),
+                                     stored_register(STORED_ACTIVATION, 1, cfg)])
     return {r.name: r for r in regs}

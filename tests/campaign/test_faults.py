@@ -212,9 +212,9 @@ def test_output_under_a_file_is_a_clean_error(workload, tmp_path):
      "[campaign] ber must be a non-empty list of bit-error rates in [0, 1], got [0.001, 2.0]"),
     ("chunk = true", "[campaign] chunk must be an integer >= 1, got True"),
     ("injectons = 5", "[campaign] injectons is not a campaign key; known keys: model, "
-                      "hardware, dataset, images, injections, fault_model, bits, run_level, "
-                      "sampling, stratify_by, seed, chunk, margin, confidence, ber, trials, "
-                      "out, extra"),
+                      "hardware, precision, dataset, images, injections, fault_model, bits, "
+                      "run_level, sampling, stratify_by, seed, chunk, margin, confidence, ber, "
+                      "trials, out, extra"),
 ])
 def test_bad_toml_values_name_file_line_and_key(tmp_path, capsys, line, message):
     path = tmp_path / "c.toml"

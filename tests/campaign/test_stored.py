@@ -22,6 +22,14 @@ def workload():
     return toy_workload(3, seed=4)
 
 
+@pytest.fixture(scope="module")
+def int16_workload():
+    """LeNet-5 (random weights) on nv_full's INT16 datapath."""
+    from nvdla_sim.campaign.setup import build_workload
+    return build_workload(CampaignConfig(model="zoo:lenet5:random", precision="int16",
+                                         hardware="nv_full", dataset="random", images=3))
+
+
 def _flip(surface, mem, cfg, instance: int, site) -> None:
     cube = surface.read(mem, cfg)
     index = np.unravel_index(instance, (surface.channels, surface.height, surface.width))
@@ -39,7 +47,7 @@ def naive(program, stored: StoredFaults, x: np.ndarray, site) -> list[np.ndarray
         w = convcore.weights(conv, mem, cfg)[0].copy()
         index = np.unravel_index(site.instance, w.shape)
         w[index] = site.apply(int(w[index]), cfg.bpe)
-        mem.write(conv.weight_address, pack_weights(w, cfg))
+        mem.write(conv.weight_address, pack_weights(w, cfg, cfg.prec))
     runner.write_tensor(program.inputs[0], x)
     if site.register == STORED_ACTIVATION and site.layer < 0:
         _flip(program.inputs[0].surface, mem, cfg, site.instance, site)
@@ -63,7 +71,9 @@ def test_space_covers_every_stored_value_once(workload):
         set(range(-1, len(program.layers)))
 
 
-def test_stored_flips_match_a_full_rerun(workload):
+@pytest.mark.parametrize("name", ["workload", "int16_workload"])
+def test_stored_flips_match_a_full_rerun(name, request):
+    workload = request.getfixturevalue(name)
     program = workload.program
     stored = StoredFaults(FaultInjector(program))
     space = stored.space()

@@ -1,0 +1,72 @@
+"""What each bit of a value is, per number format: its field (sign, exponent, mantissa).
+
+Integers are two's complement (the top bit is the sign, the others its
+magnitude bits); floats are IEEE 754 (binary16: sign 15, exponent 14-10,
+mantissa 9-0; binary32: sign 31, exponent 30-23, mantissa 22-0).  Analyses
+and reports name bits through :func:`number_format` so a table of FP32 bits
+says "30 (exponent MSB)" where an INT8 one says "7 (sign)".
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from nvdla_sim.errors import ConfigError
+
+FIELDS = ("sign", "exponent", "mantissa", "magnitude")
+
+
+@dataclass(frozen=True)
+class NumberFormat:
+    name: str
+    bits: int
+    exponent_bits: int = 0  # 0: a two's-complement integer
+
+    @property
+    def is_float(self) -> bool:
+        return self.exponent_bits > 0
+
+    @property
+    def mantissa_bits(self) -> int:
+        return self.bits - 1 - self.exponent_bits if self.is_float else 0
+
+    def field(self, bit: int) -> str:
+        """``sign``, ``exponent`` or ``mantissa`` (floats), ``sign`` or ``magnitude`` (ints)."""
+        if not 0 <= bit < self.bits:
+            raise ValueError(f"bit {bit} is outside a {self.bits}-bit {self.name} value")
+        if bit == self.bits - 1:
+            return "sign"
+        if not self.is_float:
+            return "magnitude"
+        return "exponent" if bit >= self.mantissa_bits else "mantissa"
+
+    def field_bits(self, field: str) -> list[int]:
+        return [b for b in range(self.bits) if self.field(b) == field]
+
+    def label(self, bit: int) -> str:
+        """``"30 (exponent MSB)"``, ``"7 (sign)"``, ``"3"``: the bit with its field where
+        it is a float's field or the sign."""
+        field = self.field(bit)
+        if field == "magnitude":
+            return str(bit)
+        if field == "sign":
+            return f"{bit} (sign)"
+        span = self.field_bits(field)
+        place = " MSB" if bit == span[-1] else " LSB" if bit == span[0] else ""
+        return f"{bit} ({field} {bit - span[0]}{place})"
+
+
+FORMATS: dict[str, NumberFormat] = {f.name: f for f in (
+    NumberFormat("int4", 4), NumberFormat("int8", 8), NumberFormat("int16", 16),
+    NumberFormat("fp16", 16, 5), NumberFormat("fp32", 32, 8))}
+
+
+def number_format(name: str) -> NumberFormat:
+    """A format by name: those of :data:`FORMATS`, or ``intN`` for any two's-complement
+    width (a 34-bit accumulator is ``int34``)."""
+    if name in FORMATS:
+        return FORMATS[name]
+    if name.startswith("int") and name[3:].isdigit() and int(name[3:]) >= 2:
+        return NumberFormat(name, int(name[3:]))
+    raise ConfigError(f"unknown number format {name!r}; expected one of "
+                      f"{', '.join(FORMATS)} or intN")

