@@ -29,8 +29,11 @@ from __future__ import annotations
 
 import numpy as np
 
-F16_EXP, F16_MANT, F16_BIAS = 5, 10, 15
-F32_EXP, F32_MANT, F32_BIAS = 8, 23, 127
+from nvdla_sim.precision import FP16, FP32
+
+F16_EXP, F16_MANT = FP16.exp_bits, FP16.mant_bits
+F32_EXP, F32_MANT = FP32.exp_bits, FP32.mant_bits
+F16_BIAS, F32_BIAS = (1 << (F16_EXP - 1)) - 1, (1 << (F32_EXP - 1)) - 1
 F16_MAX = 0x7BFF  # 65504: what overflow saturates to
 F32_MAX = 0x7F7FFFFF
 _DELTA = F32_BIAS - F16_BIAS  # 112
