@@ -20,6 +20,9 @@ library the HLS units (CDMA/CSC converters, SDP, PDP, CDP) are written with:
 * FP16 -> INT16 (``FpFloatToInt<16,5,10>``) rounds half away from zero
   (``IntSignedShiftRight`` in ``AC_RND_INF`` mode), saturates to
   [-32768, 32767] and maps NaN to -32768.
+* CACC's FP48 assembly value -> the FP32 it delivers to SDP
+  (``cmod/cacc/NV_NVDLA_cacc.cpp`` ``cacc_fp48_to_fp32``) is its own converter, see
+  :func:`cacc_fp48_to_fp32`.
 
 Every function takes and returns integer arrays (bit patterns as int64), so
 callers can flip bits of the stored values directly.
@@ -34,6 +37,10 @@ from nvdla_sim.precision import FP16, FP32
 F16_EXP, F16_MANT = FP16.exp_bits, FP16.mant_bits
 F32_EXP, F32_MANT = FP32.exp_bits, FP32.mant_bits
 F16_BIAS, F32_BIAS = (1 << (F16_EXP - 1)) - 1, (1 << (F32_EXP - 1)) - 1
+# CACC FP48: FP16_ELEN exponent bits above a FP16_MLEN-bit two's-complement mantissa
+ACC_EXP = FP16.acc_exp_bits
+ACC_MANT = FP16.acc_bits - ACC_EXP
+ACC_BIAS = (1 << (ACC_EXP - 2)) - 1  # 63: cacc adds 64 = 127 - 63 (the leading 1 is bit MLEN-2)
 F16_MAX = 0x7BFF  # 65504: what overflow saturates to
 F32_MAX = 0x7F7FFFFF
 _DELTA = F32_BIAS - F16_BIAS  # 112
@@ -123,3 +130,41 @@ def fp16_to_int16(bits: np.ndarray | int) -> np.ndarray:
     mag = np.where(shift <= 0, left, right)
     out = np.where(mag > 0x7FFF, np.where(neg, -0x8000, 0x7FFF), np.where(neg, -mag, mag))
     return np.where((e == 0x1F) & (m != 0), -0x8000, out)
+
+
+def cacc_fp48_to_fp32(bits: np.ndarray | int) -> np.ndarray:
+    """CACC's FP48 -> FP32 delivery converter (``cacc_fp48_to_fp32``), literally.
+
+    FP48 is an 8-bit exponent ``e`` over a 40-bit two's-complement mantissa ``m`` whose
+    leading 1 sits at bit 38: the value is ``m * 2**(e - 63 - 38)``.  The converter
+
+    * takes sign-magnitude of ``m`` and keeps magnitude bits 37..15 (bit 38 is the implied
+      1), rounding **half away from zero on the guard bit 14 alone** (no sticky bit: the
+      bits below are truncated); a carry out of the mantissa bumps the exponent;
+    * writes exponent ``e + 64`` in an 8-bit field: it **wraps** modulo 256 (no overflow
+      check), and a zero mantissa gives +0 whatever ``e``;
+    * maps ``m = -2**39`` (no positive counterpart) to ``-2 * 2**(e - 63)`` (exponent
+      ``e + 65``, mantissa 0);
+    * treats ``e = 255`` as NaN/infinity: exponent 255, sign from bit 39, mantissa bits
+      38..29 into FP32 bits 9..0 (bits 22..10 zero), so a zero payload is an infinity.
+    """
+    b = _i64(bits) & ((np.int64(1) << (ACC_EXP + ACC_MANT)) - 1)
+    e = b >> ACC_MANT
+    m = b & ((np.int64(1) << ACC_MANT) - 1)
+    top = ACC_MANT - 1  # sign bit of the mantissa (39)
+    sign = m >> top
+    low_mask = (np.int64(1) << top) - 1
+    low = m & low_mask
+    mag = np.where(sign == 1, (-low) & low_mask, low)  # ~low + 1 in 39 bits
+    drop = top - F32_MANT - 1  # 15: magnitude bits kept are 37..15 (+ implied 1 at 38)
+    kept = (sign << (F32_MANT + 1)) | (mag >> drop)  # 25 bits: sign, implied 1, mantissa
+    guard = (mag >> (drop - 1)) & 1
+    rounded = (kept + guard) & ((1 << (F32_MANT + 2)) - 1)
+    carry = (rounded >> (F32_MANT + 1)) != sign  # the magnitude rounded past its 25 bits
+    rounded = np.where(carry, (sign << (F32_MANT + 1)) | (rounded >> 1), rounded)
+    exp = np.where(m == 0, 0, e + F32_BIAS - ACC_BIAS) + carry
+    finite = (sign << 31) | ((exp & 0xFF) << F32_MANT) | (rounded & ((1 << F32_MANT) - 1))
+    minus_two = (sign << 31) | (((e + F32_BIAS - ACC_BIAS + 1) & 0xFF) << F32_MANT)
+    out = np.where((sign == 1) & (low == 0), minus_two, finite)
+    special = (sign << 31) | (0xFF << F32_MANT) | ((m >> (top - F16_MANT)) & 0x3FF)
+    return np.where(e == 0xFF, special, out)
