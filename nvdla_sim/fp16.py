@@ -168,3 +168,90 @@ def cacc_fp48_to_fp32(bits: np.ndarray | int) -> np.ndarray:
     out = np.where((sign == 1) & (low == 0), minus_two, finite)
     special = (sign << 31) | (0xFF << F32_MANT) | ((m >> (top - F16_MANT)) & 0x3FF)
     return np.where(e == 0xFF, special, out)
+
+
+MAC_EXP, MAC_MANT = 6, 38  # CMAC's FP16 partial sum "FP44": cmac.h FP16_OEXP/MUL_BIT_WIDTH
+
+
+def _signed(value: int, bits: int) -> int:
+    value &= (1 << bits) - 1
+    return value - (1 << bits) if value >> (bits - 1) else value
+
+
+def cacc_fp48_add(acc: int, mac: int) -> int:
+    """One CACC FP16 accumulation step, ``cacc_fp16_add`` (``cmod/cacc/NV_NVDLA_cacc.cpp``),
+    on one FP48 accumulator and one CMAC FP44 partial sum (scalar bit patterns).
+
+    FP44 is a 6-bit exponent over a 38-bit two's-complement mantissa, value
+    ``m * 2**(e - 50)``; FP48 (see :func:`cacc_fp48_to_fp32`) is ``m * 2**(e - 101)``.
+    The step normalizes the partial sum, aligns the smaller operand by a right shift
+    (bits past 40 places are lost), adds in 40 bits, renormalizes (one right shift on
+    overflow, left shifts pulling the aligned-out bits back in), and rounds to
+    nearest with **ties away from zero** (a positive sum rounds up on the guard bit; a
+    negative one, whose truncation already rounds away from zero, only on guard and
+    sticky).  A zero partial sum leaves the accumulator as is; a NaN accumulator
+    (exponent 255) keeps mantissa bits 39..29, a NaN partial sum (exponent 63) moves its
+    bits 37..27 there; a zero result has exponent 0.  Exponents wrap in 8 bits."""
+    full = ACC_EXP + ACC_MANT
+    mac_e, mac_mu = (mac >> MAC_MANT) & ((1 << MAC_EXP) - 1), mac & ((1 << MAC_MANT) - 1)
+    acc_e, acc_mu = (acc >> ACC_MANT) & 0xFF, acc & ((1 << ACC_MANT) - 1)
+    mac_m, acc_m = _signed(mac_mu, MAC_MANT), _signed(acc_mu, ACC_MANT)
+    nan_payload = 11  # mantissa bits kept by a NaN: 39..29
+    if mac_m == 0:
+        return acc & ((1 << full) - 1)
+    if acc_e == 0xFF:
+        return (0xFF << ACC_MANT) | ((acc_mu >> (ACC_MANT - nan_payload)) << (ACC_MANT - nan_payload))
+    if mac_e == (1 << MAC_EXP) - 1:
+        return (0xFF << ACC_MANT) | ((mac_mu >> (MAC_MANT - nan_payload)) << (ACC_MANT - nan_payload))
+    # normalize the partial sum: leading bit just below its sign bit, then widen to 40 bits
+    sign_bit = (mac_mu >> (MAC_MANT - 1)) & 1
+    i = MAC_MANT - 2
+    while i >= 0 and (mac_mu >> i) & 1 == sign_bit:
+        i -= 1
+    shift0 = MAC_MANT - 2 - i
+    mac_x = _signed(mac_m << shift0, MAC_MANT) << (ACC_MANT - MAC_MANT)
+    mac_x_e = (mac_e - shift0 + 49) & 0xFF  # 49 = 16 - 30 + 63 (cacc.cpp)
+    acc_x, acc_x_e = acc_m, (acc_e if acc_m != 0 else 0)
+    bigger, out_bits = max(mac_x_e, acc_x_e), 0  # out_bits: the 40 bits aligned out
+    diff = abs(mac_x_e - acc_x_e)
+    if diff:
+        small = acc_x if mac_x_e > acc_x_e else mac_x
+        if diff <= ACC_MANT:
+            out_bits = (small & ((1 << diff) - 1)) << (ACC_MANT - diff)
+            small >>= diff
+        else:
+            small = 0
+        acc_x, mac_x = (small, mac_x) if mac_x_e > acc_x_e else (acc_x, small)
+    total = _signed(acc_x + mac_x, ACC_MANT)
+    top = ACC_MANT - 1
+    overflow = (mac_x < 0) == (acc_x < 0) and (total < 0) != (mac_x < 0)
+    high_bit = 0
+    if overflow:
+        high_bit = total & 1
+        summed = _signed(((mac_x < 0) << top) | ((total & ((1 << ACC_MANT) - 1)) >> 1), ACC_MANT)
+        exp = bigger + 1
+    elif (total >> (top - 1)) & 1 == (total >> top) & 1:
+        tu, sign = total & ((1 << ACC_MANT) - 1), (total >> top) & 1
+        j = top - 1
+        while j >= 0 and (tu >> j) & 1 == sign:
+            j -= 1
+        n1 = top - 1 - j
+        summed = _signed(((tu & ((1 << (ACC_MANT - n1)) - 1)) << n1) | (out_bits >> (ACC_MANT - n1)),
+                         ACC_MANT)
+        out_bits = (out_bits << n1) & ((1 << ACC_MANT) - 1)
+        exp = bigger - n1
+    else:
+        summed, exp = total, bigger
+    if overflow:
+        guard, sticky = high_bit, out_bits != 0
+    else:
+        guard, sticky = out_bits >> top, (out_bits & ((1 << top) - 1)) != 0
+    if guard and (sticky or summed >= 0):
+        rounded = _signed(summed + 1, ACC_MANT)
+        if (rounded < 0) != (summed < 0):  # carried out: shift right once
+            rounded = _signed(((summed < 0) << top) | ((rounded & ((1 << ACC_MANT) - 1)) >> 1),
+                              ACC_MANT)
+            exp += 1
+        summed = rounded
+    exp = 0 if summed == 0 else exp & 0xFF
+    return (exp << ACC_MANT) | (summed & ((1 << ACC_MANT) - 1))
