@@ -196,13 +196,13 @@ def cacc_fp48_add(acc: int, mac: int) -> int:
     mac_e, mac_mu = (mac >> MAC_MANT) & ((1 << MAC_EXP) - 1), mac & ((1 << MAC_MANT) - 1)
     acc_e, acc_mu = (acc >> ACC_MANT) & 0xFF, acc & ((1 << ACC_MANT) - 1)
     mac_m, acc_m = _signed(mac_mu, MAC_MANT), _signed(acc_mu, ACC_MANT)
-    nan_payload = 11  # mantissa bits kept by a NaN: 39..29
+    low = ACC_MANT - 11  # a NaN keeps 11 mantissa bits: 39..29
     if mac_m == 0:
         return acc & ((1 << full) - 1)
     if acc_e == 0xFF:
-        return (0xFF << ACC_MANT) | ((acc_mu >> (ACC_MANT - nan_payload)) << (ACC_MANT - nan_payload))
+        return (0xFF << ACC_MANT) | ((acc_mu >> low) << low)
     if mac_e == (1 << MAC_EXP) - 1:
-        return (0xFF << ACC_MANT) | ((mac_mu >> (MAC_MANT - nan_payload)) << (ACC_MANT - nan_payload))
+        return (0xFF << ACC_MANT) | ((mac_mu >> (MAC_MANT - 11)) << low)
     # normalize the partial sum: leading bit just below its sign bit, then widen to 40 bits
     sign_bit = (mac_mu >> (MAC_MANT - 1)) & 1
     i = MAC_MANT - 2
@@ -236,8 +236,8 @@ def cacc_fp48_add(acc: int, mac: int) -> int:
         while j >= 0 and (tu >> j) & 1 == sign:
             j -= 1
         n1 = top - 1 - j
-        summed = _signed(((tu & ((1 << (ACC_MANT - n1)) - 1)) << n1) | (out_bits >> (ACC_MANT - n1)),
-                         ACC_MANT)
+        kept = (tu & ((1 << (ACC_MANT - n1)) - 1)) << n1
+        summed = _signed(kept | (out_bits >> (ACC_MANT - n1)), ACC_MANT)
         out_bits = (out_bits << n1) & ((1 << ACC_MANT) - 1)
         exp = bigger - n1
     else:

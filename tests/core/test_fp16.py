@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from nvdla_sim.fp16 import (cacc_fp48_add, cacc_fp48_to_fp32, fp16_to_fp32, fp16_to_int16, fp32_to_fp16,
-                             int_to_fp16)
+from nvdla_sim.fp16 import (cacc_fp48_add, cacc_fp48_to_fp32, fp16_to_fp32, fp16_to_int16,
+                             fp32_to_fp16, int_to_fp16)
 
 
 def f32(x: float) -> int:
