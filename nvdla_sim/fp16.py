@@ -20,6 +20,9 @@ library the HLS units (CDMA/CSC converters, SDP, PDP, CDP) are written with:
 * FP16 -> INT16 (``FpFloatToInt<16,5,10>``) rounds half away from zero
   (``IntSignedShiftRight`` in ``AC_RND_INF`` mode), saturates to
   [-32768, 32767] and maps NaN to -32768.
+* CACC's FP48 assembly value -> the FP32 it delivers to SDP
+  (``cmod/cacc/NV_NVDLA_cacc.cpp`` ``cacc_fp48_to_fp32``) is its own converter, see
+  :func:`cacc_fp48_to_fp32`.
 
 Every function takes and returns integer arrays (bit patterns as int64), so
 callers can flip bits of the stored values directly.
@@ -29,8 +32,15 @@ from __future__ import annotations
 
 import numpy as np
 
-F16_EXP, F16_MANT, F16_BIAS = 5, 10, 15
-F32_EXP, F32_MANT, F32_BIAS = 8, 23, 127
+from nvdla_sim.precision import FP16, FP32
+
+F16_EXP, F16_MANT = FP16.exp_bits, FP16.mant_bits
+F32_EXP, F32_MANT = FP32.exp_bits, FP32.mant_bits
+F16_BIAS, F32_BIAS = (1 << (F16_EXP - 1)) - 1, (1 << (F32_EXP - 1)) - 1
+# CACC FP48: FP16_ELEN exponent bits above a FP16_MLEN-bit two's-complement mantissa
+ACC_EXP = FP16.acc_exp_bits
+ACC_MANT = FP16.acc_bits - ACC_EXP
+ACC_BIAS = (1 << (ACC_EXP - 2)) - 1  # 63: cacc adds 64 = 127 - 63 (the leading 1 is bit MLEN-2)
 F16_MAX = 0x7BFF  # 65504: what overflow saturates to
 F32_MAX = 0x7F7FFFFF
 _DELTA = F32_BIAS - F16_BIAS  # 112
@@ -120,3 +130,128 @@ def fp16_to_int16(bits: np.ndarray | int) -> np.ndarray:
     mag = np.where(shift <= 0, left, right)
     out = np.where(mag > 0x7FFF, np.where(neg, -0x8000, 0x7FFF), np.where(neg, -mag, mag))
     return np.where((e == 0x1F) & (m != 0), -0x8000, out)
+
+
+def cacc_fp48_to_fp32(bits: np.ndarray | int) -> np.ndarray:
+    """CACC's FP48 -> FP32 delivery converter (``cacc_fp48_to_fp32``), literally.
+
+    FP48 is an 8-bit exponent ``e`` over a 40-bit two's-complement mantissa ``m`` whose
+    leading 1 sits at bit 38: the value is ``m * 2**(e - 63 - 38)``.  The converter
+
+    * takes sign-magnitude of ``m`` and keeps magnitude bits 37..15 (bit 38 is the implied
+      1), rounding **half away from zero on the guard bit 14 alone** (no sticky bit: the
+      bits below are truncated); a carry out of the mantissa bumps the exponent;
+    * writes exponent ``e + 64`` in an 8-bit field: it **wraps** modulo 256 (no overflow
+      check), and a zero mantissa gives +0 whatever ``e``;
+    * maps ``m = -2**39`` (no positive counterpart) to ``-2 * 2**(e - 63)`` (exponent
+      ``e + 65``, mantissa 0);
+    * treats ``e = 255`` as NaN/infinity: exponent 255, sign from bit 39, mantissa bits
+      38..29 into FP32 bits 9..0 (bits 22..10 zero), so a zero payload is an infinity.
+    """
+    b = _i64(bits) & ((np.int64(1) << (ACC_EXP + ACC_MANT)) - 1)
+    e = b >> ACC_MANT
+    m = b & ((np.int64(1) << ACC_MANT) - 1)
+    top = ACC_MANT - 1  # sign bit of the mantissa (39)
+    sign = m >> top
+    low_mask = (np.int64(1) << top) - 1
+    low = m & low_mask
+    mag = np.where(sign == 1, (-low) & low_mask, low)  # ~low + 1 in 39 bits
+    drop = top - F32_MANT - 1  # 15: magnitude bits kept are 37..15 (+ implied 1 at 38)
+    kept = (sign << (F32_MANT + 1)) | (mag >> drop)  # 25 bits: sign, implied 1, mantissa
+    guard = (mag >> (drop - 1)) & 1
+    rounded = (kept + guard) & ((1 << (F32_MANT + 2)) - 1)
+    carry = (rounded >> (F32_MANT + 1)) != sign  # the magnitude rounded past its 25 bits
+    rounded = np.where(carry, (sign << (F32_MANT + 1)) | (rounded >> 1), rounded)
+    exp = np.where(m == 0, 0, e + F32_BIAS - ACC_BIAS) + carry
+    finite = (sign << 31) | ((exp & 0xFF) << F32_MANT) | (rounded & ((1 << F32_MANT) - 1))
+    minus_two = (sign << 31) | (((e + F32_BIAS - ACC_BIAS + 1) & 0xFF) << F32_MANT)
+    out = np.where((sign == 1) & (low == 0), minus_two, finite)
+    special = (sign << 31) | (0xFF << F32_MANT) | ((m >> (top - F16_MANT)) & 0x3FF)
+    return np.where(e == 0xFF, special, out)
+
+
+MAC_EXP, MAC_MANT = 6, 38  # CMAC's FP16 partial sum "FP44": cmac.h FP16_OEXP/MUL_BIT_WIDTH
+
+
+def _signed(value: int, bits: int) -> int:
+    value &= (1 << bits) - 1
+    return value - (1 << bits) if value >> (bits - 1) else value
+
+
+def cacc_fp48_add(acc: int, mac: int) -> int:
+    """One CACC FP16 accumulation step, ``cacc_fp16_add`` (``cmod/cacc/NV_NVDLA_cacc.cpp``),
+    on one FP48 accumulator and one CMAC FP44 partial sum (scalar bit patterns).
+
+    FP44 is a 6-bit exponent over a 38-bit two's-complement mantissa, value
+    ``m * 2**(e - 50)``; FP48 (see :func:`cacc_fp48_to_fp32`) is ``m * 2**(e - 101)``.
+    The step normalizes the partial sum, aligns the smaller operand by a right shift
+    (bits past 40 places are lost), adds in 40 bits, renormalizes (one right shift on
+    overflow, left shifts pulling the aligned-out bits back in), and rounds to
+    nearest with **ties away from zero** (a positive sum rounds up on the guard bit; a
+    negative one, whose truncation already rounds away from zero, only on guard and
+    sticky).  A zero partial sum leaves the accumulator as is; a NaN accumulator
+    (exponent 255) keeps mantissa bits 39..29, a NaN partial sum (exponent 63) moves its
+    bits 37..27 there; a zero result has exponent 0.  Exponents wrap in 8 bits."""
+    full = ACC_EXP + ACC_MANT
+    mac_e, mac_mu = (mac >> MAC_MANT) & ((1 << MAC_EXP) - 1), mac & ((1 << MAC_MANT) - 1)
+    acc_e, acc_mu = (acc >> ACC_MANT) & 0xFF, acc & ((1 << ACC_MANT) - 1)
+    mac_m, acc_m = _signed(mac_mu, MAC_MANT), _signed(acc_mu, ACC_MANT)
+    low = ACC_MANT - 11  # a NaN keeps 11 mantissa bits: 39..29
+    if mac_m == 0:
+        return acc & ((1 << full) - 1)
+    if acc_e == 0xFF:
+        return (0xFF << ACC_MANT) | ((acc_mu >> low) << low)
+    if mac_e == (1 << MAC_EXP) - 1:
+        return (0xFF << ACC_MANT) | ((mac_mu >> (MAC_MANT - 11)) << low)
+    # normalize the partial sum: leading bit just below its sign bit, then widen to 40 bits
+    sign_bit = (mac_mu >> (MAC_MANT - 1)) & 1
+    i = MAC_MANT - 2
+    while i >= 0 and (mac_mu >> i) & 1 == sign_bit:
+        i -= 1
+    shift0 = MAC_MANT - 2 - i
+    mac_x = _signed(mac_m << shift0, MAC_MANT) << (ACC_MANT - MAC_MANT)
+    mac_x_e = (mac_e - shift0 + 49) & 0xFF  # 49 = 16 - 30 + 63 (cacc.cpp)
+    acc_x, acc_x_e = acc_m, (acc_e if acc_m != 0 else 0)
+    bigger, out_bits = max(mac_x_e, acc_x_e), 0  # out_bits: the 40 bits aligned out
+    diff = abs(mac_x_e - acc_x_e)
+    if diff:
+        small = acc_x if mac_x_e > acc_x_e else mac_x
+        if diff <= ACC_MANT:
+            out_bits = (small & ((1 << diff) - 1)) << (ACC_MANT - diff)
+            small >>= diff
+        else:
+            small = 0
+        acc_x, mac_x = (small, mac_x) if mac_x_e > acc_x_e else (acc_x, small)
+    total = _signed(acc_x + mac_x, ACC_MANT)
+    top = ACC_MANT - 1
+    overflow = (mac_x < 0) == (acc_x < 0) and (total < 0) != (mac_x < 0)
+    high_bit = 0
+    if overflow:
+        high_bit = total & 1
+        summed = _signed(((mac_x < 0) << top) | ((total & ((1 << ACC_MANT) - 1)) >> 1), ACC_MANT)
+        exp = bigger + 1
+    elif (total >> (top - 1)) & 1 == (total >> top) & 1:
+        tu, sign = total & ((1 << ACC_MANT) - 1), (total >> top) & 1
+        j = top - 1
+        while j >= 0 and (tu >> j) & 1 == sign:
+            j -= 1
+        n1 = top - 1 - j
+        kept = (tu & ((1 << (ACC_MANT - n1)) - 1)) << n1
+        summed = _signed(kept | (out_bits >> (ACC_MANT - n1)), ACC_MANT)
+        out_bits = (out_bits << n1) & ((1 << ACC_MANT) - 1)
+        exp = bigger - n1
+    else:
+        summed, exp = total, bigger
+    if overflow:
+        guard, sticky = high_bit, out_bits != 0
+    else:
+        guard, sticky = out_bits >> top, (out_bits & ((1 << top) - 1)) != 0
+    if guard and (sticky or summed >= 0):
+        rounded = _signed(summed + 1, ACC_MANT)
+        if (rounded < 0) != (summed < 0):  # carried out: shift right once
+            rounded = _signed(((summed < 0) << top) | ((rounded & ((1 << ACC_MANT) - 1)) >> 1),
+                              ACC_MANT)
+            exp += 1
+        summed = rounded
+    exp = 0 if summed == 0 else exp & 0xFF
+    return (exp << ACC_MANT) | (summed & ((1 << ACC_MANT) - 1))

@@ -31,7 +31,7 @@ def _neutral(prec: Precision) -> dict[int, int]:
     return {POOL_MAX: -half, POOL_MIN: half - 1, POOL_AVERAGE: 0}
 
 
-_NEUTRAL = {prec.name: _neutral(prec) for prec in PRECISIONS.values()}
+_NEUTRAL = {prec.name: _neutral(prec) for prec in PRECISIONS.values() if not prec.is_float}
 
 
 def input_surface(pdp: Pdp) -> FeatureSurface:

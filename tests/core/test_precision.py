@@ -10,7 +10,7 @@ import pytest
 from nvdla_sim.config import NV_FULL, NV_LARGE, NV_SMALL, load_config_toml
 from nvdla_sim.errors import ConfigError, LayerError
 from nvdla_sim.memory import Memory
-from nvdla_sim.precision import INT8, INT16, from_code, get_precision
+from nvdla_sim.precision import FP16, FP32, INT8, INT16, from_code, get_precision
 from nvdla_sim.surface import FeatureSurface, pack_weights, read_weights, weight_offsets
 
 
@@ -20,6 +20,30 @@ def test_precision_widths():
     assert INT8.product_max == 1 << 14 and INT16.product_max == 1 << 30
     assert INT16.dtype == np.dtype("<i2")
     assert (INT8.acc_bits, INT16.acc_bits) == (34, 48)
+
+
+def test_float_precision_layout():
+    # FP16: cmac.h FP16_SIGN/EXP/FRA_BIT_WIDTH 1/5/10; FP32 is IEEE binary32, reference only
+    assert (FP16.code, FP16.bits, FP16.exp_bits, FP16.mant_bits) == (2, 16, 5, 10)
+    assert (FP32.code, FP32.exp_bits, FP32.mant_bits) == (None, 8, 23) and FP32.reference_only
+    assert FP16.is_float and not INT16.is_float and not FP16.reference_only
+    assert (FP16.max, FP16.min) == (65504.0, -65504.0)  # 0x7bff: exponent 30, mantissa all ones
+    assert FP32.max == float(np.finfo(np.float32).max)
+    assert FP16.dtype == np.dtype("<f2") and FP32.element_bytes == 4
+    # CACC FP48 assembly value: FP16_ALEN 48 = FP16_ELEN 8 + FP16_MLEN 40
+    assert (FP16.acc_bits, FP16.acc_exp_bits) == (48, 8)
+    assert [FP16.field(b) for b in (15, 14, 10, 9, 0)] == [
+        "sign", "exponent", "exponent", "mantissa", "mantissa"]
+    assert [FP32.field(b) for b in (31, 30, 23, 22)] == ["sign", "exponent", "exponent", "mantissa"]
+    assert [INT8.field(b) for b in (7, 6, 0)] == ["sign", "magnitude", "magnitude"]
+    with pytest.raises(ValueError, match="bit 16 is outside a 16-bit fp16"):
+        FP16.field(16)
+
+
+def test_float_precisions_are_refused_until_modelled():
+    assert get_precision("fp16") is FP16 and get_precision("fp32") is FP32
+    with pytest.raises(ConfigError, match="precision 'fp16' is not modelled yet"):
+        NV_FULL.replace(precisions=("int8", "int16", "fp16"), precision="fp16")
 
 
 def test_register_codes():
