@@ -67,17 +67,6 @@ class Precision:
         for name, value in derived.items():
             object.__setattr__(self, name, value)
 
-    def field(self, bit: int) -> str:
-        """Which field of a stored element bit ``bit`` (0 = LSB) is in: ``sign``,
-        ``exponent``, ``mantissa`` (floats) or ``magnitude`` (two's-complement ints)."""
-        if not 0 <= bit < self.bits:
-            raise ValueError(f"bit {bit} is outside a {self.bits}-bit {self.name} element")
-        if bit == self.bits - 1:
-            return "sign"
-        if not self.is_float:
-            return "magnitude"
-        return "mantissa" if bit < self.mant_bits else "exponent"
-
     def __reduce__(self) -> tuple:
         """Unpickle to the one instance per precision (units compare with ``is``)."""
         return get_precision, (self.name,)

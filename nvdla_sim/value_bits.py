@@ -12,6 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from nvdla_sim.errors import ConfigError
+from nvdla_sim.precision import FP16, FP32
 
 FIELDS = ("sign", "exponent", "mantissa", "magnitude")
 
@@ -58,7 +59,8 @@ class NumberFormat:
 
 FORMATS: dict[str, NumberFormat] = {f.name: f for f in (
     NumberFormat("int4", 4), NumberFormat("int8", 8), NumberFormat("int16", 16),
-    NumberFormat("fp16", 16, 5), NumberFormat("fp32", 32, 8))}
+    NumberFormat(FP16.name, FP16.bits, FP16.exp_bits),
+    NumberFormat(FP32.name, FP32.bits, FP32.exp_bits))}
 
 
 def number_format(name: str) -> NumberFormat:
