@@ -93,7 +93,7 @@ def test_sharpness_of_the_fake_quantized_network():
     s = sharpness(graph, x, y, 0.2, int8_graph=int8)
     net = QatNet(graph)
     net.set_quantization(int8)
-    assert s.loss == pytest.approx(float(_loss(net.eval(), x, y)), rel=1e-5)
+    assert s.loss == pytest.approx(float(_loss(net.eval(), x, y).detach()), rel=1e-5)
     assert s.increase > 0
     with pytest.raises(CompileError, match="rho must be positive and steps >= 1"):
         sharpness(graph, x, y, 0.0)
