@@ -17,14 +17,14 @@ INT4 is not an NVDLA format: 4-bit weights (symmetric, in [-7, 7], within the
 two's-complement [-8, 7]) occupy 8-bit lanes of the INT8 datapath; in weight
 memory they are packed two per byte (:mod:`nvdla_sim.ecc.layout`).  FP32 is
 not an NVDLA precision either: it is the same dataflow in binary32, for
-comparison with studies that report FP32.  FP16 and FP32 are lowered by the
-float datapath's compiler (``FLOAT_LOWERING``); this module only selects them.
+comparison with studies that report FP32.  Neither float datapath is modelled yet
+(``nvdla_sim.precision``): no hardware config implements them, so selecting one
+is a one-line error.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import importlib
 from dataclasses import dataclass
 
 import numpy as np
@@ -64,10 +64,6 @@ PRECISIONS: dict[str, CompilePrecision] = {p.name: p for p in (
 DEFAULT = "int8"
 WEIGHT_BITS_INT4 = 4
 
-# The float datapath's compiler: module and function ``lower_float(float_graph, config)
-# -> Program`` (FP16 / FP32 values, config.precision the datapath).
-FLOAT_LOWERING = ("compiler.lower.floating", "lower_float")
-
 
 def get_compile_precision(name: str) -> CompilePrecision:
     try:
@@ -105,18 +101,6 @@ def quantize_for(graph, calibration: np.ndarray, precision: str) -> Graph:
     return quantize(graph, calibration, bits=16 if precision == "int16" else 8)
 
 
-def lower_float(graph, config: HardwareConfig) -> Program:
-    """Lower float ``graph`` on the FP16 / FP32 datapath (the float lowering's function)."""
-    module, function = FLOAT_LOWERING
-    try:
-        lowering = getattr(importlib.import_module(module), function)
-    except (ImportError, AttributeError):
-        raise CompileError(f"precision {config.precision}: the float datapath's lowering "
-                           f"({module}.{function}) is not available in this build; "
-                           f"int8, int16 and int4 are") from None
-    return lowering(graph, config)
-
-
 def compile_model(spec: str, precision: str = DEFAULT,
                   config: str | HardwareConfig | None = None,
                   input_shape: tuple[int, ...] | None = None, classes: int | None = None,
@@ -127,8 +111,6 @@ def compile_model(spec: str, precision: str = DEFAULT,
     from compiler.workloads import load_model
     hw = select_config(precision, config)
     graph = load_model(spec, input_shape, classes, seed, precision)
-    if not get_compile_precision(precision).integer:
-        return graph, lower_float(graph, hw)
     program = lower(graph, hw)
     if precision == "int4":
         program = dataclasses.replace(program, weight_bits=WEIGHT_BITS_INT4)
