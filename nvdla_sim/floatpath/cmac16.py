@@ -34,6 +34,7 @@ NAN_EXP = (1 << EXP_BITS) - 1
 SIGN_COMP = {0: 0xAAAB0000, 4: 0xFAAAB000, 8: 0xFFAAAB00, 12: 0xFFFAAAB0, 16: 0xFFFFAAAB,
              20: 0xFFFFFAAB, 24: 0xFFFFFFAB, 28: 0xFFFFFFFB}
 CHUNK = 1 << 20  # products formed at once (memory bound of the vectorized tree)
+BOOTH_DIGIT = np.array([0, 1, 1, 2, -2, -1, -1, 0], np.int8)  # radix-4 code -> digit
 
 
 def _operand(bits: np.ndarray) -> tuple[np.ndarray, ...]:
@@ -50,19 +51,19 @@ def booth_product(sign: np.ndarray, wt: np.ndarray, dat: np.ndarray, shift: np.n
     """``cal_fp16_booth``: the signed, aligned product of 14-bit mantissas (int64)."""
     u32 = np.uint32
     shape = np.broadcast_shapes(sign.shape, wt.shape, dat.shape, shift.shape)
-    rev = np.where(sign == 1, 7, 0).astype(u32)
-    w = (wt.astype(u32) << u32(1))
-    d = np.broadcast_to(dat.astype(u32), shape)
+    # Booth digits of the weight, negated for a negative product (code ^ 7): each
+    # partial product is 0x10000 + digit * dat, minus 1 (and an inverted-flag bit) for a
+    # negative digit -- ``~(x) & 0xffff`` is 0xffff - x for the codes' x < 2**16
+    w = wt.astype(np.int64) << 1
+    neg = np.where(sign == 1, -1, 1).astype(np.int8)
+    d = dat.astype(np.int64)
     pps, invs = [], []
     for i in range(8):
-        code = ((w >> u32(2 * i)) & u32(7)) ^ rev
-        pp = np.select([(code == 1) | (code == 2), code == 3, code == 4,
-                        (code == 5) | (code == 6)],
-                       [d | u32(0x10000), (d << u32(1)) | u32(0x10000),
-                        ~(d << u32(1)) & u32(0xFFFF), ~d & u32(0xFFFF)],
-                       u32(0x10000)).astype(u32)
-        pps.append(pp)
-        invs.append(((code >= 4) & (code <= 6)).astype(u32))
+        code = (w >> (2 * i)) & 7
+        digit = BOOTH_DIGIT[code] * neg  # [-2, 2]
+        inv = (digit < 0).astype(u32)
+        pps.append(np.broadcast_to((0x10000 + digit * d - inv).astype(u32), shape))
+        invs.append(np.broadcast_to(inv, shape))
     csa = [pps[0], (pps[1] << u32(2)) | invs[0], (pps[2] << u32(4)) | (invs[1] << u32(2)),
            (pps[3] << u32(6)) | (invs[2] << u32(4)), invs[3] << u32(6), pps[4] << u32(8),
            (pps[5] << u32(10)) | (invs[4] << u32(8)), (pps[6] << u32(12)) | (invs[5] << u32(10)),

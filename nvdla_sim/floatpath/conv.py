@@ -32,17 +32,21 @@ from nvdla_sim.units import csc
 
 
 def atomic_operands(conv: ConvCore, data: np.ndarray, weights: np.ndarray,
-                    cfg: HardwareConfig) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+                    cfg: HardwareConfig, zero_lanes: bool = True
+                    ) -> Iterator[tuple[np.ndarray, np.ndarray]]:
     """(weights [K, L], data [L, Ho*Wo]) of every atomic-operation slot, in CSC's order;
-    ``data`` [C, H, W] and ``weights`` [K, C, R, S] hold stored elements."""
+    ``data`` [C, H, W] and ``weights`` [K, C, R, S] hold stored elements.  Without
+    ``zero_lanes`` the last block has only its real lanes (FP16: zero lanes are masked
+    and take no part)."""
     lanes = cfg.mac_channels(conv.precision)
     win = csc.windows(conv, data)  # [C, R, S, Ho, Wo]
     for b in range(0, conv.in_channels, lanes):
         n = min(lanes, conv.in_channels - b)
+        width = lanes if zero_lanes else n
         for y in range(conv.kernel_height):
             for x in range(conv.kernel_width):
-                w = np.zeros((conv.kernels, lanes), weights.dtype)
-                d = np.zeros((lanes, conv.out_height * conv.out_width), data.dtype)
+                w = np.zeros((conv.kernels, width), weights.dtype)
+                d = np.zeros((width, conv.out_height * conv.out_width), data.dtype)
                 w[:, :n] = weights[:, b:b + n, y, x]
                 d[:n] = win[b:b + n, y, x].reshape(n, -1)
                 yield w, d
@@ -65,7 +69,7 @@ def accumulate(conv: ConvCore, data: np.ndarray, weights: np.ndarray,
     shape = (conv.kernels, conv.out_height, conv.out_width)
     if conv.precision is FP16:
         acc = np.zeros((conv.kernels, shape[1] * shape[2]), np.int64)
-        for w, d in atomic_operands(conv, data, weights, cfg):
+        for w, d in atomic_operands(conv, data, weights, cfg, zero_lanes=False):
             acc = cacc_fp48_add(acc, cmac16.atomic(to_bits(w, FP16), to_bits(d, FP16)))
         return acc.reshape(shape)
     acc32 = np.zeros((conv.kernels, shape[1] * shape[2]), np.float32)
