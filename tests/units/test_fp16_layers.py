@@ -197,3 +197,24 @@ def test_fp16_average_pool_without_padding():
     Executor(CFG).run(HardwareLayer("pool", pdp=pdp), mem)
     # (1 + 2) + (3 + 4) = 10, * 0.5 * 0.5 = 2.5; FP17's range holds 4 * 65504 exactly
     assert dst.read(mem, CFG)[:2, 0, 0].tolist() == [2.5, 65504.0]
+
+
+def test_fp16_residual_add_from_a_per_element_stream():
+    """BN ALU SUM with a per-element FP16 operand (a second feature surface): residual Add."""
+    c, hh, ww = 20, 2, 3
+    src = FeatureSurface.packed(0x1000, ww, hh, c, CFG, precision=FP16)
+    res = FeatureSurface.packed(0x3000, ww, hh, c, CFG, precision=FP16)
+    dst = FeatureSurface.packed(0x5000, ww, hh, c, CFG, precision=FP16)
+    dma = dataclasses.replace(build.per_element_dma(res, data_use=1), data_size=1)
+    bn = dataclasses.replace(build.bypass_x(), bypass=False, alu_bypass=False, alu_algo=2,
+                             alu_src=1, relu_bypass=False, dma=dma)
+    sdp = build.sdp(width=ww, height=hh, channels=c, dst=dst, src=src, bn=bn, prec=FP16)
+    rng = np.random.default_rng(18)
+    x, r = (rng.standard_normal((32, hh, ww)).astype(F16) for _ in range(2))
+    mem = Memory()
+    src.write(mem, CFG, x)
+    res.write(mem, CFG, r)
+    Executor(CFG).run(HardwareLayer("add", sdp=sdp), mem)
+    # FP16 + FP16 is exact in FP32, so one rounding: IEEE's, then ReLU
+    want = np.maximum((x.astype(np.float32) + r.astype(np.float32)).astype(F16), F16(0))
+    assert np.array_equal(dst.read(mem, CFG)[:c], want[:c])
