@@ -218,3 +218,14 @@ def test_fp16_residual_add_from_a_per_element_stream():
     # FP16 + FP16 is exact in FP32, so one rounding: IEEE's, then ReLU
     want = np.maximum((x.astype(np.float32) + r.astype(np.float32)).astype(F16), F16(0))
     assert np.array_equal(dst.read(mem, CFG)[:c], want[:c])
+
+
+def test_fp16_conv_on_a_batch_is_each_sample():
+    from nvdla_sim.floatpath.conv import accumulate
+    rng = np.random.default_rng(19)
+    layer, mem, x, wt, dst = conv_program(rng, c=20)
+    batch = np.stack([x, -x, x * F16(0.5)])
+    acc = accumulate(layer.conv, batch, wt, CFG)
+    assert acc.shape == (3, 3, 4, 5)
+    for i in range(3):
+        assert np.array_equal(acc[i], accumulate(layer.conv, batch[i], wt, CFG))

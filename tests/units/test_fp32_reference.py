@@ -193,3 +193,13 @@ def test_fp32_taps_see_bit_patterns():
     out = float_sdp.process(x, layer.sdp, none, none, tap)
     assert seen["in"].tolist() == x.tolist() and set(seen) == {"in", "bs_alu", "bs_out", "out"}
     assert out.tolist() == [-1.0, 2.5, -2.75]
+
+
+def test_fp32_conv_on_a_batch_is_each_sample():
+    from nvdla_sim.floatpath.conv import accumulate
+    rng = np.random.default_rng(39)
+    layer, mem, x, wt, dst = conv_layer(rng, c=12, k=5)
+    batch = np.stack([x, x * np.float32(-3)])
+    acc = accumulate(layer.conv, batch, wt, CFG)
+    assert acc.shape == (2, 5, 5, 6)
+    assert all(np.array_equal(acc[i], accumulate(layer.conv, batch[i], wt, CFG)) for i in (0, 1))
