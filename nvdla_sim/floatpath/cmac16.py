@@ -17,8 +17,11 @@ partial sum of ``L`` data x weight products (``L`` = :meth:`HardwareConfig.mac_c
   by radix-4 Booth recoding of the weight (sign folded into the recoding) and a
   carry-save tree, whose two vectors are shifted right by ``4 * (max - sum)`` **each on
   its own** (truncation) before they are added with a sign-compensation constant; a
-  shift of 32 or more gives 0.  The result is within 1 of ``trunc(+-w*d / 2**shift)``
-  but not always equal: the tree is reproduced literally.
+  shift of 32 or more gives 0.  The result is ``floor(+-w*d / 2**shift)`` or one less:
+  the tree is reproduced literally (:func:`booth_product`) where that can happen.  For
+  shifts 0 and 4 it equals ``floor(+-w*d / 2**shift)`` for every pair of the 4608
+  mantissas an FP16 operand can give (checked exhaustively by
+  ``tools/check_cmac16_shifts.py``), so those products are computed directly.
 * **Sum**: the lane products add exactly (``pp_phase1``/``pp_phase3``, 38 bits).
 * **NaN** (``cal_fp16_nan``): a NaN weight, else a NaN datum, in the lowest lane makes
   the result exponent 63 with that operand's sign at bit 37 and fraction at bits 36..27.
@@ -106,7 +109,15 @@ def atomic(weights: np.ndarray, data: np.ndarray) -> np.ndarray:
         lane_sum = np.where(active, wh + dh, 0)
         top = lane_sum.max(axis=1, keepdims=True)
         shift = 4 * (top - lane_sum)
-        prod = np.where(active, booth_product(ws ^ ds, wm, dm, shift), 0)
+        sign = ws ^ ds
+        prod = np.where(sign == 1, -(wm * dm), wm * dm) >> np.minimum(shift, 63)
+        tree = active & (shift >= 8) & (shift < 32)  # where the Booth tree can differ
+        prod = np.where(active & (shift < 32), prod, 0)
+        if tree.any():
+            full = prod.shape
+            prod[tree] = booth_product(np.broadcast_to(sign, full)[tree],
+                                       np.broadcast_to(wm, full)[tree],
+                                       np.broadcast_to(dm, full)[tree], shift[tree])
         mant = prod.sum(axis=1)
         out[:, a:a + step] = ((4 * top[:, 0]) << MANT_BITS) | (mant & ((1 << MANT_BITS) - 1))
     return np.where(*_nan(weights, data), out)
