@@ -5,9 +5,11 @@ from __future__ import annotations
 import dataclasses
 
 import numpy as np
+import pytest
 
 from compiler import descriptors as build
 from nvdla_sim.config import NV_FULL
+from nvdla_sim.errors import LayerError
 from nvdla_sim.executor import Executor, MemoryInputs
 from nvdla_sim.floatpath import cmac16, to_bits
 from nvdla_sim.floatpath.nvfloat import fp16_to_fp17, fp_add, fp_mul, fp_relu
@@ -229,3 +231,14 @@ def test_fp16_conv_on_a_batch_is_each_sample():
     assert acc.shape == (3, 3, 4, 5)
     for i in range(3):
         assert np.array_equal(acc[i], accumulate(layer.conv, batch[i], wt, CFG))
+
+
+def test_integer_sdp_with_a_float_output_is_refused():
+    src = FeatureSurface.packed(0x1000, 2, 1, 4, CFG)
+    dst = FeatureSurface.packed(0x2000, 2, 1, 4, CFG, precision=FP16)
+    sdp = dataclasses.replace(build.sdp(width=2, height=1, channels=4, dst=dst, src=src),
+                              out_precision=FP16.code)
+    mem = Memory()
+    src.write(mem, CFG, np.zeros((32, 1, 2), np.int8))
+    with pytest.raises(LayerError, match="int8 processing with int8 input and fp16 output"):
+        Executor(CFG).run(HardwareLayer("sdp", sdp=sdp), mem)
