@@ -242,3 +242,25 @@ def test_integer_sdp_with_a_float_output_is_refused():
     src.write(mem, CFG, np.zeros((32, 1, 2), np.int8))
     with pytest.raises(LayerError, match="int8 processing with int8 input and fp16 output"):
         Executor(CFG).run(HardwareLayer("sdp", sdp=sdp), mem)
+
+
+def test_fp16_sdp_prelu_max_and_operand_nan_flush():
+    """PReLU passes a clear sign bit; an FP16 infinity input widens to FLT_MAX and narrows
+    back to 65504; a NaN register operand is +0 under NAN_TO_ZERO (then MAX(x, 0))."""
+    c, hh, ww = 1, 1, 4
+    src = FeatureSurface.packed(0x1000, ww, hh, c, CFG, precision=FP16)
+    dst = FeatureSurface.packed(0x2000, ww, hh, c, CFG, precision=FP16)
+    bs = dataclasses.replace(build.bypass_x(), bypass=False, mul_bypass=False, mul_prelu=True,
+                             mul_operand=field(0.25))
+    bn = dataclasses.replace(build.bypass_x(), bypass=False, alu_bypass=False, alu_algo=0,
+                             alu_operand=0x7E00 - (1 << 16))  # a NaN pattern
+    sdp = dataclasses.replace(build.sdp(width=ww, height=hh, channels=c, dst=dst, src=src,
+                                        bs=bs, bn=bn, prec=FP16), nan_to_zero=True)
+    x = np.zeros((16, hh, ww), np.uint16)
+    x[0, 0] = [h(3.0), h(-8.0), 0x7C00, h(-0.0)]
+    mem = Memory()
+    src.write(mem, CFG, x.view(F16))
+    Executor(CFG).run(HardwareLayer("prelu", sdp=sdp), mem)
+    # 3 passes; -8 * 0.25 = -2, MAX(-2, +0) = +0; inf -> FLT_MAX -> 65504; -0: sign set,
+    # so multiplied: -0 * 0.25 = -0, and MAX(-0, +0) = +0
+    assert to_bits(dst.read(mem, CFG)[:1, 0], FP16).tolist() == [[int(h(3.0)), 0, 0x7BFF, 0]]
