@@ -176,16 +176,13 @@ MAC_EXP, MAC_MANT = 6, 38  # CMAC's FP16 partial sum "FP44": cmac.h FP16_OEXP/MU
 
 def _sx(value: np.ndarray, bits: int) -> np.ndarray:
     """The low ``bits`` bits as a two's-complement number."""
-    v = value & ((np.int64(1) << bits) - 1)
-    return v - ((v >> (bits - 1)) << bits)
+    return (value << (64 - bits)) >> (64 - bits)
 
 
-def _sign_run(value: np.ndarray, top: int) -> np.ndarray:
-    """Index of the highest bit below ``top`` that differs from bit ``top`` (the sign) of a
-    ``top + 1``-bit pattern, -1 if none: the scan loops of ``cacc_fp16_add``."""
-    low = (np.int64(1) << top) - 1
-    differing = (value ^ -((value >> top) & 1)) & low
-    return np.where(differing > 0, _top_bit(np.maximum(differing, 1)), -1)
+def _redundant(value: np.ndarray) -> np.ndarray:
+    """Index of the highest bit that differs from the sign of a signed value, -1 for 0 and
+    -1 (the scan loops of ``cacc_fp16_add``; exact below 2**53)."""
+    return np.frexp((value ^ (value >> 63)).astype(np.float64))[1].astype(np.int64) - 1
 
 
 def cacc_fp48_add(acc: np.ndarray | int, mac: np.ndarray | int) -> np.ndarray:
@@ -205,52 +202,41 @@ def cacc_fp48_add(acc: np.ndarray | int, mac: np.ndarray | int) -> np.ndarray:
     m40 = (np.int64(1) << ACC_MANT) - 1
     acc = _i64(acc) & ((np.int64(1) << (ACC_EXP + ACC_MANT)) - 1)
     mac = _i64(mac) & ((np.int64(1) << (MAC_EXP + MAC_MANT)) - 1)
-    mac_e, mac_mu = mac >> MAC_MANT, mac & ((np.int64(1) << MAC_MANT) - 1)
-    acc_e, acc_mu = acc >> ACC_MANT, acc & m40
-    mac_m, acc_m = _sx(mac_mu, MAC_MANT), _sx(acc_mu, ACC_MANT)
+    mac_e, mac_m = mac >> MAC_MANT, _sx(mac, MAC_MANT)
+    acc_e, acc_m = acc >> ACC_MANT, _sx(acc, ACC_MANT)
     top = ACC_MANT - 1
-    # normalize the partial sum: leading bit just below its sign bit, then widen to 40 bits
-    shift0 = MAC_MANT - 2 - _sign_run(mac_mu, MAC_MANT - 1)
-    mac_x = _sx(mac_m << shift0, MAC_MANT) << (ACC_MANT - MAC_MANT)
+    # normalize the partial sum (leading bit just below its sign bit), widen to 40 bits
+    shift0 = MAC_MANT - 2 - _redundant(mac_m)
+    mac_x = mac_m << (shift0 + ACC_MANT - MAC_MANT)
     mac_x_e = (mac_e - shift0 + 49) & 0xFF  # 49 = 16 - 30 + 63 (cacc.cpp)
-    acc_x, acc_x_e = acc_m, np.where(acc_m != 0, acc_e, 0)
-    bigger = np.maximum(mac_x_e, acc_x_e)
-    diff = np.abs(mac_x_e - acc_x_e)
-    mac_big = mac_x_e > acc_x_e
-    small = np.where(mac_big, acc_x, mac_x)
-    d = np.minimum(diff, ACC_MANT)
-    fits = diff <= ACC_MANT
-    out_bits = np.where(fits, (small & ((np.int64(1) << d) - 1)) << (ACC_MANT - d), 0)
-    small = np.where(fits, small >> d, 0)
-    acc_x = np.where(mac_big, small, acc_x)
-    mac_x = np.where(mac_x_e < acc_x_e, small, mac_x)
-    total = _sx(acc_x + mac_x, ACC_MANT)
-    mac_neg = mac_x < 0
-    overflow = (mac_neg == (acc_x < 0)) & ((total < 0) != mac_neg)
-    # overflow: one right shift, the shifted-out bit is the guard
-    high_bit = total & 1
-    right = _sx((mac_neg.astype(np.int64) << top) | ((total & m40) >> 1), ACC_MANT)
-    # no overflow, bits 39 and 38 equal: left shifts pull the aligned-out bits back in
-    tu = total & m40
-    n1 = top - 1 - _sign_run(tu, top)
-    left_needed = ((tu >> (top - 1)) & 1) == (tu >> top)
-    n1 = np.where(left_needed, n1, 0)
-    kept = (tu & ((np.int64(1) << (ACC_MANT - n1)) - 1)) << n1
-    left = _sx(kept | (out_bits >> (ACC_MANT - n1)), ACC_MANT)
+    acc_x_e = np.where(acc_m != 0, acc_e, 0)
+    diff = mac_x_e - acc_x_e
+    mac_big = diff > 0
+    bigger = np.where(mac_big, mac_x_e, acc_x_e)
+    # align the smaller operand; the bits it loses (up to 40) are kept for rounding
+    small = np.where(mac_big, acc_m, mac_x)
+    d = np.minimum(np.abs(diff), ACC_MANT)
+    kept = np.abs(diff) <= ACC_MANT  # beyond 40 places the operand is lost entirely
+    out_bits = np.where(kept, (small & ((np.int64(1) << d) - 1)) << (ACC_MANT - d), 0)
+    small = np.where(kept, small >> d, 0)
+    total = np.where(mac_big, mac_x, acc_m) + small  # up to 41 bits
+    overflow = _sx(total, ACC_MANT) != total
+    # no overflow: left shifts (bits 39 and 38 equal) pull the aligned-out bits back in
+    n1 = np.clip(top - 1 - _redundant(total), 0, top)
+    summed = np.where(overflow, total >> 1, (total << n1) | (out_bits >> (ACC_MANT - n1)))
     out_left = (out_bits << n1) & m40
-    summed = np.where(overflow, right, np.where(left_needed, left, total))
     exp = np.where(overflow, bigger + 1, bigger - n1)
-    guard = np.where(overflow, high_bit, out_left >> top)
-    sticky = np.where(overflow, out_bits != 0, (out_left & ((np.int64(1) << top) - 1)) != 0)
-    need = (guard == 1) & (sticky | (summed >= 0))
-    rounded = _sx(summed + need, ACC_MANT)
-    carry = (rounded < 0) != (summed < 0)  # carried out: shift right once
-    rounded = np.where(carry, _sx(((summed < 0).astype(np.int64) << top)
-                                  | ((rounded & m40) >> 1), ACC_MANT), rounded)
+    guard = np.where(overflow, total & 1, out_left >> top)
+    sticky = np.where(overflow, out_bits, out_left & ((np.int64(1) << top) - 1)) != 0
+    rounded = summed + ((guard == 1) & (sticky | (summed >= 0)))
+    carry = rounded == (np.int64(1) << top)  # 2**39 - 1 rounded up: shift right once
+    rounded = np.where(carry, rounded >> 1, rounded)
     exp = np.where(rounded == 0, 0, (exp + carry) & 0xFF)
     out = (exp << ACC_MANT) | (rounded & m40)
     low = ACC_MANT - 11  # a NaN keeps 11 mantissa bits: 39..29
+    mac_mu = mac & ((np.int64(1) << MAC_MANT) - 1)
     out = np.where(mac_e == (1 << MAC_EXP) - 1,
                    (np.int64(0xFF) << ACC_MANT) | ((mac_mu >> (MAC_MANT - 11)) << low), out)
-    out = np.where(acc_e == 0xFF, (np.int64(0xFF) << ACC_MANT) | ((acc_mu >> low) << low), out)
+    out = np.where(acc_e == 0xFF, (np.int64(0xFF) << ACC_MANT) | ((acc >> low) & 0x7FF) << low,
+                   out)
     return np.where(mac_m == 0, acc, out)
