@@ -37,6 +37,7 @@ NAN_EXP = (1 << EXP_BITS) - 1
 SIGN_COMP = {0: 0xAAAB0000, 4: 0xFAAAB000, 8: 0xFFAAAB00, 12: 0xFFFAAAB0, 16: 0xFFFFAAAB,
              20: 0xFFFFFAAB, 24: 0xFFFFFFAB, 28: 0xFFFFFFFB}
 CHUNK = 1 << 20  # products formed at once (memory bound of the vectorized tree)
+ZERO_LANE = 64  # a masked lane's exponent part: below any sum by more than 8 steps of 4
 BOOTH_DIGIT = np.array([0, 1, 1, 2, -2, -1, -1, 0], np.int8)  # radix-4 code -> digit
 
 
@@ -99,27 +100,29 @@ def atomic(weights: np.ndarray, data: np.ndarray) -> np.ndarray:
     """FP44 partial sums [K, P] of weights [K, L] and data [L, P] (FP16 patterns, int64)."""
     k, lanes = weights.shape
     p = data.shape[1]
-    ws, wm, wh, wnz, wnan = (a[:, :, None] for a in _operand(weights))
+    ws, wm, wh, wnz, _ = (a[:, :, None] for a in _operand(weights))
+    # narrow types: products fit int32 (|w * d| < 2**28), exponent sums int16
+    w_signed = np.where(ws == 1, -wm, wm).astype(np.int32)
+    w_high = np.where(wnz, wh, -ZERO_LANE).astype(np.int16)  # a zero lane adds 0
     out = np.empty((k, p), np.int64)
     step = max(1, CHUNK // max(1, k * lanes))
     for a in range(0, p, step):
-        ds, dm, dh, dnz, dnan = (x[:, None, a:a + step].transpose(1, 0, 2)
-                                 for x in _operand(data))
-        active = wnz & dnz  # [K, L, p]
-        lane_sum = np.where(active, wh + dh, 0)
-        top = lane_sum.max(axis=1, keepdims=True)
+        ds, dm, dh, dnz, _ = (x[None, :, a:a + step] for x in _operand(data))
+        lane_sum = w_high + np.where(dnz, dh, -ZERO_LANE).astype(np.int16)  # [K, L, p]
+        top = np.maximum(lane_sum.max(axis=1, keepdims=True), 0)  # max_exp starts at 0
         shift = 4 * (top - lane_sum)
-        sign = ws ^ ds
-        prod = np.where(sign == 1, -(wm * dm), wm * dm) >> np.minimum(shift, 63)
-        tree = active & (shift >= 8) & (shift < 32)  # where the Booth tree can differ
-        prod = np.where(active & (shift < 32), prod, 0)
+        exact = w_signed * np.where(ds == 1, -dm, dm).astype(np.int32)
+        prod = np.where(shift < 32, exact >> np.minimum(shift, 31), 0)
+        tree = (shift >= 8) & (shift < 32)  # where the Booth tree can differ
         if tree.any():
             full = prod.shape
-            prod[tree] = booth_product(np.broadcast_to(sign, full)[tree],
+            prod[tree] = booth_product((exact[tree] < 0).astype(np.int64),
                                        np.broadcast_to(wm, full)[tree],
-                                       np.broadcast_to(dm, full)[tree], shift[tree])
-        mant = prod.sum(axis=1)
-        out[:, a:a + step] = ((4 * top[:, 0]) << MANT_BITS) | (mant & ((1 << MANT_BITS) - 1))
+                                       np.broadcast_to(dm, full)[tree],
+                                       shift[tree].astype(np.int64))
+        mant = prod.sum(axis=1, dtype=np.int64)
+        out[:, a:a + step] = ((4 * top[:, 0].astype(np.int64)) << MANT_BITS) | (
+            mant & ((1 << MANT_BITS) - 1))
     return np.where(*_nan(weights, data), out)
 
 
