@@ -42,12 +42,12 @@ BOOTH_DIGIT = np.array([0, 1, 1, 2, -2, -1, -1, 0], np.int8)  # radix-4 code -> 
 
 
 def _operand(bits: np.ndarray) -> tuple[np.ndarray, ...]:
-    """(sign, shifted mantissa, high exponent, nonzero, NaN) of FP16 patterns."""
+    """(sign, shifted mantissa, high exponent, nonzero) of FP16 patterns."""
     exp = (bits >> 10) & 0x1F
     frac = bits & 0x3FF
     mts = frac | ((exp != 0).astype(np.int64) << 10)
     shifted = mts << np.where(exp == 0, 1, exp & 3)
-    return (bits >> 15) & 1, shifted, exp >> 2, (bits & 0x7FFF) != 0, (exp == 31) & (frac != 0)
+    return (bits >> 15) & 1, shifted, exp >> 2, (bits & 0x7FFF) != 0
 
 
 def booth_product(sign: np.ndarray, wt: np.ndarray, dat: np.ndarray, shift: np.ndarray
@@ -100,14 +100,14 @@ def atomic(weights: np.ndarray, data: np.ndarray) -> np.ndarray:
     """FP44 partial sums [K, P] of weights [K, L] and data [L, P] (FP16 patterns, int64)."""
     k, lanes = weights.shape
     p = data.shape[1]
-    ws, wm, wh, wnz, _ = (a[:, :, None] for a in _operand(weights))
+    ws, wm, wh, wnz = (a[:, :, None] for a in _operand(weights))
     # narrow types: products fit int32 (|w * d| < 2**28), exponent sums int16
     w_signed = np.where(ws == 1, -wm, wm).astype(np.int32)
     w_high = np.where(wnz, wh, -ZERO_LANE).astype(np.int16)  # a zero lane adds 0
     out = np.empty((k, p), np.int64)
     step = max(1, CHUNK // max(1, k * lanes))
     for a in range(0, p, step):
-        ds, dm, dh, dnz, _ = (x[None, :, a:a + step] for x in _operand(data))
+        ds, dm, dh, dnz = (x[None, :, a:a + step] for x in _operand(data))
         lane_sum = w_high + np.where(dnz, dh, -ZERO_LANE).astype(np.int16)  # [K, L, p]
         top = np.maximum(lane_sum.max(axis=1, keepdims=True), 0)  # max_exp starts at 0
         shift = 4 * (top - lane_sum)

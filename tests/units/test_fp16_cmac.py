@@ -155,8 +155,8 @@ def test_atomic_equals_the_tree_everywhere():
     vals[:40] = 0
     bits = vals.view(np.uint16).astype(np.int64)
     w, d = rng.choice(bits, (5, LANES)), rng.choice(bits, (LANES, 30))
-    ws, wm, wh, wnz, _ = (a[:, :, None] for a in _operand(w))
-    ds, dm, dh, dnz, _ = (a[None] for a in _operand(d))
+    ws, wm, wh, wnz = (a[:, :, None] for a in _operand(w))
+    ds, dm, dh, dnz = (a[None] for a in _operand(d))
     active = wnz & dnz
     lane_sum = np.where(active, wh + dh, 0)
     top = lane_sum.max(axis=1, keepdims=True)
