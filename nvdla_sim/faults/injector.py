@@ -5,6 +5,14 @@ elements for a transient upset in the convolution core or SDP, the whole
 unit for PDP/CDP inputs and for stuck-at faults), the golden layer output is
 patched, and if it changed, the remaining layers run from the patched
 memory.  Everything before the fault's layer is taken from the golden run.
+
+The per-layer fault model follows the layer's precision (register widths and
+MAC cells from the register catalogue).  The incremental propagation of a
+changed layer output (:class:`Propagator`) is exact for the precisions of
+:data:`INCREMENTAL` (its golden + change convolutions assume int8 values); at
+other precisions the network re-runs from the input with the faulty layer's
+output written in its place, as :class:`~nvdla_sim.faults.naive.NaiveInjector`
+does.
 """
 
 from __future__ import annotations
@@ -20,6 +28,7 @@ from nvdla_sim.faults.golden import GoldenRun
 from nvdla_sim.faults.propagate import GoldenTensors, Propagator
 from nvdla_sim.faults.site import FaultSite
 from nvdla_sim.layers import HardwareLayer
+from nvdla_sim.precision import INT8
 from nvdla_sim.program import Program
 from nvdla_sim.runner import ProgramRunner
 from nvdla_sim.surface import FeatureSurface
@@ -32,6 +41,7 @@ from nvdla_sim.units.tap import Tap, no_tap
 PDP_OFFSETS = {"pdp.acc": 0, "pdp.out": 1}
 CDP_OFFSETS = {"cdp.sqsum": 0, "cdp.lut": 1, "cdp.mul": 2, "cdp.out": 3}
 CDP_ICVT_OFFSET = 1
+INCREMENTAL = (INT8.name,)  # precisions whose downstream layers the Propagator runs
 
 
 class LayerEffect(NamedTuple):
@@ -46,7 +56,7 @@ class LayerEffect(NamedTuple):
 @dataclass(frozen=True)
 class InjectionResult:
     site: FaultSite
-    outputs: list[np.ndarray]  # the network's int8 outputs under the fault
+    outputs: list[np.ndarray]  # the network's outputs under the fault
     effect: LayerEffect | None  # None: the register held nothing live (masked at once)
 
 
@@ -97,10 +107,11 @@ class FaultInjector:
         self.runner = ProgramRunner(program, constant_weights=True)
         self.schedules = [LayerSchedule(layer, self.config) for layer in program.layers]
         self.propagator = Propagator(program, self.runner.executor)
+        self.incremental = self.config.precision in INCREMENTAL
         self._lane_weights: dict[int, np.ndarray] = {}  # per convolution layer, all inputs
 
     def golden(self, x_q: np.ndarray) -> GoldenRun:
-        """The fault-free run of one int8 input, with everything injection reuses."""
+        """The fault-free run of one quantized input, with everything injection reuses."""
         outputs, traces = self.runner.run(x_q, keep=True)
         tensors = GoldenTensors(self.propagator.flow, self.runner.memory, traces)
         weights = tuple(a for cached in self.propagator.weight_cache.values() for a in cached
@@ -108,7 +119,7 @@ class FaultInjector:
         return GoldenRun(x_q, traces, outputs, tensors, shared=weights)
 
     def golden_tensor(self, golden: GoldenRun, surface: FeatureSurface) -> np.ndarray:
-        """The golden int8 value [C, H, W] of the tensor stored at ``surface``."""
+        """The golden value [C, H, W] of the tensor stored at ``surface``."""
         w = self.propagator.flow.place(surface)
         return golden.tensors.cubes[w.root][w.c0:w.c0 + surface.channels,
                                              w.y0:w.y0 + surface.height,
@@ -120,7 +131,7 @@ class FaultInjector:
         """SDP on some elements, with the operands SDP_RDMA read when the layer ran."""
         sdp = self.program.layers[index].sdp
         ops = [_gather(o, flat, trace.sdp_in.shape) for o in trace.sdp_operands]
-        return sdp_unit.process(x, sdp, *ops, tap=tap).astype(np.int8)
+        return sdp_unit.process(x, sdp, *ops, tap=tap).astype(sdp.out_prec.dtype)
 
     def _finish(self, layer: HardwareLayer, trace: LayerTrace, sdp_out: np.ndarray | None,
                 pdp_tap: Tap = no_tap, pdp_in: np.ndarray | None = None,
@@ -314,11 +325,14 @@ class FaultInjector:
         pending = []
         for k, (site, golden) in enumerate(items):
             if site.layer < 0:
-                results[k] = self._run_everywhere(site, golden)
+                results[k] = self._rerun(site, golden)
                 continue
             effect = effects[k]
             if effect is None or effect.changed == 0:
                 results[k] = InjectionResult(site, golden.outputs, effect)
+                continue
+            if not self.incremental:
+                results[k] = self._rerun(site, golden, effect)
                 continue
             pending.append((k, site, golden, effect))
         states = self.propagator.states([(golden.tensors, site.layer, effect.writes)
@@ -328,20 +342,27 @@ class FaultInjector:
             results[k] = InjectionResult(site, golden.outputs if out is None else out, effect)
         return results
 
-    def _run_everywhere(self, site: FaultSite, golden: GoldenRun) -> InjectionResult:
-        mem = self.runner.memory  # weights and operands, then this input's run
+    def _rerun(self, site: FaultSite, golden: GoldenRun, effect: LayerEffect | None = None
+               ) -> InjectionResult:
+        """The network re-run from ``golden``'s input on the loaded memory, with ``effect``
+        (the faulty layer's output) written in place of layer ``site.layer``, or, for a
+        stuck-at of the whole run (layer -1), the fault in every layer using its register."""
+        mem, executor = self.runner.memory, self.runner.executor
         self.runner.write_tensor(self.program.inputs[0], golden.x_q)
-        executor = self.runner.executor
-        first: LayerEffect | None = None
+        first = effect
         for i, layer in enumerate(self.program.layers):
-            trace = executor.run(layer, mem, keep=True)
-            if not any(r.name == site.register for r in self.schedules[i].registers):
+            if i == site.layer:
+                writes = effect.writes
+            elif site.layer < 0 and any(r.name == site.register
+                                        for r in self.schedules[i].registers):
+                here = self.layer_effect(site, i, executor.run(layer, mem, keep=True))
+                first = first or here
+                writes = here.writes if here is not None else []
+            else:
+                executor.run(layer, mem)
                 continue
-            effect = self.layer_effect(site, i, trace)
-            if effect is not None:
-                for surface, cube in effect.writes:
-                    surface.write(mem, self.config, cube)
-                first = first or effect
+            for surface, cube in writes:
+                surface.write(mem, self.config, cube)
         outputs = [b.surface.read(mem, self.config)[: b.surface.channels]
                    for b in self.program.outputs]
         return InjectionResult(site, outputs, first)
