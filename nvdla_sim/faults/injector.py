@@ -61,19 +61,15 @@ class InjectionResult:
 
 
 def _element_tap(register: str, flat: int | None, site: FaultSite, width: int) -> Tap:
-    """Corrupt ``register`` for one element (``flat`` index) or all (stuck-at, flat None).
-    Values of an unsigned type are bit patterns (float registers): they stay unsigned, in
-    their type."""
+    """Corrupt ``register`` for one element (``flat`` index) or all (stuck-at, flat None)."""
     def tap(name: str, value: np.ndarray) -> np.ndarray:
         if name != register:
             return value
-        pattern = np.asarray(value).dtype.kind == "u"
         if flat is None:
-            out = site.apply(value, width, signed=not pattern)
-        else:
-            out = np.array(value, np.int64, copy=True)
-            out.reshape(-1)[flat] = site.apply(out.reshape(-1)[flat], width, not pattern)
-        return out.astype(np.asarray(value).dtype) if pattern else out
+            return site.apply(value, width)
+        out = np.array(value, np.int64, copy=True)
+        out.reshape(-1)[flat] = site.apply(out.reshape(-1)[flat], width)
+        return out
     return tap
 
 

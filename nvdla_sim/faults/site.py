@@ -1,11 +1,9 @@
 """Fault sites and the bit operations that corrupt a register value.
 
 A site names one physical register bit (or ``bits`` adjacent bits) of one
-hardware layer and, for transient upsets, the cycle it flips at.  A flip XORs
-the bits of the register's bit pattern, a stuck-at forces them.  Integer
-registers hold two's-complement numbers of the register's width, read back as
-signed; float registers reach the fault model as unsigned bit patterns (the
-units' taps pass them so) and stay unsigned (``signed=False``).
+hardware layer and, for transient upsets, the cycle it flips at.  Values are
+two's-complement numbers of the register's width: a flip XORs the bits, a
+stuck-at forces them, and the result is read back as signed.
 """
 
 from __future__ import annotations
@@ -59,9 +57,8 @@ class FaultSite:
         return [(span >> (lane * lane_width)) & ((1 << lane_width) - 1)
                 for lane in range(lanes)]
 
-    def _corrupt(self, value, mask, width: int, signed: bool = True) -> np.ndarray:
-        """``value`` as a ``width``-bit register with the ``mask`` bits flipped or stuck
-        (read back as a signed number, or as the unsigned bit pattern)."""
+    def _corrupt(self, value, mask, width: int) -> np.ndarray:
+        """``value`` as a ``width``-bit register with the ``mask`` bits flipped or stuck."""
         raw = np.asarray(value, np.int64) & ((1 << width) - 1)
         if self.model == "flip":
             raw = raw ^ mask
@@ -69,20 +66,19 @@ class FaultSite:
             raw = raw & ~mask
         else:
             raw = raw | mask
-        return sx(raw, width) if signed else raw
+        return sx(raw, width)
 
-    def apply(self, value, width: int, signed: bool = True):
-        """Corrupted value(s) of a ``width``-bit register holding ``value`` (a signed
-        integer, or with ``signed=False`` a bit pattern)."""
-        out = self._corrupt(value, self.mask(width), width, signed)
+    def apply(self, value, width: int):
+        """Corrupted value(s) of a ``width``-bit register holding ``value``."""
+        out = self._corrupt(value, self.mask(width), width)
         return out if np.ndim(value) else int(out)
 
-    def apply_lanes(self, value, lane_width: int, signed: bool = True):
+    def apply_lanes(self, value, lane_width: int):
         """Like :meth:`apply` for a register of ``lane_width``-bit lanes along the last axis
         of ``value`` (a data atom or weight slice): bit ``b`` is bit ``b % w`` of lane ``b // w``."""
         value = np.asarray(value, np.int64)
         masks = np.array(self.lane_masks(value.shape[-1], lane_width), np.int64)
-        return self._corrupt(value, masks, lane_width, signed)
+        return self._corrupt(value, masks, lane_width)
 
     def describe(self) -> str:
         what = {"flip": "flip", "stuck0": "stuck-at-0", "stuck1": "stuck-at-1"}[self.model]

@@ -40,18 +40,3 @@ def test_register_corruption_sign_extends():
     assert site.apply(0, 34) == -(1 << 33)
     assert site.apply(np.array([5, -1]), 34).tolist() == [5 - (1 << 33), (1 << 33) - 1]
     assert FaultSite(0, "cacc.abuf", 0, 2, 0, "stuck1", 2).apply(0, 34) == 12
-
-
-def test_bit_patterns_stay_unsigned():
-    """Float registers reach the fault model as unsigned bit patterns (binary16 here)."""
-    from nvdla_sim.faults.injector import _element_tap
-    one = np.float16(1.0).view(np.uint16)  # 0x3C00
-    site = FaultSite(0, "sdp.out", 0, 15, 0)  # the sign bit
-    assert site.apply(int(one), 16, signed=False) == 0xBC00
-    assert site.apply_lanes(np.array([one, one]), 16, signed=False).tolist() == [0xBC00, one]
-    tap = _element_tap("out", 1, site, 16)
-    out = tap("out", np.array([one, one, one], np.uint16))
-    assert out.dtype == np.uint16 and out.view(np.float16).tolist() == [1.0, -1.0, 1.0]
-    stuck = _element_tap("out", None, FaultSite(0, "sdp.out", 0, 14, 0, "stuck0"), 16)
-    assert stuck("out", np.array([one], np.uint16)).tolist() == [0x3C00 & ~(1 << 14)]
-    assert tap("in", np.array([one], np.uint16)).tolist() == [one]  # other registers pass
