@@ -15,8 +15,7 @@ memory, INT8 datapath) -- and measured three ways:
   of the value (floats by sign / exponent / mantissa, :mod:`nvdla_sim.value_bits`);
 * ``registers``: single-bit upsets in the datapath registers (S4's fault
   model), for the precisions whose datapath the register fault model covers
-  (:func:`~nvdla_sim.campaign.runner.make_campaign` says which: the INT8 and
-  INT16 datapaths), with rates per register and per bit of the values held.
+  (``make_campaign`` says which; the others are listed with its reason).
 
 A precision that cannot be built here (a datapath this build lacks) is
 reported as not available, with the reason.  ``--quick`` (default) takes a
@@ -123,10 +122,10 @@ def measure(precision: str, options: StudyOptions, scale: Scale) -> Result:
         config = config.replace(out=str(Path(options.out) / f"{precision}_{kind}.h5"))
         try:
             result.campaigns[kind] = _campaign(config, workload, count, scale.margin, options)
-        except ConfigError as exc:  # a datapath the register fault model does not cover
+        except ConfigError as exc:  # make_campaign: the fault model does not cover it
             if kind != "registers":
                 raise
-            result.no_registers = str(exc)
+            result.no_registers = f"{exc}"
     return result
 
 
