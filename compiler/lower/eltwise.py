@@ -14,8 +14,8 @@ from compiler import descriptors
 from compiler.ir import Add, CompileError, Requant
 from compiler.lower.context import LowerContext
 from compiler.lower.sdp_stages import (
-    activation_bounds, activation_stages, affine_stage, bound_lsb, out_range, rescale_error,
-    residual_stage, residual_unit)
+    activation_bounds, activation_stages, affine_stage, bound_lsb, float_relu, out_range,
+    relu_stage, rescale_error, residual_stage, residual_unit)
 from compiler.requant import fit_affine, fit_scale
 from nvdla_sim.layers import HardwareLayer
 from nvdla_sim.program import LayerInfo
@@ -70,6 +70,10 @@ def lower_requant(ctx: LowerContext, node: Requant, owner: str | None = None) ->
     """``owner``: the IR node this layer belongs to when it is part of another node's lowering."""
     g = ctx.graph
     x, y = g.tensor(node.inputs[0]), g.tensor(node.output)
+    if ctx.config.prec.is_float:  # values stay real: only the activation is left to do
+        _emit(ctx, node, relu_stage() if float_relu(node.activation, node.name) else None,
+              None, "requant", 0.0, owner)
+        return
     mult = np.array([x.quant.scale / y.quant.scale])
     bias = np.array([-float(x.quant.zero_point)])
     affine = fit_affine(bias, mult, f"node {node.name}")
@@ -88,4 +92,5 @@ def _emit(ctx: LowerContext, node, bs, bn, op: str, error: float, owner: str | N
                           cvt_shift=cvt_shift, prec=ctx.config.prec)
     ctx.emit(HardwareLayer(node.name, sdp=sdp),
              LayerInfo(node.name, owner or node.name, op, node.output,
-                       error_bound=bound_lsb(error), error=error))
+                       error_bound=0 if ctx.config.prec.is_float else bound_lsb(error),
+                       error=error))
