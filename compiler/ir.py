@@ -90,9 +90,11 @@ class QuantParams:
 
     def quantize(self, x: np.ndarray) -> np.ndarray:
         """Round half to even (ONNX QuantizeLinear) and saturate to int8 (int16); a float
-        tensor rounds to the nearest binary16 / binary32 (IEEE, ties to even)."""
+        tensor rounds to the nearest binary16 / binary32 (IEEE, ties to even) and
+        saturates to the largest finite value, as SDP's FP16 output converter does
+        (cmod ``sdp_c.cpp`` ``Fp32ToFp16``); NaN stays NaN."""
         if self.is_float:
-            return np.asarray(x, np.float64).astype(self.dtype)
+            return np.clip(np.asarray(x, np.float64), *self.range).astype(self.dtype)
         q = np.rint(np.asarray(x, np.float64) / self.scale) + self.zero_point
         return np.clip(q, *self.range).astype(value_dtype(self.bits))
 

@@ -44,13 +44,12 @@ class TensorBinding:
         return (self.surface.channels, self.surface.height, self.surface.width)
 
     def quantize(self, x: np.ndarray) -> np.ndarray:
-        """Real values -> the surface's integers (round half to even, saturate), or its
-        floats (IEEE round to nearest even; beyond the largest finite value: infinity)."""
+        """Real values -> the surface's integers or floats (round half to even, saturate;
+        floats: IEEE rounding to binary16 / binary32, NaN stays NaN)."""
         prec = self.surface.precision
         q = np.asarray(x, np.float64) / self.scale + self.zero_point
-        if prec.is_float:
-            return q.astype(prec.dtype)
-        q = np.rint(q)
+        if not prec.is_float:
+            q = np.rint(q)
         return np.clip(q, prec.min, prec.max).astype(prec.dtype)
 
 
