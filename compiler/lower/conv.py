@@ -34,7 +34,7 @@ from compiler.lower.cbuf import plan_cbuf, row_tiles
 from compiler.lower.context import LowerContext
 from compiler.lower.channel_requant import fit_channel_requant
 from compiler.lower.sdp_stages import (
-    activation_bounds, bias_stage, bound_lsb, channel_stages, float_operand_vector, float_relu,
+    activation_bounds, bias_stage, bound_lsb, channel_stages, float_activation, float_operand_vector,
     operand_vector, out_range)
 from nvdla_sim.layers import HardwareLayer, SdpX
 from nvdla_sim.program import LayerInfo
@@ -119,13 +119,14 @@ def integer_stages(ctx: LowerContext, node: Conv) -> ConvStages:
 
 def float_stages(ctx: LowerContext, node: Conv) -> ConvStages:
     """FP16 / FP32: CACC hands SDP the float sum; BS adds the bias (a per-kernel operand
-    vector in the precision's format) and applies the ReLU; padding is +0."""
+    vector in the precision's format) and applies the ReLU, BN any other clamp (ReLU6);
+    padding is +0."""
     prec, y = ctx.config.prec, ctx.graph.tensor(node.output)
     vector = float_operand_vector(node.bias, ctx.config.channels_padded(y.channels, prec),
                                   ctx.plan, prec)
-    relu = float_relu(node.activation, node.name)
+    relu, clamp = float_activation(node.activation, node.name)
     return ConvStages(0, 0, lambda k0: (bias_stage(vector + k0 * prec.element_bytes, relu,
-                                                   prec), None), 0, 0.0)
+                                                   prec), clamp), 0, 0.0)
 
 
 def lower_conv(ctx: LowerContext, node: Conv) -> None:

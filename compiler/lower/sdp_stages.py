@@ -52,14 +52,29 @@ def float_operand_vector(values: np.ndarray, channels_padded: int, plan: MemoryP
     return plan.place(table)
 
 
-def float_relu(activation: Activation | None, node: str) -> bool:
-    """Whether a float layer applies SDP's ReLU; other clamps are refused (they would need
-    BN's ALU with a float operand register, which this lowering does not program)."""
-    if activation is None or activation == RELU:
-        return activation == RELU
-    raise CompileError(f"node {node}: a clamp to [{activation.low}, {activation.high}] is "
-                       f"lowered at integer precisions only; at float precisions only ReLU "
-                       f"is supported")
+def float_activation(activation: Activation | None, node: str
+                     ) -> tuple[bool, SdpX | None]:
+    """(ReLU?, BN clamp stage or None) of a float layer's activation: a bound other than
+    ReLU's 0 is BN's ALU MIN / MAX with a register operand, which holds a binary16
+    pattern at FP16 and FP32 alike (the FP32 datapath widens it exactly), so the
+    bound must be a binary16 value."""
+    if activation is None:
+        return False, None
+    relu = activation.low == 0.0
+    low = None if relu else activation.low
+    bounds = [(b, algo) for b, algo in ((low, ALU_MAX), (activation.high, ALU_MIN))
+              if b is not None]
+    if len(bounds) > 1:
+        raise CompileError(f"node {node}: a clamp to [{activation.low}, {activation.high}] "
+                           f"needs two ALU stages after the bias; SDP has one (BN)")
+    if not bounds:
+        return relu, None
+    bound, algo = bounds[0]
+    half = np.float16(bound)
+    if float(half) != bound:
+        raise CompileError(f"node {node}: clamp bound {bound} is not a binary16 value; "
+                           f"SDP's float operand registers hold binary16")
+    return relu, clamp_stage(algo, int(np.array(half).view(np.int16)))
 
 
 def bias_stage(vector_address: int, relu: bool, prec: Precision) -> SdpX:
@@ -70,6 +85,15 @@ def bias_stage(vector_address: int, relu: bool, prec: Precision) -> SdpX:
                 mul_src=0, mul_shift=0, mul_operand=0,
                 dma=descriptors.per_kernel_dma(vector_address, USE_ALU,
                                                two_bytes=prec.element_bytes > 1))
+
+
+def float_sum_stage(addend: FeatureSurface, relu: bool) -> SdpX:
+    """BS at FP16 / FP32: ``x + b`` with ``b`` read per element from ``addend`` (a
+    residual), then the ReLU."""
+    return SdpX(bypass=False, alu_bypass=False, alu_algo=ALU_SUM, mul_bypass=True,
+                mul_prelu=False, relu_bypass=not relu, alu_src=1, alu_shift=0, alu_operand=0,
+                mul_src=0, mul_shift=0, mul_operand=0,
+                dma=descriptors.per_element_dma(addend, USE_ALU))
 
 
 def relu_stage() -> SdpX:
