@@ -27,7 +27,6 @@ from nvdla_sim.campaign.space import SiteSpace
 from nvdla_sim.campaign.sparsity import golden_sparsity
 from nvdla_sim.campaign.stats import sample_size
 from nvdla_sim.campaign.store import INJECTION_DTYPE, ResultStore
-from nvdla_sim.errors import ConfigError
 from nvdla_sim.faults.golden import GoldenRun
 from nvdla_sim.faults.injector import FaultInjector, InjectionResult
 from nvdla_sim.faults.site import MODELS
@@ -276,12 +275,6 @@ def make_campaign(config: CampaignConfig, workload: Workload) -> TransientCampai
     """The campaign of a transient, stuck-at or stored-value configuration."""
     if config.fault_model == "stored-flip":
         return StoredCampaign(config, workload)
-    prec = workload.program.config.prec
-    if prec.is_float:  # the datapath-register fault model (nvdla_sim.faults) is integer
-        raise ConfigError(f"fault model {config.fault_model}: datapath-register faults are "
-                          f"modelled on the integer datapaths (int8, int16), this program "
-                          f"computes {prec.name}; use fault_model = stored-flip (weights and "
-                          f"activations in memory)")
     return TransientCampaign(config, workload)
 
 

@@ -29,7 +29,9 @@ import numpy as np
 from nvdla_sim.arith import sat, sx
 from nvdla_sim.config import HardwareConfig
 from nvdla_sim.faults.site import FaultSite
+from nvdla_sim.fp16 import cacc_fp48_to_fp32
 from nvdla_sim.layers import ConvCore
+from nvdla_sim.precision import FP16, FP32
 from nvdla_sim.timing.conv import (
     CACC_SUM, CACC_WRITE, DAT_ACTV, DAT_IN, MAC_OUT, SUM_OUT, ConvSchedule)
 from nvdla_sim.timing.registers import conv_registers
@@ -52,12 +54,22 @@ class AccPatch(NamedTuple):
     final: np.ndarray | None = None  # new rounded value, when a fault hit the result register
 
 
+def deliver(conv: ConvCore, acc: np.ndarray) -> np.ndarray:
+    """What CACC hands SDP for assembly values ``acc``: rounded 32-bit integers, or on a
+    float datapath binary32 patterns (FP48 converted at FP16, :mod:`nvdla_sim.floatpath`)."""
+    if conv.precision is FP16:
+        return cacc_fp48_to_fp32(acc)
+    if conv.precision.is_float:
+        return np.asarray(acc, np.int64) & ((1 << FP32.bits) - 1)
+    return cacc.truncate(acc, conv.clip_truncate)
+
+
 def lane_weights(conv: ConvCore, schedule: ConvSchedule, weights: np.ndarray,
                  config: HardwareConfig) -> np.ndarray:
     """Weights as CMAC cells see them: [kernel, block, tap, lane] in the precision's integer
     type, kernels padded to whole groups and channels to whole blocks with zeros.  The
     same for every input."""
-    ac, c, blocks = config.atom_c, conv.in_channels, schedule.blocks
+    ac, c, blocks = schedule.lanes, conv.in_channels, schedule.blocks
     kpad = schedule.groups * schedule.cells
     w = np.zeros((kpad, blocks * ac, schedule.taps), conv.precision.dtype)
     w[: conv.kernels, :c] = weights.reshape(conv.kernels, c, schedule.taps)
@@ -84,7 +96,7 @@ class ConvFaults:
         self.acc_limit = 1 << (self.acc_bits - 1)
         self.accumulator = (None if accumulator is None
                             else accumulator.reshape(accumulator.shape[0], -1))
-        ac = config.atom_c
+        ac = schedule.lanes
         win = csc.windows(conv, ops.data)  # [C, R, S, Ho, Wo]
         c, blocks = conv.in_channels, schedule.blocks
         # data[b, tap, lane, pixel], channels >= C are zero
@@ -157,6 +169,10 @@ class ConvFaults:
         pixels = int(self.schedule.ops["first"][stripe_op]) + np.asarray(j)
         return kernels, pixels
 
+    def stuck(self, site: FaultSite) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+        """A stuck-at's (kernels, acc [kernel, pixel], final or None): :class:`ConvStuck`."""
+        return ConvStuck(self).accumulators(site)
+
     # -- transient upsets --------------------------------------------------------------
     def transient(self, site: FaultSite) -> AccPatch | None:
         """What a flip at ``site.cycle`` does to the accumulators; None if nothing live."""
@@ -183,7 +199,7 @@ class ConvFaults:
             p = np.full(k.size, p)
             acc = (self.golden_acc(k, p) if self.accumulator is not None
                    else self.accumulate(self.psums(k, p)))
-            final = site.apply(cacc.truncate(acc, self.conv.clip_truncate), self.out_bits)
+            final = site.apply(deliver(self.conv, acc), self.out_bits)
             return AccPatch(k, p, acc, final)
         raise KeyError(f"not a convolution-core register: {reg}")
 
@@ -421,5 +437,5 @@ class ConvStuck:
                 acc = np.where(slot[None, :], site.apply(acc, f.acc_bits), acc)
         final = None
         if reg == "cacc.out":
-            final = site.apply(cacc.truncate(acc, f.conv.clip_truncate), f.out_bits)
+            final = site.apply(deliver(f.conv, acc), f.out_bits)
         return kernels, acc, final

@@ -7,12 +7,12 @@ patched, and if it changed, the remaining layers run from the patched
 memory.  Everything before the fault's layer is taken from the golden run.
 
 The per-layer fault model follows the layer's precision (register widths and
-MAC cells from the register catalogue).  The incremental propagation of a
+MAC cells from the register catalogue; float datapaths:
+:mod:`nvdla_sim.faults.conv_float`).  The incremental propagation of a
 changed layer output (:class:`Propagator`) is exact for the precisions of
 :data:`INCREMENTAL` (its golden + change convolutions assume int8 values); at
-other precisions the network re-runs from the input with the faulty layer's
-output written in its place, as :class:`~nvdla_sim.faults.naive.NaiveInjector`
-does.
+other precisions the layers after the faulty one re-run on the golden memory
+with the faulty layer's output written in its place.
 """
 
 from __future__ import annotations
@@ -23,7 +23,8 @@ from typing import NamedTuple
 import numpy as np
 
 from nvdla_sim.executor import LayerTrace
-from nvdla_sim.faults.conv import AccPatch, ConvFaults, ConvStuck, lane_weights
+from nvdla_sim.faults.conv import AccPatch, ConvFaults, deliver, lane_weights
+from nvdla_sim.faults.conv_float import FloatConvFaults
 from nvdla_sim.faults.golden import GoldenRun
 from nvdla_sim.faults.propagate import GoldenTensors, Propagator
 from nvdla_sim.faults.site import FaultSite
@@ -33,7 +34,7 @@ from nvdla_sim.program import Program
 from nvdla_sim.runner import ProgramRunner
 from nvdla_sim.surface import FeatureSurface
 from nvdla_sim.timing.schedule import LayerSchedule
-from nvdla_sim.units import cacc, cdp as cdp_unit, pdp as pdp_unit, sdp as sdp_unit, sdp_rdma
+from nvdla_sim.units import cdp as cdp_unit, pdp as pdp_unit, sdp as sdp_unit, sdp_rdma
 from nvdla_sim.units.sdp_rdma import Operands
 from nvdla_sim.units.tap import Tap, no_tap
 
@@ -71,6 +72,15 @@ def _element_tap(register: str, flat: int | None, site: FaultSite, width: int) -
         out.reshape(-1)[flat] = site.apply(out.reshape(-1)[flat], width)
         return out
     return tap
+
+
+def _differs(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Where two layer outputs differ: bit patterns for floats (a NaN equals itself)."""
+    a, b = np.asarray(a), np.asarray(b)
+    if a.dtype.kind == "f":
+        unsigned = np.dtype(f"u{a.dtype.itemsize}")
+        return a.view(unsigned) != b.astype(a.dtype).view(unsigned)
+    return a != b
 
 
 def _gather(operands: Operands, flat: np.ndarray, shape: tuple[int, ...]) -> Operands:
@@ -139,12 +149,12 @@ class FaultInjector:
         """Write the faulty SDP output, or run the flying PDP on it."""
         if layer.pdp is None:
             surface = sdp_rdma.output_surface(layer.sdp)
-            changed = int(np.count_nonzero(sdp_out != trace.sdp_out))
+            changed = int(np.count_nonzero(_differs(sdp_out, trace.sdp_out)))
             return LayerEffect([(surface, sdp_out)], changed, detail)
         source = pdp_in if pdp_in is not None else (sdp_out if sdp_out is not None
                                                     else trace.pdp_in)
         out = pdp_unit.process(source, layer.pdp, self.config, pdp_tap)
-        changed = int(np.count_nonzero(out != trace.pdp_out))
+        changed = int(np.count_nonzero(_differs(out, trace.pdp_out)))
         return LayerEffect([(pdp_unit.output_surface(layer.pdp), out)], changed, detail)
 
     def layer_effect(self, site: FaultSite, index: int, trace: LayerTrace,
@@ -188,7 +198,7 @@ class FaultInjector:
             if layer.sdp is not None:  # flying: PDP fed by this layer's SDP
                 return self._finish(layer, trace, trace.sdp_out, pdp_tap=tap)
             out = pdp_unit.process(trace.pdp_in, layer.pdp, self.config, tap)
-            changed = int(np.count_nonzero(out != trace.pdp_out))
+            changed = int(np.count_nonzero(_differs(out, trace.pdp_out)))
             return LayerEffect([(pdp_unit.output_surface(layer.pdp), out)], changed, name)
         if unit == "cdp":
             name = site.register.split(".", 1)[1]
@@ -202,7 +212,7 @@ class FaultInjector:
                     return None
             out = cdp_unit.process(trace.cdp_in, layer.cdp, self.config,
                                    _element_tap(name, flat, site, width))
-            changed = int(np.count_nonzero(out != trace.cdp_out))
+            changed = int(np.count_nonzero(_differs(out, trace.cdp_out)))
             return LayerEffect([(cdp_unit.output_surface(layer.cdp), out)], changed, name)
         raise KeyError(f"unknown register {site.register}")
 
@@ -222,8 +232,9 @@ class FaultInjector:
             if weights is None:
                 weights = self._lane_weights[index] = lane_weights(
                     conv, sched, trace.conv_operands.weights, self.config)
-            faults = ConvFaults(conv, sched, trace.conv_operands, self.config, weights,
-                                trace.accumulator)
+            kind = FloatConvFaults if conv.precision.is_float else ConvFaults
+            faults = kind(conv, sched, trace.conv_operands, self.config, weights,
+                          trace.accumulator)
             if golden is not None:
                 golden.cache[key] = faults
         return faults
@@ -235,7 +246,7 @@ class FaultInjector:
         faults = self._conv_faults(index, trace, golden)
         if site.transient:
             return _in_layer(faults.transient(site), trace)
-        kernels, acc, final = ConvStuck(faults).accumulators(site)
+        kernels, acc, final = faults.stuck(site)
         pixels = self.schedules[index].conv.pixels
         p = np.tile(np.arange(pixels), kernels.size)
         return _in_layer(AccPatch(np.repeat(kernels, pixels), p, acc.ravel(),
@@ -248,8 +259,7 @@ class FaultInjector:
         layer = self.program.layers[index]
         pixels = self.schedules[index].conv.pixels
         flats = [p.kernels * pixels + p.pixels for p in patches]
-        rounded = cacc.truncate(np.concatenate([p.acc for p in patches]),
-                                layer.conv.clip_truncate)
+        rounded = deliver(layer.conv, np.concatenate([p.acc for p in patches]))
         finals = [p.final for p in patches]
         if any(f is not None for f in finals):  # a fault in the result register itself
             start = 0
@@ -260,7 +270,7 @@ class FaultInjector:
         flat = np.concatenate(flats)
         values = self._sdp_elements(index, trace, rounded, flat)
         bounds = np.cumsum([0] + [f.size for f in flats])
-        differ = np.concatenate([[0], np.cumsum(values != trace.sdp_out.reshape(-1)[flat])])
+        differ = np.concatenate([[0], np.cumsum(_differs(values, trace.sdp_out.reshape(-1)[flat]))])
         starts, changes = bounds[:-1], (differ[bounds[1:]] - differ[bounds[:-1]]).tolist()
         golden = ((pdp_unit.output_surface(layer.pdp), trace.pdp_out) if layer.pdp
                   else (sdp_rdma.output_surface(layer.sdp), trace.sdp_out))
@@ -344,25 +354,29 @@ class FaultInjector:
 
     def _rerun(self, site: FaultSite, golden: GoldenRun, effect: LayerEffect | None = None
                ) -> InjectionResult:
-        """The network re-run from ``golden``'s input on the loaded memory, with ``effect``
-        (the faulty layer's output) written in place of layer ``site.layer``, or, for a
-        stuck-at of the whole run (layer -1), the fault in every layer using its register."""
+        """The network re-run on the loaded memory with the fault: from ``golden``'s tensors
+        (the program's tensors never share memory, so the memory after its run holds every
+        layer's input) with ``effect``, the faulty layer's output, written in place of
+        layer ``site.layer``; or, for a stuck-at of the whole run (layer -1), from the input
+        with the fault in every layer using its register."""
         mem, executor = self.runner.memory, self.runner.executor
-        self.runner.write_tensor(self.program.inputs[0], golden.x_q)
+        if site.layer < 0:
+            self.runner.write_tensor(self.program.inputs[0], golden.x_q)
+        else:
+            for root, cube in zip(self.propagator.flow.roots, golden.tensors.cubes):
+                root.write(mem, self.config, cube)
+            for surface, cube in effect.writes:
+                surface.write(mem, self.config, cube)
         first = effect
-        for i, layer in enumerate(self.program.layers):
-            if i == site.layer:
-                writes = effect.writes
-            elif site.layer < 0 and any(r.name == site.register
-                                        for r in self.schedules[i].registers):
+        for i, layer in enumerate(self.program.layers[site.layer + 1:], site.layer + 1):
+            if site.layer < 0 and any(r.name == site.register
+                                      for r in self.schedules[i].registers):
                 here = self.layer_effect(site, i, executor.run(layer, mem, keep=True))
                 first = first or here
-                writes = here.writes if here is not None else []
+                for surface, cube in (here.writes if here is not None else []):
+                    surface.write(mem, self.config, cube)
             else:
                 executor.run(layer, mem)
-                continue
-            for surface, cube in writes:
-                surface.write(mem, self.config, cube)
         outputs = [b.surface.read(mem, self.config)[: b.surface.channels]
                    for b in self.program.outputs]
         return InjectionResult(site, outputs, first)

@@ -4,7 +4,7 @@ Loop nest (cmod ``csc.cpp``, RTL ``NV_NVDLA_CSC_sg.v``), outermost first::
 
     kernel group g (one kernel per MAC cell: atom_k at INT8, half as many at INT16)
       stripe: up to 2 * atom_k consecutive output pixels (p = oy * Wo + ox)
-        channel block b (atom_c channels)
+        channel block b (lanes = HardwareConfig.mac_channels: atom_c, 32 at FP32)
           kernel tap rs = y * S + x             <- a "stripe operation": weights fixed
             pixel j of the stripe               <- one atomic operation per cycle
 
@@ -75,8 +75,13 @@ class ConvSchedule:
         return -(-self.conv.kernels // self.cells)
 
     @cached_property
+    def lanes(self) -> int:
+        """Channels of one atomic operation at the layer's precision."""
+        return self.config.mac_channels(self.conv.precision)
+
+    @cached_property
     def blocks(self) -> int:
-        return -(-self.conv.in_channels // self.config.atom_c)
+        return -(-self.conv.in_channels // self.lanes)
 
     @cached_property
     def taps(self) -> int:
