@@ -145,3 +145,18 @@ def test_injections_equal_naive_reinference(net):
         corrupted += not all(_same(a, b) for a, b in zip(want, golden.outputs))
     assert corrupted > 0 and {site.unit for site, _ in chosen} == {"cmac", "cacc", "sdp",
                                                                      "pdp"}
+
+
+def test_fp32_register_campaign_from_the_command_line(tmp_path, monkeypatch, capsys):
+    import h5py
+
+    from nvdla_sim.cli import main
+    monkeypatch.chdir(tmp_path)
+    out = tmp_path / "c32.h5"
+    assert main(["campaign", "--precision", "fp32", "--fault-model", "flip", "--images", "1",
+                 "--dataset", "random", "--model", MODEL, "--injections", "200", "--quiet",
+                 "--no-report", "--out", str(out)]) == 0
+    assert "per bit of the FP32 activations and weights held" in capsys.readouterr().out
+    with h5py.File(out) as f:
+        rows = f["injections"][...]
+    assert rows.size == 200 and rows["live"].any() and rows["bit"].max() >= 24
