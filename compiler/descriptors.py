@@ -28,7 +28,11 @@ def per_kernel_dma(address: int, data_use: int, two_bytes: bool) -> OperandDma:
 
 
 def per_element_dma(surface: FeatureSurface, data_use: int) -> OperandDma:
-    return OperandDma(disable=False, data_use=data_use, data_size=0, data_mode=1, ram_type=RAM_MC,
+    """An operand read per element from ``surface`` (2-byte elements: DATA_SIZE 1, which
+    at FP32 reads binary32 elements)."""
+    return OperandDma(disable=False, data_use=data_use,
+                      data_size=int(surface.precision.element_bytes > 1), data_mode=1,
+                      ram_type=RAM_MC,
                       address=surface.address, line_stride=surface.line_stride,
                       surface_stride=surface.surface_stride)
 
@@ -125,9 +129,16 @@ def pdp(*, src: FeatureSurface | None, in_height: int, in_width: int, dst: Featu
     PAD_VALUE_nX = n * pad_value, as NVDLA's software programs it.  PDP
     divides by ``RECIP_W / 2**16`` and then ``RECIP_H / 2**16``, rounding after
     each; programming ``RECIP_W = round(2**16 / area)`` and ``RECIP_H = 2**16``
-    (exactly 1) rounds once.
+    (exactly 1) rounds once.  At FP16 the reciprocals are FP17 values of ``1 / kw`` and
+    ``1 / kh`` (:func:`fp17_bits`; cmod ``NV_NVDLA_pdp.cpp``, FP17 arithmetic); the FP32
+    reference datapath ignores them.  Float padding is +0 (pad values 0).
     """
     kh, kw = kernel
+    prec = dst.precision
+    if prec.is_float and pad_value != 0:
+        raise ValueError(f"PDP at {prec.name} pads with 0 only, got {pad_value}")
+    recip_w, recip_h = ((fp17_bits(1 / kw), fp17_bits(1 / kh)) if prec.is_float
+                        else (round(65536 / (kw * kh)), 65536))
     return Pdp(
         from_memory=src is not None, method=method,
         in_width=in_width, in_height=in_height, in_channels=dst.channels,
@@ -135,7 +146,7 @@ def pdp(*, src: FeatureSurface | None, in_height: int, in_width: int, dst: Featu
         kernel_width=kw, kernel_height=kh, stride_x=stride[1], stride_y=stride[0],
         pad_left=pads[1], pad_top=pads[0], pad_right=pads[3], pad_bottom=pads[2],
         pad_values=tuple((n * pad_value) & 0x7FFFF for n in range(1, 8)),
-        recip_kernel_width=round(65536 / (kw * kh)), recip_kernel_height=65536,
+        recip_kernel_width=recip_w, recip_kernel_height=recip_h,
         split_num=0, partial_in_first=0, partial_in_mid=0, partial_in_last=0,
         partial_out_first=0, partial_out_mid=0, partial_out_last=0,
         src_address=src.address if src else 0,
@@ -144,6 +155,17 @@ def pdp(*, src: FeatureSurface | None, in_height: int, in_width: int, dst: Featu
         dst_address=dst.address, dst_line_stride=dst.line_stride,
         dst_surface_stride=dst.surface_stride, dst_ram_type=RAM_MC,
         input_data=dst.precision.code)
+
+
+def fp17_bits(value: float) -> int:
+    """The FP17 pattern (1 sign, 6 exponent bits biased by 31, 10 mantissa bits) of a
+    normal ``value`` in binary16's exponent range: binary16's rounding (ties to even)
+    and mantissa, exponent rebiased from 15 to 31."""
+    b = int(np.array(value, np.float16).view(np.uint16))
+    exponent = (b >> 10) & 0x1F
+    if exponent in (0, 0x1F):
+        raise ValueError(f"{value} is not a normal binary16 value")
+    return (b >> 15) << 16 | (exponent - 15 + 31) << 10 | b & 0x3FF
 
 
 def cdp(*, src: FeatureSurface, dst: FeatureSurface, normalz_len: int, datin_offset: int,

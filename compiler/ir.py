@@ -10,6 +10,11 @@ other integer datapath) is the same with 16-bit values: every tensor's
 48-bit assembly buffer (:attr:`Graph.bits`).  Shapes are per sample,
 ``(C, H, W)``.  Names come from the source model so errors can point at it.
 
+A float graph (FP16 on NVDLA's FP16 datapath, FP32 on the reference datapath) is
+the same IR with IEEE values: every tensor's ``QuantParams`` is :func:`float_params`
+(``is_float``, scale 1, zero point 0, so ``real = value``), weights and biases are
+binary16 / binary32 arrays and weight scales are 1 (:attr:`Graph.precision`).
+
 Nodes are frozen dataclasses kept in topological order in :class:`Graph`.
 Fully-connected layers are :class:`Conv` nodes whose kernel covers the whole
 input plane (a flattened C x H x W vector times a weight matrix is exactly
@@ -30,6 +35,7 @@ class CompileError(NvdlaError):
 
 
 INTEGER_BITS = (8, 16)  # the integer datapaths: INT8 (every NVDLA) and INT16 (nv_full)
+FLOAT_BITS = (16, 32)  # IEEE binary16 (NVDLA's FP16) and binary32 (the FP32 reference)
 
 
 def value_range(bits: int) -> tuple[int, int]:
@@ -37,7 +43,9 @@ def value_range(bits: int) -> tuple[int, int]:
     return -(1 << (bits - 1)), (1 << (bits - 1)) - 1
 
 
-def value_dtype(bits: int) -> np.dtype:
+def value_dtype(bits: int, is_float: bool = False) -> np.dtype:
+    if is_float:
+        return np.dtype(np.float16 if bits == 16 else np.float32)
     return np.dtype(np.int8 if bits <= 8 else np.int16)
 
 
@@ -45,11 +53,17 @@ def value_dtype(bits: int) -> np.dtype:
 class QuantParams:
     scale: float
     zero_point: int = 0
-    bits: int = 8  # 8 (int8 tensors) or 16 (int16)
+    bits: int = 8  # 8 (int8 tensors) or 16 (int16); 16 or 32 for IEEE floats
+    is_float: bool = False  # IEEE values stored as they are (see float_params)
 
     def __post_init__(self) -> None:
         if not self.scale > 0:
             raise CompileError(f"quantization scale must be positive, got {self.scale}")
+        if self.is_float:
+            if self.bits not in FLOAT_BITS or self.scale != 1.0 or self.zero_point != 0:
+                raise CompileError(f"float tensors are binary16 or binary32 with scale 1 and "
+                                   f"zero point 0, got {self}")
+            return
         if self.bits not in INTEGER_BITS:
             raise CompileError(f"tensors are {' or '.join(map(str, INTEGER_BITS))}-bit, "
                                f"got {self.bits}")
@@ -59,16 +73,42 @@ class QuantParams:
                                f"{self.zero_point}")
 
     @property
-    def range(self) -> tuple[int, int]:
+    def precision(self) -> str:
+        """The values' format: int8, int16, fp16 or fp32 (a ``nvdla_sim.precision`` name)."""
+        return f"{'fp' if self.is_float else 'int'}{self.bits}"
+
+    @property
+    def dtype(self) -> np.dtype:
+        return value_dtype(self.bits, self.is_float)
+
+    @property
+    def range(self) -> tuple[int, int] | tuple[float, float]:
+        if self.is_float:
+            info = np.finfo(self.dtype)
+            return float(info.min), float(info.max)
         return value_range(self.bits)
 
     def quantize(self, x: np.ndarray) -> np.ndarray:
-        """Round half to even (ONNX QuantizeLinear) and saturate to int8 (int16)."""
+        """Round half to even (ONNX QuantizeLinear) and saturate to int8 (int16); a float
+        tensor rounds to the nearest binary16 / binary32 (IEEE, ties to even) and
+        saturates to the largest finite value, as SDP's FP16 output converter does
+        (cmod ``sdp_c.cpp`` ``Fp32ToFp16``); NaN stays NaN."""
+        if self.is_float:
+            return np.clip(np.asarray(x, np.float64), *self.range).astype(self.dtype)
         q = np.rint(np.asarray(x, np.float64) / self.scale) + self.zero_point
         return np.clip(q, *self.range).astype(value_dtype(self.bits))
 
     def dequantize(self, q: np.ndarray) -> np.ndarray:
         return (np.asarray(q, np.float64) - self.zero_point) * self.scale
+
+
+def float_params(precision: str) -> QuantParams:
+    """The params of every tensor of an ``fp16`` / ``fp32`` graph: values are real."""
+    bits = {f"fp{b}": b for b in FLOAT_BITS}.get(precision)
+    if bits is None:
+        raise CompileError(f"float precisions are {', '.join(f'fp{b}' for b in FLOAT_BITS)}, "
+                           f"got {precision!r}")
+    return QuantParams(1.0, 0, bits, is_float=True)
 
 
 @dataclass(frozen=True)
@@ -192,17 +232,27 @@ class Graph:
 
     @property
     def bits(self) -> int:
-        """Bits of every value of the graph: 8 (INT8) or 16 (INT16)."""
+        """Bits of every value of the graph: 8 (INT8) or 16 (INT16); 16 / 32 (floats)."""
         return self.tensor(self.inputs[0]).quant.bits
+
+    @property
+    def precision(self) -> str:
+        """Format of every value of the graph: int8, int16, fp16 or fp32."""
+        return self.tensor(self.inputs[0]).quant.precision
+
+    @property
+    def is_float(self) -> bool:
+        return self.tensor(self.inputs[0]).quant.is_float
 
     def validate(self) -> None:
         """Check names, topological order and shapes; raise CompileError naming the node."""
         known = set(self.inputs)
         for name in self.inputs:
             self.tensor(name)
-        mixed = sorted(t.name for t in self.tensors.values() if t.quant.bits != self.bits)
+        mixed = sorted(t.name for t in self.tensors.values()
+                       if t.quant.precision != self.precision)
         if mixed:
-            raise CompileError(f"graph {self.name}: every tensor must be int{self.bits} like "
+            raise CompileError(f"graph {self.name}: every tensor must be {self.precision} like "
                                f"the input; {', '.join(mixed[:3])} is not")
         names = [n.name for n in self.nodes]
         duplicates = sorted({n for n in names if names.count(n) > 1})
@@ -241,9 +291,10 @@ def _check_conv(graph: Graph, node: Conv) -> None:
     x = graph.tensor(node.inputs[0])
     y = graph.tensor(node.output)
     k, cg, r, s = node.weight.shape
-    if node.weight.dtype != value_dtype(graph.bits):
-        raise CompileError(f"node {node.name}: weights of an int{graph.bits} graph must be "
-                           f"{value_dtype(graph.bits)}, got {node.weight.dtype}")
+    dtype = x.quant.dtype
+    if node.weight.dtype != dtype:
+        raise CompileError(f"node {node.name}: weights of an {graph.precision} graph must be "
+                           f"{dtype}, got {node.weight.dtype}")
     if cg * node.groups != x.channels:
         raise CompileError(f"node {node.name}: weights expect {cg * node.groups} input "
                            f"channels, input {x.name} has {x.channels}")
@@ -257,6 +308,11 @@ def _check_conv(graph: Graph, node: Conv) -> None:
     if node.bias.shape != (k,) or node.weight_scale.shape != (k,):
         raise CompileError(f"node {node.name}: bias and weight scale need one value per "
                            f"output channel ({k})")
+    if graph.is_float:
+        if node.bias.dtype != dtype or not np.all(node.weight_scale == 1):
+            raise CompileError(f"node {node.name}: a float graph's biases are {dtype} and "
+                               f"its weight scales 1")
+        return
     bias_bits = bias_bits_of(graph.bits)
     if np.any(np.abs(node.bias.astype(np.int64)) >= 1 << (bias_bits - 1)):
         raise CompileError(f"node {node.name}: bias values must fit {bias_bits} bits")

@@ -17,9 +17,10 @@ INT4 is not an NVDLA format: 4-bit weights (symmetric, in [-7, 7], within the
 two's-complement [-8, 7]) occupy 8-bit lanes of the INT8 datapath; in weight
 memory they are packed two per byte (:mod:`nvdla_sim.ecc.layout`).  FP32 is
 not an NVDLA precision either: it is the same dataflow in binary32, for
-comparison with studies that report FP32.  Neither float datapath is modelled yet
-(``nvdla_sim.precision``): no hardware config implements them, so selecting one
-is a one-line error.
+comparison with studies that report FP32.  A float precision compiles the
+network's float graph (:func:`compiler.quantize.float_ir`: batchnorms folded,
+weights, biases and activations rounded to binary16 / binary32) with the same
+lowering as the integer ones (:mod:`compiler.lower`).
 """
 
 from __future__ import annotations
@@ -106,11 +107,14 @@ def compile_model(spec: str, precision: str = DEFAULT,
                   input_shape: tuple[int, ...] | None = None, classes: int | None = None,
                   seed: int = 0) -> tuple[object, Program]:
     """Model ``spec`` (:func:`compiler.workloads.load_model`) at ``precision`` on the
-    configuration that runs it: (its graph, integer IR or float, and the program)."""
+    configuration that runs it: (its IR graph, integer or FP16 / FP32, and the program)."""
     from compiler.lower import lower
+    from compiler.quantize import float_ir
     from compiler.workloads import load_model
     hw = select_config(precision, config)
     graph = load_model(spec, input_shape, classes, seed, precision)
+    if not get_compile_precision(precision).integer:
+        graph = float_ir(graph, precision)
     program = lower(graph, hw)
     if precision == "int4":
         program = dataclasses.replace(program, weight_bits=WEIGHT_BITS_INT4)

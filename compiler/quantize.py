@@ -97,14 +97,13 @@ def _ir_shape(shape: Shape) -> tuple[int, int, int]:
     return shape if len(shape) == 3 else (shape[0], 1, 1)  # type: ignore[return-value]
 
 
-class _Quantizer:
-    """One quantization run: which float tensors become IR tensors, their params, nodes."""
+class _IrBuilder:
+    """Which float tensors become IR tensors and which ops IR nodes (Clips fused into the
+    op before them, Flatten dropped); subclasses give the tensors' params and the values
+    of convolutions (quantized, or IEEE floats)."""
 
-    def __init__(self, graph: FloatGraph, ranges: dict[str, Range], weight_bits: int,
-                 bits: int) -> None:
+    def __init__(self, graph: FloatGraph) -> None:
         self.graph = graph
-        self.weight_bits = weight_bits
-        self.bits = bits
         # Conv/Linear/Add name -> the Clip that becomes its activation
         self.fused: dict[str, Clip] = {}
         for op in graph.nodes:
@@ -124,7 +123,7 @@ class _Quantizer:
                                    f"flattened {flat!r}; the int8 IR has no flat tensors, only "
                                    f"a Linear may follow a Flatten")
         names = [graph.input] + [self.output_of(op) for op in self.lowered]
-        params = self._shared_params(names, ranges)
+        params = self._params(names)
         self.tensors = {name: ir.Tensor(name, _ir_shape(graph.shapes[name]), params[name])
                         for name in names}
 
@@ -141,34 +140,11 @@ class _Quantizer:
         clip = self.fused.get(op.name)
         return None if clip is None else ir.Activation(clip.low, clip.high)
 
-    def _shared_params(self, names: list[str],
-                       ranges: dict[str, Range]) -> dict[str, ir.QuantParams]:
-        """Params per IR tensor; pool in/out and concat in/out are merged (union-find)."""
-        parent = {name: name for name in names}
-
-        def root(name: str) -> str:
-            while parent[name] != name:
-                parent[name] = parent[parent[name]]
-                name = parent[name]
-            return name
-
-        for op in self.lowered:
-            if isinstance(op, (Pool, GlobalAvgPool, Concat)):
-                for name in op.inputs:
-                    parent[root(self.source(name))] = root(op.output)
-        merged: dict[str, Range] = {}
-        for name in names:
-            lo, hi = merged.get(root(name), (0.0, 0.0))
-            merged[root(name)] = (min(lo, ranges[name][0]), max(hi, ranges[name][1]))
-        group = {r: activation_params(*span, self.bits) for r, span in merged.items()}
-        return {name: group[root(name)] for name in names}
+    def _params(self, names: list[str]) -> dict[str, ir.QuantParams]:
+        raise NotImplementedError
 
     def _conv(self, op: Conv | Linear, weight: np.ndarray, **geometry: object) -> ir.Conv:
-        x = self.tensors[self.source(op.inputs[0])]
-        q, scale = quantize_weights(weight, self.weight_bits, self.bits)
-        return ir.Conv(op.name, (x.name,), self.output_of(op), weight=q, weight_scale=scale,
-                       bias=_quantize_bias(op.name, op.bias, x.quant.scale * scale, self.bits),
-                       activation=self.activation(op), **geometry)  # type: ignore[arg-type]
+        raise NotImplementedError
 
     def lower(self, op: Op) -> ir.Node:
         inputs = tuple(self.source(name) for name in op.inputs)
@@ -205,6 +181,67 @@ class _Quantizer:
         return graph
 
 
+class _Quantizer(_IrBuilder):
+    """One quantization run: activation params from calibration ranges, int weights."""
+
+    def __init__(self, graph: FloatGraph, ranges: dict[str, Range], weight_bits: int,
+                 bits: int) -> None:
+        self.ranges = ranges
+        self.weight_bits = weight_bits
+        self.bits = bits
+        super().__init__(graph)
+
+    def _params(self, names: list[str]) -> dict[str, ir.QuantParams]:
+        """Params per IR tensor; pool in/out and concat in/out are merged (union-find)."""
+        ranges = self.ranges
+        parent = {name: name for name in names}
+
+        def root(name: str) -> str:
+            while parent[name] != name:
+                parent[name] = parent[parent[name]]
+                name = parent[name]
+            return name
+
+        for op in self.lowered:
+            if isinstance(op, (Pool, GlobalAvgPool, Concat)):
+                for name in op.inputs:
+                    parent[root(self.source(name))] = root(op.output)
+        merged: dict[str, Range] = {}
+        for name in names:
+            lo, hi = merged.get(root(name), (0.0, 0.0))
+            merged[root(name)] = (min(lo, ranges[name][0]), max(hi, ranges[name][1]))
+        group = {r: activation_params(*span, self.bits) for r, span in merged.items()}
+        return {name: group[root(name)] for name in names}
+
+    def _conv(self, op: Conv | Linear, weight: np.ndarray, **geometry: object) -> ir.Conv:
+        x = self.tensors[self.source(op.inputs[0])]
+        q, scale = quantize_weights(weight, self.weight_bits, self.bits)
+        return ir.Conv(op.name, (x.name,), self.output_of(op), weight=q, weight_scale=scale,
+                       bias=_quantize_bias(op.name, op.bias, x.quant.scale * scale, self.bits),
+                       activation=self.activation(op), **geometry)  # type: ignore[arg-type]
+
+
+class _FloatIr(_IrBuilder):
+    """The float graph as an IR of IEEE values: weights and biases rounded once to the
+    precision's format (round to nearest even), every tensor :func:`ir.float_params`."""
+
+    def __init__(self, graph: FloatGraph, precision: str) -> None:
+        self.params = ir.float_params(precision)
+        super().__init__(graph)
+
+    def _params(self, names: list[str]) -> dict[str, ir.QuantParams]:
+        return {name: self.params for name in names}
+
+    def _conv(self, op: Conv | Linear, weight: np.ndarray, **geometry: object) -> ir.Conv:
+        x = self.tensors[self.source(op.inputs[0])]
+        dtype = self.params.dtype
+        return ir.Conv(op.name, (x.name,), self.output_of(op),
+                       weight=np.asarray(weight, np.float64).astype(dtype),
+                       weight_scale=np.ones(len(weight)),
+                       bias=np.asarray(op.bias, np.float64).astype(dtype),
+                       activation=self.activation(op), **geometry)  # type: ignore[arg-type]
+
+
 def quantize(graph: FloatGraph, calibration: np.ndarray, batch_size: int = 64,
              weight_bits: int | None = None, bits: int = 8) -> ir.Graph:
     """The int8 (``bits=16``: int16) IR of ``graph``, activations calibrated on
@@ -218,6 +255,12 @@ def quantize(graph: FloatGraph, calibration: np.ndarray, batch_size: int = 64,
     folded = fold_batchnorm(graph)
     return _Quantizer(folded, calibrate(folded, calibration, batch_size), weight_bits,
                       bits).build()
+
+
+def float_ir(graph: FloatGraph, precision: str) -> ir.Graph:
+    """The IR of float ``graph`` at ``fp16`` / ``fp32``: batchnorms folded (in float64, as
+    for quantization), then weights, biases and every tensor in that IEEE format."""
+    return _FloatIr(fold_batchnorm(graph), precision).build()
 
 
 def int8_forward(graph: ir.Graph, images: np.ndarray) -> np.ndarray:

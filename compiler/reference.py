@@ -7,6 +7,12 @@ This is the yardstick the NVDLA simulation is compared with: they may differ
 only by the requantization approximation the compiler documents per layer, and
 only where the exact value lies within that approximation of a rounding
 boundary (:mod:`compiler.verify`).
+
+A float graph (:func:`compiler.ir.float_params`, FP16 / FP32) is evaluated the same
+way: each node's exact value from its binary16 / binary32 inputs, weights and
+biases (products and sums in float64), rounded once to the tensor's format (IEEE,
+ties to even).  The hardware rounds more often (accumulation order and width,
+see :mod:`compiler.verify` for the tolerance that follows).
 Arrays carry a leading batch axis: (N, C, H, W).
 """
 
@@ -22,7 +28,9 @@ from compiler.ir import (
 
 def quantize_exact(real_over_scale: np.ndarray, q: QuantParams) -> np.ndarray:
     """:func:`exact_node` values -> stored integers (round half to even, add the zero point,
-    saturate to the tensor's width)."""
+    saturate to the tensor's width); float tensors round to their IEEE format."""
+    if q.is_float:
+        return q.quantize(real_over_scale)
     return np.clip(np.rint(real_over_scale) + q.zero_point, *q.range).astype(
         value_dtype(q.bits))
 
@@ -45,7 +53,12 @@ def _pad(x: np.ndarray, pads: tuple[int, int, int, int], value: float) -> np.nda
 
 def conv_accumulate(node: Conv, x: np.ndarray, x_zero_point: int) -> np.ndarray:
     """Exact ``sum (x - zx) * w`` as int64 (N, K, Ho, Wo); padding is real zero."""
-    xc = _pad(x.astype(np.float64) - x_zero_point, node.pads, 0.0)
+    return np.rint(conv_sum(node, x.astype(np.float64) - x_zero_point)).astype(np.int64)
+
+
+def conv_sum(node: Conv, x: np.ndarray) -> np.ndarray:
+    """``sum x * w`` in float64 (N, K, Ho, Wo) for real inputs ``x``; padding is zero."""
+    xc = _pad(np.asarray(x, np.float64), node.pads, 0.0)
     k, cg, r, s = node.weight.shape
     dy, dx = node.dilation
     win = sliding_window_view(xc, ((r - 1) * dy + 1, (s - 1) * dx + 1), axis=(2, 3))
@@ -55,12 +68,12 @@ def conv_accumulate(node: Conv, x: np.ndarray, x_zero_point: int) -> np.ndarray:
     win = win.reshape(n, g, cg, ho, wo, r, s)
     w = node.weight.astype(np.float64).reshape(g, k // g, cg, r, s)
     acc = np.einsum("ngcyxrs,gkcrs->ngkyx", win, w, optimize=True)
-    return np.rint(acc).astype(np.int64).reshape(n, k, ho, wo)
+    return acc.reshape(n, k, ho, wo)
 
 
 def evaluate(graph: Graph, x_q: np.ndarray) -> dict[str, np.ndarray]:
-    """All tensors of the graph for an int8 (int16) input batch (N, C, H, W)."""
-    values = {graph.inputs[0]: np.asarray(x_q, value_dtype(graph.bits))}
+    """All tensors of the graph for an int8 (int16, fp16, fp32) input batch (N, C, H, W)."""
+    values = {graph.inputs[0]: np.asarray(x_q, graph.tensor(graph.inputs[0]).quant.dtype)}
     for node in graph.nodes:
         out = graph.tensor(node.output)
         ins = [values[name] for name in node.inputs]
@@ -74,6 +87,9 @@ def exact_node(node, ins, qin, qout: QuantParams) -> np.ndarray:
     the output scale, before rounding, zero point and saturation (float64): rounding
     boundaries lie at half-integers."""
     x, qx = ins[0], qin[0]
+    if isinstance(node, Conv) and qx.is_float:
+        acc = conv_sum(node, x) + node.bias.astype(np.float64)[:, None, None]
+        return _activate(acc, node.activation, qout.scale)
     if isinstance(node, Conv):
         acc = conv_accumulate(node, x, qx.zero_point) + node.bias.astype(np.int64)[:, None, None]
         mult = qx.scale * node.weight_scale.astype(np.float64) / qout.scale

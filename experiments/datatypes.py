@@ -15,7 +15,7 @@ memory, INT8 datapath) -- and measured three ways:
   of the value (floats by sign / exponent / mantissa, :mod:`nvdla_sim.value_bits`);
 * ``registers``: single-bit upsets in the datapath registers (S4's fault
   model), for the precisions whose datapath the register fault model covers
-  (the INT8 datapath: int8 and int4).
+  (``make_campaign`` says which; the others are listed with its reason).
 
 A precision that cannot be built here (a datapath this build lacks) is
 reported as not available, with the reason.  ``--quick`` (default) takes a
@@ -39,7 +39,7 @@ from nvdla_sim.campaign.runner import Workload, make_campaign
 from nvdla_sim.campaign.setup import build_workload
 from nvdla_sim.campaign.stats import sample_size
 from nvdla_sim.campaign.tidy import Campaign
-from nvdla_sim.errors import NvdlaError
+from nvdla_sim.errors import ConfigError, NvdlaError
 from nvdla_sim.timing.registers import STORED_ACTIVATION, STORED_WEIGHT
 from nvdla_sim.value_bits import NumberFormat, number_format
 
@@ -120,11 +120,12 @@ def measure(precision: str, options: StudyOptions, scale: Scale) -> Result:
             ("registers", base.replace(fault_model="flip"), scale.registers)]
     for kind, config, count in runs:
         config = config.replace(out=str(Path(options.out) / f"{precision}_{kind}.h5"))
-        if kind == "registers" and get_compile_precision(precision).datapath != "int8":
-            result.no_registers = (f"the register fault model covers the int8 datapath; "
-                                   f"{precision} runs on {prec.datapath}")
-            continue
-        result.campaigns[kind] = _campaign(config, workload, count, scale.margin, options)
+        try:
+            result.campaigns[kind] = _campaign(config, workload, count, scale.margin, options)
+        except ConfigError as exc:  # make_campaign: the fault model does not cover it
+            if kind != "registers":
+                raise
+            result.no_registers = f"{exc}"
     return result
 
 
@@ -180,6 +181,23 @@ def most_vulnerable(c: Campaign, precision: str, top: int = TOP
 
 def _cell(m: dict[str, Rate]) -> str:
     return f"{m['sdc'].pct(3)} / {m['corrupted'].pct(2)}"
+
+
+def _register_section(precision: str, c: Campaign) -> list[str]:
+    """A register campaign's rates per register (with the value it holds) and per bit of
+    the datapath's activation and weight lanes (bits named by :mod:`nvdla_sim.value_bits`)."""
+    col = c.columns
+    fmt = number_format(c.hardware.precision)
+    held = dict(zip(col["register"].tolist(), col["value_group"].tolist()))
+    md = ["", f"## {precision}: datapath registers ({c.hardware.name}, SDC / corrupted, n)", "",
+          "| register | value held | SDC / corrupted (n) |", "|---|---|---|"]
+    md += [f"| {name} | {held[name]} | {_cell(m)} ({m['sdc'].n:,}) |"
+           for (name,), m in grouped(col, "register")]
+    lanes = np.isin(col["value"], ["activation", "weight"]) & (col["value_width"] == fmt.bits)
+    rows = grouped(col, "value_bit", list(range(fmt.bits)), lanes)
+    md += ["", f"Per bit of the {fmt.name} activation and weight lanes (SDC, n): " + ", ".join(
+        f"{fmt.label(b)} {m['sdc'].pct(3)} ({m['sdc'].n})" for (b,), m in reversed(rows))]
+    return md
 
 
 def _figures(results: list[Result], out: Path) -> list[Path]:
@@ -246,8 +264,9 @@ def _summary(results: list[Result], scale: Scale, options: StudyOptions,
     if missing:
         md += ["", "Not available in this build:", ""]
         md += [f"* {r.precision}: {r.missing}" for r in missing]
-    md += ["", "Register campaigns not run: " + "; ".join(
-        f"{r.precision} ({r.no_registers})" for r in results if r.no_registers) + "."]
+    if any(r.no_registers for r in results):
+        md += ["", "Register campaigns not run: " + "; ".join(
+            f"{r.precision} ({r.no_registers})" for r in results if r.no_registers) + "."]
     md += ["", "## Most vulnerable bits (stored values, highest SDC rate)", "",
            "| precision | " + " | ".join(f"#{i + 1}" for i in range(TOP)) + " |",
            "|---|" + "---|" * TOP]
@@ -256,6 +275,9 @@ def _summary(results: list[Result], scale: Scale, options: StudyOptions,
         cells = [f"{KINDS[reg]} bit {value_format(p, reg).label(b)}: {rate.pct(2)}"
                  for reg, b, rate in top] + ["none seen"] * (TOP - len(top))
         md.append(f"| {p} | " + " | ".join(cells) + " |")
+    for p, cs in camps.items():
+        if "registers" in cs:
+            md += _register_section(p, cs["registers"])
     for p, cs in camps.items():
         s = cs["stored"]
         md += ["", f"## {p}: per bit of the stored value (SDC / corrupted, n)", ""]

@@ -30,8 +30,9 @@ FORMAT_VERSION = 1
 
 @dataclass(frozen=True)
 class TensorBinding:
-    """An int8 (int16) activation tensor in memory with its quantization (real = scale *
-    (q - zp)); the surface's precision says which."""
+    """An activation tensor in memory with its quantization (real = scale * (q - zp)):
+    int8 or int16, or binary16 / binary32 (scale 1, zero point 0: the values are real);
+    the surface's precision says which."""
 
     name: str
     surface: FeatureSurface
@@ -43,9 +44,12 @@ class TensorBinding:
         return (self.surface.channels, self.surface.height, self.surface.width)
 
     def quantize(self, x: np.ndarray) -> np.ndarray:
-        """Real values -> the surface's integers (round half to even, saturate)."""
+        """Real values -> the surface's integers or floats (round half to even, saturate;
+        floats: IEEE rounding to binary16 / binary32, NaN stays NaN)."""
         prec = self.surface.precision
-        q = np.rint(np.asarray(x, np.float64) / self.scale) + self.zero_point
+        q = np.asarray(x, np.float64) / self.scale + self.zero_point
+        if not prec.is_float:
+            q = np.rint(q)
         return np.clip(q, prec.min, prec.max).astype(prec.dtype)
 
 

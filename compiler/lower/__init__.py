@@ -1,4 +1,5 @@
-"""Lowering: quantized IR graph -> NVDLA hardware layers + memory image (a Program).
+"""Lowering: IR graph (quantized, or FP16 / FP32) -> NVDLA hardware layers + memory image
+(a Program).
 
 Nodes are lowered in graph order, each by the lowering of its type.
 """
@@ -23,8 +24,8 @@ LOWERINGS = {Conv: lower_conv, Add: lower_add, Requant: lower_requant, Pool: low
 
 def lower(graph: Graph, config: HardwareConfig = DEFAULT_CONFIG) -> Program:
     graph.validate()
-    if config.prec.bits != graph.bits:
-        raise CompileError(f"graph {graph.name} is int{graph.bits}, but config {config.name} "
+    if config.precision != graph.precision:
+        raise CompileError(f"graph {graph.name} is {graph.precision}, but config {config.name} "
                            f"computes {config.precision} (it implements "
                            f"{', '.join(config.precisions)}); compile with a matching "
                            f"--precision")

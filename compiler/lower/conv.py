@@ -11,7 +11,9 @@ feeding SDP on the fly):
   its contribution ``-zx * sum(w)`` is folded into the bias;
 * SDP's BS and BN stages requantize per channel (``channel_requant``), BN also
   clamps (ReLU, Clip / ReLU6), and the output converter adds the output zero
-  point.
+  point;
+* at FP16 / FP32 there is nothing to requantize: BS adds the float bias and
+  applies the ReLU, SDP converts the float sum to the output format.
 
 A residual Add is not fused into the convolution: the quantized graph rounds
 and saturates the convolution's output to int8 before the Add, which SDP's
@@ -21,6 +23,7 @@ runs as its own SDP layer on the int8 tensors (see ``eltwise``).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -31,8 +34,9 @@ from compiler.lower.cbuf import plan_cbuf, row_tiles
 from compiler.lower.context import LowerContext
 from compiler.lower.channel_requant import fit_channel_requant
 from compiler.lower.sdp_stages import (
-    activation_bounds, bound_lsb, channel_stages, operand_vector, out_range)
-from nvdla_sim.layers import HardwareLayer
+    activation_bounds, bias_stage, bound_lsb, channel_stages, float_activation, float_operand_vector,
+    operand_vector, out_range)
+from nvdla_sim.layers import HardwareLayer, SdpX
 from nvdla_sim.program import LayerInfo
 from nvdla_sim.surface import FeatureSurface, pack_weights
 
@@ -76,14 +80,24 @@ def row_view(surface: FeatureSurface, y0: int, rows: int) -> FeatureSurface:
                           surface.channels, surface.line_stride, surface.surface_stride)
 
 
-def lower_conv(ctx: LowerContext, node: Conv) -> None:
-    """Emit the hardware layers of ``node``."""
-    g, cfg = ctx.graph, ctx.config
-    prec = cfg.prec
-    atom = cfg.atom_channels(prec)
-    x, y = g.tensor(node.inputs[0]), g.tensor(node.output)
+@dataclass(frozen=True)
+class ConvStages:
+    """What the output side of a convolution is programmed with, per precision: the pad
+    value (CSC), CACC's truncation, SDP's BS and BN stages for kernels from ``k0``, the
+    output converter's offset and the pre-rounding error (output LSB; 0 for floats,
+    whose tolerance :mod:`compiler.verify` derives)."""
 
-    # Real requantization per output channel: y = (acc_hw + bias_eff) * mult.
+    pad_value: int
+    truncate: int
+    stages: Callable[[int], tuple[SdpX, SdpX | None]]
+    cvt_offset: int
+    error: float
+
+
+def integer_stages(ctx: LowerContext, node: Conv) -> ConvStages:
+    """Real requantization per output channel: y = (acc_hw + bias_eff) * mult."""
+    g, prec = ctx.graph, ctx.config.prec
+    x, y = g.tensor(node.inputs[0]), g.tensor(node.output)
     w64 = node.weight.astype(np.int64).reshape(node.weight.shape[0], -1)
     bias_eff = node.bias.astype(np.float64) - x.quant.zero_point * w64.sum(axis=1)
     reach = -prec.min * int(np.abs(w64).sum(axis=1).max())  # bound of |acc_hw|
@@ -94,9 +108,34 @@ def lower_conv(ctx: LowerContext, node: Conv) -> None:
                               f"node {node.name}")
     # CACC's rounding to 2**truncate adds up to half an accumulator unit
     error = req.error + 0.5 * float(mult.max()) * (truncate > 0)
-    cpad = cfg.channels_padded(y.channels, prec)
+    cpad = ctx.config.channels_padded(y.channels, prec)
     bs_vector = operand_vector([req.bias, req.pow2], cpad, ctx.plan)
     bn_vector = operand_vector([req.bn_alu, req.mu], cpad, ctx.plan)
+    return ConvStages(x.quant.zero_point, truncate,
+                      lambda k0: channel_stages(req, relu, clamp_algo, bs_vector + k0 * 4,
+                                                bn_vector + k0 * 4),
+                      -y.quant.zero_point, error)
+
+
+def float_stages(ctx: LowerContext, node: Conv) -> ConvStages:
+    """FP16 / FP32: CACC hands SDP the float sum; BS adds the bias (a per-kernel operand
+    vector in the precision's format) and applies the ReLU, BN any other clamp (ReLU6);
+    padding is +0."""
+    prec, y = ctx.config.prec, ctx.graph.tensor(node.output)
+    vector = float_operand_vector(node.bias, ctx.config.channels_padded(y.channels, prec),
+                                  ctx.plan, prec)
+    relu, clamp = float_activation(node.activation, node.name)
+    return ConvStages(0, 0, lambda k0: (bias_stage(vector + k0 * prec.element_bytes, relu,
+                                                   prec), clamp), 0, 0.0)
+
+
+def lower_conv(ctx: LowerContext, node: Conv) -> None:
+    """Emit the hardware layers of ``node``."""
+    g, cfg = ctx.graph, ctx.config
+    prec = cfg.prec
+    atom = cfg.atom_channels(prec)
+    x, y = g.tensor(node.inputs[0]), g.tensor(node.output)
+    out = float_stages(ctx, node) if prec.is_float else integer_stages(ctx, node)
 
     src, dst = ctx.plan.surface(node.inputs[0]), ctx.plan.surface(node.output)
     r, s = node.weight.shape[2:]
@@ -119,15 +158,14 @@ def lower_conv(ctx: LowerContext, node: Conv) -> None:
                 src=row_view(channel_view(src, sl.c0, cc, atom), y0, y1 - y0),
                 weight_address=w_addr, kernels=kc, kernel_height=r, kernel_width=s,
                 stride=node.stride, pads=(max(0, -iy0), pl, max(0, iy1 - x.shape[1]), pr),
-                dilation=node.dilation, pad_value=x.quant.zero_point, out_height=o1 - o0,
-                out_width=out_w, clip_truncate=truncate, data_bank=cb.data_banks,
+                dilation=node.dilation, pad_value=out.pad_value, out_height=o1 - o0,
+                out_width=out_w, clip_truncate=out.truncate, data_bank=cb.data_banks,
                 weight_bank=cb.weight_banks, cfg=cfg)
-            bs, bn = channel_stages(req, relu, clamp_algo, bs_vector + sl.k0 * 4,
-                                    bn_vector + sl.k0 * 4)
+            bs, bn = out.stages(sl.k0)
             sdp = descriptors.sdp(
                 width=out_w, height=o1 - o0, channels=kc,
                 dst=row_view(channel_view(dst, sl.k0, kc, atom), o0, o1 - o0),
-                bs=bs, bn=bn, cvt_offset=-y.quant.zero_point, prec=prec)
+                bs=bs, bn=bn, cvt_offset=out.cvt_offset, prec=prec)
             parts.append((conv, sdp, dict(macs=kc * cc * r * s * out_w * (o1 - o0),
                                           weight_bytes=sl.weight.nbytes,
                                           data_banks=cb.data_banks,
@@ -137,5 +175,6 @@ def lower_conv(ctx: LowerContext, node: Conv) -> None:
     for i, (conv, sdp, figures) in enumerate(parts):
         name = ctx.layer_name(node.name, i, len(parts))
         ctx.emit(HardwareLayer(name, conv=conv, sdp=sdp),
-                 LayerInfo(name, node.name, op, node.output, error_bound=bound_lsb(error),
-                           error=error, **figures))
+                 LayerInfo(name, node.name, op, node.output,
+                           error_bound=bound_lsb(out.error) if not prec.is_float else 0,
+                           error=out.error, **figures))

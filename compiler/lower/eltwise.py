@@ -1,5 +1,8 @@
 """Lowering of Add (both operands from memory) and Requant nodes to SDP layers.
 
+At FP16 / FP32 values need no rescaling: an Add is BS's ALU summing the second
+operand read per element, a Requant is only its activation (ReLU, a clamp).
+
 SDP reads the first operand from memory (MRDMA); BS maps it to a common unit
 ``u`` with one register multiplier, BN adds the second operand shifted into
 the same unit and rescales to the output, the output converter adds the
@@ -14,8 +17,8 @@ from compiler import descriptors
 from compiler.ir import Add, CompileError, Requant
 from compiler.lower.context import LowerContext
 from compiler.lower.sdp_stages import (
-    activation_bounds, activation_stages, affine_stage, bound_lsb, out_range, rescale_error,
-    residual_stage, residual_unit)
+    activation_bounds, activation_stages, affine_stage, bound_lsb, float_activation,
+    float_sum_stage, out_range, relu_stage, rescale_error, residual_stage, residual_unit)
 from compiler.requant import fit_affine, fit_scale
 from nvdla_sim.layers import HardwareLayer
 from nvdla_sim.program import LayerInfo
@@ -33,6 +36,10 @@ def lower_add(ctx: LowerContext, node: Add) -> None:
     bias in units of a, rounded (the error bound accounts for it)."""
     g = ctx.graph
     a, b, y = g.tensor(node.inputs[0]), g.tensor(node.inputs[1]), g.tensor(node.output)
+    if ctx.config.prec.is_float:  # values are real: BS adds b read per element
+        relu, clamp = float_activation(node.activation, node.name)
+        _emit(ctx, node, float_sum_stage(ctx.plan.surface(b.name), relu), clamp, "add", 0.0)
+        return
     if ctx.config.prec.element_bytes != 1:
         raise CompileError(f"node {node.name} (Add): the second operand is a per-element "
                            f"SDP_RDMA stream, which is modelled at int8 only (its "
@@ -70,6 +77,10 @@ def lower_requant(ctx: LowerContext, node: Requant, owner: str | None = None) ->
     """``owner``: the IR node this layer belongs to when it is part of another node's lowering."""
     g = ctx.graph
     x, y = g.tensor(node.inputs[0]), g.tensor(node.output)
+    if ctx.config.prec.is_float:  # values stay real: only the activation is left to do
+        relu, clamp = float_activation(node.activation, node.name)
+        _emit(ctx, node, relu_stage() if relu else None, clamp, "requant", 0.0, owner)
+        return
     mult = np.array([x.quant.scale / y.quant.scale])
     bias = np.array([-float(x.quant.zero_point)])
     affine = fit_affine(bias, mult, f"node {node.name}")
@@ -88,4 +99,5 @@ def _emit(ctx: LowerContext, node, bs, bn, op: str, error: float, owner: str | N
                           cvt_shift=cvt_shift, prec=ctx.config.prec)
     ctx.emit(HardwareLayer(node.name, sdp=sdp),
              LayerInfo(node.name, owner or node.name, op, node.output,
-                       error_bound=bound_lsb(error), error=error))
+                       error_bound=0 if ctx.config.prec.is_float else bound_lsb(error),
+                       error=error))

@@ -59,9 +59,9 @@ def lrn_table(node: Lrn, x_scale: float) -> tuple[Lut, float, int]:
 
 def lower_lrn(ctx: LowerContext, node: Lrn) -> None:
     x, y = ctx.graph.tensor(node.inputs[0]), ctx.graph.tensor(node.output)
-    if ctx.graph.bits != 8:
+    if ctx.graph.precision != "int8":
         raise CompileError(f"node {node.name} (LRN): CDP is modelled at int8 only, the graph "
-                           f"is int{ctx.graph.bits}")
+                           f"is {ctx.graph.precision}")
     if node.size not in WINDOWS:
         raise CompileError(f"node {node.name} (LRN): size {node.size} is not supported; CDP "
                            f"normalizes over {', '.join(map(str, WINDOWS))} channels")

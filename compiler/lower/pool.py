@@ -57,6 +57,11 @@ def lower_global_avg_pool(ctx: LowerContext, node: GlobalAvgPool) -> None:
 
 def _ones_conv(ctx: LowerContext, node, x: Tensor, kernel, stride, pads) -> None:
     """Average as a depthwise convolution with all-ones weights and scale 1 / area."""
+    if ctx.graph.is_float:
+        raise CompileError(f"node {node.name}: an average over a {kernel[0]}x{kernel[1]} "
+                           f"window exceeds PDP's {PDP_MAX_KERNEL}x{PDP_MAX_KERNEL}; at "
+                           f"float precisions it is not lowered (integer precisions run it "
+                           f"as a convolution)")
     c, area = x.channels, kernel[0] * kernel[1]
     conv = Conv(node.name, node.inputs, node.output,
                 weight=np.ones((c, 1, *kernel), value_dtype(ctx.graph.bits)),
@@ -65,15 +70,17 @@ def _ones_conv(ctx: LowerContext, node, x: Tensor, kernel, stride, pads) -> None
     lower_conv(ctx, conv)
 
 
-def _pdp_error(layer, bits: int) -> dict[str, float]:
-    """Max pooling is exact.  PDP averages as round(sum * RECIP_W / 2**16) (the height
+def _pdp_error(layer, graph) -> dict[str, float]:
+    """Max pooling is exact (at every precision); a float average's rounding is within
+    :mod:`compiler.verify`'s float tolerance.  PDP averages as round(sum * RECIP_W / 2**16) (the height
     reciprocal is programmed to exactly 1): |sum| <= 2**(bits-1) * area and RECIP_W off by
     at most half a unit from 2**16 / area keep the pre-rounding error below
     2**-17 * 128 * 64 < 0.07 at int8, so results are within 1 LSB of round(mean) (they
     differ at ties, which ONNX rounds to even and PDP away from zero); up to 17 LSB at
     int16, whose sums are 256 times larger."""
-    if layer.method == POOL_MAX:
+    if layer.method == POOL_MAX or graph.is_float:
         return {"error_bound": 0, "error": 0.0}
+    bits = graph.bits
     area = layer.kernel_width * layer.kernel_height
     error = (1 << (bits - 1)) * area * abs(layer.recip_kernel_width / 65536 - 1 / area)
     return {"error_bound": bound_lsb(error), "error": error}
@@ -93,7 +100,7 @@ def _pdp(ctx: LowerContext, node, x: Tensor, method: int, kernel, stride, pads) 
                             stride=stride, pads=pads, pad_value=x.quant.zero_point)
     name = f"{node.name}/pool" if requant else node.name
     ctx.emit(HardwareLayer(name, pdp=layer), LayerInfo(name, node.name, "pool", node.output,
-                                                       **_pdp_error(layer, ctx.graph.bits)))
+                                                       **_pdp_error(layer, ctx.graph)))
     if requant:
         pooled = Tensor(f"{node.output}:pooled", y.shape, x.quant)
         ctx.graph.tensors[pooled.name] = pooled

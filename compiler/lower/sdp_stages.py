@@ -7,6 +7,10 @@ The output of a layer is produced in three steps, all on SDP:
 * BN (X2): the second operand of an Add, ``+ r << p`` then ``* m >> s``
   (:func:`residual_stage`), or a clamp for Clip/ReLU6 (:func:`clamp_stage`);
 * the output converter adds the output zero point and saturates to int8 (int16).
+
+At FP16 / FP32 there is no requantization: BS adds a float bias read per kernel
+(:func:`bias_stage`) and applies the ReLU; SDP converts its float result to the
+output format (the converter's offset and scale are not used).
 """
 
 from __future__ import annotations
@@ -14,7 +18,7 @@ from __future__ import annotations
 import numpy as np
 
 from compiler import descriptors
-from compiler.ir import Activation, CompileError, Tensor
+from compiler.ir import RELU, Activation, CompileError, Tensor
 from compiler.lower.planner import MemoryPlan
 from compiler.lower.channel_requant import ChannelRequant
 from compiler.requant import Affine
@@ -23,7 +27,6 @@ from nvdla_sim.precision import Precision
 from nvdla_sim.surface import FeatureSurface
 from nvdla_sim.units.sdp import ALU_MAX, ALU_MIN, ALU_SUM
 from nvdla_sim.units.sdp_rdma import USE_ALU, USE_BOTH
-
 
 
 def out_range(prec: Precision) -> float:
@@ -38,6 +41,66 @@ def operand_vector(components: list[np.ndarray], channels_padded: int, plan: Mem
     for j, values in enumerate(components):
         table[: values.size, j] = values
     return plan.place(table)
+
+
+def float_operand_vector(values: np.ndarray, channels_padded: int, plan: MemoryPlan,
+                         prec: Precision) -> int:
+    """Place a per-kernel operand vector of one float component (binary16 at FP16,
+    binary32 at FP32), zero past the real channels."""
+    table = np.zeros(channels_padded, prec.dtype)
+    table[: values.size] = values
+    return plan.place(table)
+
+
+def float_activation(activation: Activation | None, node: str
+                     ) -> tuple[bool, SdpX | None]:
+    """(ReLU?, BN clamp stage or None) of a float layer's activation: a bound other than
+    ReLU's 0 is BN's ALU MIN / MAX with a register operand, which holds a binary16
+    pattern at FP16 and FP32 alike (the FP32 datapath widens it exactly), so the
+    bound must be a binary16 value."""
+    if activation is None:
+        return False, None
+    relu = activation.low == 0.0
+    low = None if relu else activation.low
+    bounds = [(b, algo) for b, algo in ((low, ALU_MAX), (activation.high, ALU_MIN))
+              if b is not None]
+    if len(bounds) > 1:
+        raise CompileError(f"node {node}: a clamp to [{activation.low}, {activation.high}] "
+                           f"needs two ALU stages after the bias; SDP has one (BN)")
+    if not bounds:
+        return relu, None
+    bound, algo = bounds[0]
+    half = np.float16(bound)
+    if float(half) != bound:
+        raise CompileError(f"node {node}: clamp bound {bound} is not a binary16 value; "
+                           f"SDP's float operand registers hold binary16")
+    return relu, clamp_stage(algo, int(np.array(half).view(np.int16)))
+
+
+def bias_stage(vector_address: int, relu: bool, prec: Precision) -> SdpX:
+    """BS at FP16 / FP32: ``x + bias[k]`` (ALU SUM, bias read per kernel in ``prec``'s
+    format), then the ReLU; the multiplier is bypassed."""
+    return SdpX(bypass=False, alu_bypass=False, alu_algo=ALU_SUM, mul_bypass=True,
+                mul_prelu=False, relu_bypass=not relu, alu_src=1, alu_shift=0, alu_operand=0,
+                mul_src=0, mul_shift=0, mul_operand=0,
+                dma=descriptors.per_kernel_dma(vector_address, USE_ALU,
+                                               two_bytes=prec.element_bytes > 1))
+
+
+def float_sum_stage(addend: FeatureSurface, relu: bool) -> SdpX:
+    """BS at FP16 / FP32: ``x + b`` with ``b`` read per element from ``addend`` (a
+    residual), then the ReLU."""
+    return SdpX(bypass=False, alu_bypass=False, alu_algo=ALU_SUM, mul_bypass=True,
+                mul_prelu=False, relu_bypass=not relu, alu_src=1, alu_shift=0, alu_operand=0,
+                mul_src=0, mul_shift=0, mul_operand=0,
+                dma=descriptors.per_element_dma(addend, USE_ALU))
+
+
+def relu_stage() -> SdpX:
+    """BS with only the ReLU (a standalone ReLU at float precisions)."""
+    return SdpX(bypass=False, alu_bypass=True, alu_algo=0, mul_bypass=True, mul_prelu=False,
+                relu_bypass=False, alu_src=0, alu_shift=0, alu_operand=0, mul_src=0,
+                mul_shift=0, mul_operand=0, dma=descriptors.disabled_dma())
 
 
 def channel_stages(req: ChannelRequant, relu: bool, clamp_algo: int | None, bs_vector: int,

@@ -3,9 +3,9 @@
 The fault model of framework-level studies (one value of the network wrong for
 the whole inference), placed in what NVDLA keeps in memory:
 
-* ``mem.weight``: a weight of a convolution as the hardware stores it (int8 or
-  int16 ``[K, C, R, S]``; a depthwise layer's block-diagonal zeros included, since
-  NVDLA stores and reads them).  Every hardware layer that reads that weight
+* ``mem.weight``: a weight of a convolution as the hardware stores it (int8,
+  int16, binary16 or binary32 ``[K, C, R, S]``; a depthwise layer's block-diagonal
+  zeros included, since NVDLA stores and reads them).  Every hardware layer that reads that weight
   blob (the row tiles of a large layer share one) computes with the flipped
   value; the fault's ``layer`` is the first of them.
 * ``mem.act``: an element of an activation tensor, flipped after the layer
@@ -14,8 +14,9 @@ the whole inference), placed in what NVDLA keeps in memory:
 
 Sites are blocks of a :class:`~nvdla_sim.campaign.space.SiteSpace` (one per
 weight blob and per written tensor, ``instance`` = flat index of the value,
-``bit`` = bit of the int8 / int16 value, cycle 0), so uniform and stratified
-sampling, replay and the result rows are those of register campaigns.  The
+``bit`` = bit of the stored value, cycle 0: of a float, a bit of its IEEE
+encoding, so sign, exponent and mantissa flips are what memory would see), so
+uniform and stratified sampling, replay and the result rows are those of register campaigns.  The
 ECC study (issue 14) builds the bit layout of weight memory words; this
 module flips values, not memory words.
 """
@@ -29,8 +30,19 @@ from nvdla_sim.faults.golden import GoldenRun
 from nvdla_sim.faults.injector import FaultInjector, InjectionResult, LayerEffect
 from nvdla_sim.faults.propagate import BatchInputs, FaultState
 from nvdla_sim.faults.site import FaultSite
+from nvdla_sim.precision import Precision
 from nvdla_sim.timing.registers import STORED_ACTIVATION, STORED_WEIGHT, stored_register
 from nvdla_sim.units import convcore
+
+
+def flip_value(site: FaultSite, value, prec: Precision, width: int):
+    """``value`` (one stored element of precision ``prec``) with ``site``'s bits of its
+    ``width``-bit encoding corrupted: an integer sign-extended into its lane, a float
+    through its IEEE bits (the same bytes read as a signed integer and back)."""
+    if not prec.is_float:
+        return site.apply(int(value), width)
+    raw = np.asarray(value, prec.dtype).view(f"<i{prec.element_bytes}")
+    return np.asarray(site.apply(int(raw), width), raw.dtype).view(prec.dtype)[()]
 
 
 def _blob(layer) -> tuple:
@@ -102,7 +114,7 @@ class StoredFaults:
         w, matrix, _ = convcore.weights(conv, golden.tensors.constants, cfg,
                                         self.injector.propagator.weight_cache)
         index = np.unravel_index(site.instance, w.shape)
-        new = site.apply(int(w[index]), self.weight_width)  # sign-extended into the lane
+        new = flip_value(site, w[index], self.program.config.prec, self.weight_width)
         w2, m2 = w.copy(), matrix.copy()
         w2[index] = new
         m2[index[0], np.ravel_multi_index(index[1:], w.shape[1:])] = new
@@ -114,7 +126,7 @@ class StoredFaults:
             (surface, cubes), = executor.compute(layer, inputs)[0]
             writes.append((surface, cubes[0]))
         return readers[-1], writes, f"weight {tuple(int(i) for i in index)} " \
-                                    f"{int(w[index])} -> {new}"
+                                    f"{w[index]} -> {new}"
 
     def _activation_writes(self, site: FaultSite, golden: GoldenRun
                            ) -> tuple[int, list, str]:
@@ -127,10 +139,10 @@ class StoredFaults:
         # instance: flat index over the real channels [C, H, W]
         index = np.unravel_index(site.instance, (surface.channels, surface.height,
                                                  surface.width))
-        old = int(cube[index])
-        cube[index] = site.apply(old, self.program.config.bpe)
+        old = cube[index]
+        cube[index] = flip_value(site, old, surface.precision, surface.precision.bits)
         return site.layer, [(surface, cube)], f"activation {tuple(int(i) for i in index)}: " \
-                                              f"{old} -> {int(cube[index])}"
+                                              f"{old} -> {cube[index]}"
 
     def run_many(self, items: list[tuple[FaultSite, GoldenRun]]) -> list[InjectionResult]:
         """The network's outputs under each stored-value flip (downstream runs batched)."""

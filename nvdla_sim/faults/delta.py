@@ -17,17 +17,21 @@ import numpy as np
 
 from nvdla_sim.config import HardwareConfig
 from nvdla_sim.layers import HardwareLayer
+from nvdla_sim.precision import from_code
 from nvdla_sim.units import cacc, cmac, sdp as sdp_unit, sdp_rdma
 
 DELTA_MAX = 255  # |x_f - x_g| for int8 values
 
 
 def applies(layer: HardwareLayer) -> bool:
-    """Whether a layer's faulty run is golden + change: a convolution whose CACC cannot
-    saturate (for any int8 input), no input conversion, no pooling on the fly, and SDP
-    operands per kernel only (an element's output depends on its accumulator alone)."""
+    """Whether a layer's faulty run is golden + change: an integer convolution (float
+    sums are not associative) whose CACC cannot saturate (for any int8 input), no input
+    conversion, no pooling on the fly, and SDP operands per kernel only (an element's
+    output depends on its accumulator alone)."""
     conv, sdp = layer.conv, layer.sdp
     if conv is None or sdp is None or layer.pdp is not None or conv.cvt_enable:
+        return False
+    if from_code(conv.proc_precision, "CACC D_MISC_CFG.PROC_PRECISION").is_float:
         return False
     taps = conv.in_channels * conv.kernel_height * conv.kernel_width
     return cacc.accumulation_is_safe(taps) and all(

@@ -8,7 +8,7 @@ import pytest
 
 from nvdla_sim.campaign.config import CampaignConfig
 from nvdla_sim.campaign.runner import StoredCampaign, make_campaign
-from nvdla_sim.campaign.stored import StoredFaults
+from nvdla_sim.campaign.stored import StoredFaults, flip_value
 from nvdla_sim.faults.injector import FaultInjector
 from nvdla_sim.runner import ProgramRunner
 from nvdla_sim.surface import pack_weights
@@ -22,18 +22,27 @@ def workload():
     return toy_workload(3, seed=4)
 
 
+def _lenet(precision: str):
+    """LeNet-5 (random weights) on nv_full's ``precision`` datapath."""
+    from nvdla_sim.campaign.setup import build_workload
+    return build_workload(CampaignConfig(model="zoo:lenet5:random", precision=precision,
+                                         hardware="nv_full", dataset="random", images=3))
+
+
 @pytest.fixture(scope="module")
 def int16_workload():
-    """LeNet-5 (random weights) on nv_full's INT16 datapath."""
-    from nvdla_sim.campaign.setup import build_workload
-    return build_workload(CampaignConfig(model="zoo:lenet5:random", precision="int16",
-                                         hardware="nv_full", dataset="random", images=3))
+    return _lenet("int16")
+
+
+@pytest.fixture(scope="module")
+def fp32_workload():
+    return _lenet("fp32")
 
 
 def _flip(surface, mem, cfg, instance: int, site) -> None:
     cube = surface.read(mem, cfg)
     index = np.unravel_index(instance, (surface.channels, surface.height, surface.width))
-    cube[index] = site.apply(int(cube[index]), cfg.bpe)
+    cube[index] = flip_value(site, cube[index], cfg.prec, cfg.bpe)
     surface.write(mem, cfg, cube)
 
 
@@ -46,7 +55,7 @@ def naive(program, stored: StoredFaults, x: np.ndarray, site) -> list[np.ndarray
         conv = program.layers[site.layer].conv
         w = convcore.weights(conv, mem, cfg)[0].copy()
         index = np.unravel_index(site.instance, w.shape)
-        w[index] = site.apply(int(w[index]), cfg.bpe)
+        w[index] = flip_value(site, w[index], cfg.prec, cfg.bpe)
         mem.write(conv.weight_address, pack_weights(w, cfg, cfg.prec))
     runner.write_tensor(program.inputs[0], x)
     if site.register == STORED_ACTIVATION and site.layer < 0:
@@ -71,7 +80,7 @@ def test_space_covers_every_stored_value_once(workload):
         set(range(-1, len(program.layers)))
 
 
-@pytest.mark.parametrize("name", ["workload", "int16_workload"])
+@pytest.mark.parametrize("name", ["workload", "int16_workload", "fp32_workload"])
 def test_stored_flips_match_a_full_rerun(name, request):
     workload = request.getfixturevalue(name)
     program = workload.program
@@ -88,9 +97,9 @@ def test_stored_flips_match_a_full_rerun(name, request):
     differ = 0
     for (site, golden), result in zip(items, results):
         expect = naive(program, stored, golden.x_q, site)
-        for a, b in zip(result.outputs, expect):
-            assert np.array_equal(a, b), site.describe()
-        differ += any(not np.array_equal(a, b) for a, b in zip(expect, golden.outputs))
+        for a, b in zip(result.outputs, expect):  # bit for bit (float NaNs included)
+            assert a.tobytes() == b.tobytes(), site.describe()
+        differ += any(a.tobytes() != b.tobytes() for a, b in zip(expect, golden.outputs))
     assert differ > 5  # the check saw faults that reach the output
 
 

@@ -28,7 +28,12 @@ def test_tiny_study_compares_every_precision(tmp_path):
         with h5py.File(tmp_path / f"{p}_stored.h5") as f:
             assert f["injections"].shape == (TINY.stored,)
         assert "% (40)" in rows[p]  # accuracy over the 40 images
-    assert "not modelled" in rows["int16"] and "not modelled" not in rows["int8"]
+    for p in ("int8", "int16"):  # register campaigns on both integer datapaths
+        assert "not modelled" not in rows[p]
+        with h5py.File(tmp_path / f"{p}_registers.h5") as f:
+            assert f["injections"].shape == (TINY.registers,)
+    int16 = md.split("## int16: datapath registers (nv_full")[1]
+    assert "| cacc.abuf | accumulator (48-bit) |" in int16 and "15 (sign)" in int16
     for p in ("fp16", "fp32"):  # built, or marked as not available with the reason
         assert "not available" in rows[p] or (tmp_path / f"{p}_stored.h5").is_file()
     int4 = md.split("## int4: per bit")[1]
