@@ -106,3 +106,64 @@ def test_pdp_reciprocals_are_fp17():
     assert fp17_bits(1 / 3) == (29 << 10) | 0x155  # 1.0101010101b * 2**-2 (rounded)
     with pytest.raises(ValueError):
         fp17_bits(0.0)
+
+
+# -- compiled programs (need the float datapaths of nvdla_sim) ---------------------------
+def _compiled(precision: str):
+    from compiler.lower import lower
+    from compiler.precisions import select_config
+    ir = float_ir(small_net(), precision)
+    return ir, lower(ir, select_config(precision))
+
+
+@pytest.mark.parametrize("precision", FLOATS)
+def test_float_program_registers_and_memory(precision):
+    from nvdla_sim.layers import POOL_MAX
+    from nvdla_sim.surface import read_weights
+    prec = FLOATS[precision]
+    ir, program = _compiled(precision)
+    assert program.config.name == "nv_full" and program.config.precision == precision
+    mem = program.memory()
+    convs = [n for n in ir.nodes if hasattr(n, "weight")]
+    layers = [l for l in program.layers if l.conv is not None]
+    assert len(layers) == len(convs)
+    for node, layer in zip(convs, layers):
+        c, s = layer.conv, layer.sdp
+        assert {c.in_precision, c.proc_precision, s.proc_precision, s.out_precision} == \
+            {prec.code}
+        w = read_weights(mem, c.weight_address, c.kernels, c.kernel_channels,
+                         c.kernel_height, c.kernel_width, program.config, prec)
+        assert w.dtype == prec.dtype and np.array_equal(w, node.weight)
+        bias = mem.read(s.bs.dma.address, node.bias.size * prec.element_bytes)
+        assert np.array_equal(bias.view(prec.dtype), node.bias)
+        assert not s.bs.alu_bypass and s.bs.mul_bypass and s.bn.bypass
+        assert s.bs.relu_bypass == (node.activation is None)
+        assert c.pad_value == 0 and c.clip_truncate == 0
+    (pool,) = [l.pdp for l in program.layers if l.pdp is not None]
+    assert pool.method == POOL_MAX and pool.input_data == prec.code
+    assert all(b.surface.precision is prec for b in program.tensors.values())
+
+
+@pytest.mark.parametrize("precision", FLOATS)
+def test_simulator_agrees_with_the_float_reference(precision):
+    from compiler.verify import check_float_layers
+    ir, program = _compiled(precision)
+    x = ir.tensor(ir.inputs[0]).quant.quantize(np.random.default_rng(2).random((2, 1, 12, 12)))
+    checks = check_float_layers(ir, program, x)
+    assert [c.node for c in checks] == [n.name for n in ir.nodes]
+    assert all(c.ok for c in checks), checks
+    assert sum(c.identical for c in checks) > 0.5 * sum(c.elements for c in checks)
+    chained = check_float_layers(ir, program, x, chained=True)
+    assert all(c.ok for c in chained), chained
+
+
+def test_float_tolerance_catches_a_wrong_result():
+    """The tolerance is tight enough that a one-in-a-thousand error in a weight shows."""
+    import dataclasses
+    from compiler.verify import check_float_layers
+    ir, program = _compiled("fp32")
+    conv = ir.nodes[0]
+    wrong = dataclasses.replace(conv, weight=(conv.weight * np.float32(1.001)))
+    graph = dataclasses.replace(ir, nodes=[wrong, *ir.nodes[1:]])
+    x = ir.tensor(ir.inputs[0]).quant.quantize(np.random.default_rng(2).random((1, 1, 12, 12)))
+    assert not check_float_layers(graph, program, x)[0].ok
