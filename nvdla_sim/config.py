@@ -56,10 +56,7 @@ class HardwareConfig:
             if value <= 0 or value & (value - 1):
                 raise ConfigError(f"config {self.name!r}: {field} must be a power of two, got {value}")
         for name in (self.precision, *self.precisions):
-            if get_precision(name).is_float:  # units, compiler, faults: integer-only
-                raise ConfigError(f"config {self.name!r}: precision {name!r} is not "
-                                  f"modelled yet (the datapath model computes integer "
-                                  f"precisions only)")
+            get_precision(name)  # a known name (one-line error otherwise)
         if self.precision not in self.precisions:
             raise ConfigError(f"config {self.name!r}: precision {self.precision!r} is not one "
                               f"of the precisions it implements ({', '.join(self.precisions)})")
@@ -90,8 +87,16 @@ class HardwareConfig:
     def kernel_group(self, prec: Precision = INT8) -> int:
         """Kernels per weight group at ``prec``: atomic K counts INT8 kernels; a 16-bit
         MAC cell holds one kernel where it holds two INT8 ones (cmod csc
-        KERNEL_PER_GROUP_INT8 = 32, _INT16 = 16 on nv_full)."""
-        return self.atom_k // prec.element_bytes
+        KERNEL_PER_GROUP_INT8 = 32, _INT16 = _FP16 = 16 on nv_full).  The FP32 reference
+        datapath keeps one kernel per cell (16 on nv_full)."""
+        return self.atom_k // min(prec.element_bytes, 2)
+
+    def mac_channels(self, prec: Precision = INT8) -> int:
+        """Input channels of one atomic operation (a MAC cell's lanes) at ``prec``: atomic C
+        for 8- and 16-bit elements (cmod cmac ``PARALLEL_CHANNEL_NUM`` = 64 for INT8,
+        INT16 and FP16 on nv_full); the FP32 reference datapath fits half as many 4-byte
+        elements in the same operand bytes (32 on nv_full)."""
+        return self.atom_c * 2 // max(prec.element_bytes, 2)
 
     def channels_padded(self, channels: int, prec: Precision = INT8) -> int:
         """Channels rounded up to whole memory atoms (what readers/writers move)."""
@@ -131,9 +136,10 @@ NV_LARGE = HardwareConfig(
     csb_layout="full", secondary_memory=True,
 )
 # nv_full (nvdla/hw branch nvdlav1, spec/defs/nv_full.spec, doc/hw/v1/hwarch.rst): the
-# nv_large datapath with every optional unit and the INT16 datapath; INT8 sizes
-# (atomic K doubles for INT8 relative to INT16, see HardwareConfig.kernel_group).
-NV_FULL = NV_LARGE.replace(name="nv_full", precisions=("int8", "int16"))
+# nv_large datapath with every optional unit and the INT16 and FP16 datapaths; INT8 sizes
+# (atomic K doubles for INT8 relative to INT16, see HardwareConfig.kernel_group).  fp32
+# is listed as the reference datapath it can run (not NVDLA hardware: precision.FP32).
+NV_FULL = NV_LARGE.replace(name="nv_full", precisions=("int8", "int16", "fp16", "fp32"))
 
 CONFIGS: dict[str, HardwareConfig] = {c.name: c for c in (NV_SMALL, NV_SMALL_256, NV_LARGE, NV_FULL)}
 DEFAULT_CONFIG = NV_SMALL

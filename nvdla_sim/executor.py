@@ -18,6 +18,7 @@ from typing import Protocol
 import numpy as np
 
 from nvdla_sim.config import DEFAULT_CONFIG, HardwareConfig
+from nvdla_sim import floatpath
 from nvdla_sim.errors import LayerError
 from nvdla_sim.layers import ConvCore, HardwareLayer, OperandDma, Sdp
 from nvdla_sim.memory import Memory
@@ -105,6 +106,7 @@ class Executor:
                 ) -> tuple[Writes, LayerTrace | None]:
         """What ``layer`` writes, given its inputs (cubes may carry a leading batch axis)."""
         cfg = self.config
+        floatpath.check_layer(_precisions(layer), cfg)
         trace = LayerTrace() if keep else None
         if layer.cdp is not None:
             cube = inputs.feature(cdp_unit.input_surface(layer.cdp))
@@ -138,7 +140,7 @@ class Executor:
                 raw = inputs.feature(sdp_rdma.input_surface(sdp))
 
                 def to_sdp(cube: np.ndarray) -> np.ndarray:
-                    return cube.astype(np.int64)
+                    return sdp_unit.input_values(cube, sdp)
             operands = [self._operands(stage.dma, sdp, inputs)
                         for stage in (sdp.bs, sdp.bn, sdp.ew)]
             if trace:
@@ -178,7 +180,8 @@ class Executor:
                and dma.data_mode == sdp_rdma.MODE_PER_KERNEL else None)
         operands = self.operand_cache.get(key) if key is not None else None
         if operands is None:
-            operands = sdp_rdma.decode_operands(dma, inputs.operand_raw(dma, sdp))
+            operands = sdp_rdma.decode_operands(dma, inputs.operand_raw(dma, sdp),
+                                                sdp.proc_prec)
             if key is not None:
                 self.operand_cache[key] = operands
         return operands
@@ -193,6 +196,18 @@ class Executor:
         if trace:
             trace.conv_operands, trace.accumulator = ops, acc
         return acc
+
+
+def _precisions(layer: HardwareLayer) -> list[Precision]:
+    """The precisions a layer's units are programmed with (CDP: integer only)."""
+    precs = []
+    if layer.conv is not None:
+        precs.append(layer.conv.precision)
+    if layer.sdp is not None:
+        precs += [layer.sdp.proc_prec, layer.sdp.out_prec, layer.sdp.in_prec]
+    if layer.pdp is not None:
+        precs.append(layer.pdp.precision)
+    return precs
 
 
 def _blockwise(cube: np.ndarray, operands: list[sdp_rdma.Operands],

@@ -173,14 +173,24 @@ def cacc_fp48_to_fp32(bits: np.ndarray | int) -> np.ndarray:
 MAC_EXP, MAC_MANT = 6, 38  # CMAC's FP16 partial sum "FP44": cmac.h FP16_OEXP/MUL_BIT_WIDTH
 
 
-def _signed(value: int, bits: int) -> int:
-    value &= (1 << bits) - 1
-    return value - (1 << bits) if value >> (bits - 1) else value
+
+def _sx(value: np.ndarray, bits: int) -> np.ndarray:
+    """The low ``bits`` bits as a two's-complement number."""
+    v = value & ((np.int64(1) << bits) - 1)
+    return v - ((v >> (bits - 1)) << bits)
 
 
-def cacc_fp48_add(acc: int, mac: int) -> int:
+def _sign_run(value: np.ndarray, top: int) -> np.ndarray:
+    """Index of the highest bit below ``top`` that differs from bit ``top`` (the sign) of a
+    ``top + 1``-bit pattern, -1 if none: the scan loops of ``cacc_fp16_add``."""
+    low = (np.int64(1) << top) - 1
+    differing = (value ^ -((value >> top) & 1)) & low
+    return np.where(differing > 0, _top_bit(np.maximum(differing, 1)), -1)
+
+
+def cacc_fp48_add(acc: np.ndarray | int, mac: np.ndarray | int) -> np.ndarray:
     """One CACC FP16 accumulation step, ``cacc_fp16_add`` (``cmod/cacc/NV_NVDLA_cacc.cpp``),
-    on one FP48 accumulator and one CMAC FP44 partial sum (scalar bit patterns).
+    elementwise on FP48 accumulators and CMAC FP44 partial sums (bit patterns).
 
     FP44 is a 6-bit exponent over a 38-bit two's-complement mantissa, value
     ``m * 2**(e - 50)``; FP48 (see :func:`cacc_fp48_to_fp32`) is ``m * 2**(e - 101)``.
@@ -192,66 +202,55 @@ def cacc_fp48_add(acc: int, mac: int) -> int:
     sticky).  A zero partial sum leaves the accumulator as is; a NaN accumulator
     (exponent 255) keeps mantissa bits 39..29, a NaN partial sum (exponent 63) moves its
     bits 37..27 there; a zero result has exponent 0.  Exponents wrap in 8 bits."""
-    full = ACC_EXP + ACC_MANT
-    mac_e, mac_mu = (mac >> MAC_MANT) & ((1 << MAC_EXP) - 1), mac & ((1 << MAC_MANT) - 1)
-    acc_e, acc_mu = (acc >> ACC_MANT) & 0xFF, acc & ((1 << ACC_MANT) - 1)
-    mac_m, acc_m = _signed(mac_mu, MAC_MANT), _signed(acc_mu, ACC_MANT)
-    low = ACC_MANT - 11  # a NaN keeps 11 mantissa bits: 39..29
-    if mac_m == 0:
-        return acc & ((1 << full) - 1)
-    if acc_e == 0xFF:
-        return (0xFF << ACC_MANT) | ((acc_mu >> low) << low)
-    if mac_e == (1 << MAC_EXP) - 1:
-        return (0xFF << ACC_MANT) | ((mac_mu >> (MAC_MANT - 11)) << low)
-    # normalize the partial sum: leading bit just below its sign bit, then widen to 40 bits
-    sign_bit = (mac_mu >> (MAC_MANT - 1)) & 1
-    i = MAC_MANT - 2
-    while i >= 0 and (mac_mu >> i) & 1 == sign_bit:
-        i -= 1
-    shift0 = MAC_MANT - 2 - i
-    mac_x = _signed(mac_m << shift0, MAC_MANT) << (ACC_MANT - MAC_MANT)
-    mac_x_e = (mac_e - shift0 + 49) & 0xFF  # 49 = 16 - 30 + 63 (cacc.cpp)
-    acc_x, acc_x_e = acc_m, (acc_e if acc_m != 0 else 0)
-    bigger, out_bits = max(mac_x_e, acc_x_e), 0  # out_bits: the 40 bits aligned out
-    diff = abs(mac_x_e - acc_x_e)
-    if diff:
-        small = acc_x if mac_x_e > acc_x_e else mac_x
-        if diff <= ACC_MANT:
-            out_bits = (small & ((1 << diff) - 1)) << (ACC_MANT - diff)
-            small >>= diff
-        else:
-            small = 0
-        acc_x, mac_x = (small, mac_x) if mac_x_e > acc_x_e else (acc_x, small)
-    total = _signed(acc_x + mac_x, ACC_MANT)
+    m40 = (np.int64(1) << ACC_MANT) - 1
+    acc = _i64(acc) & ((np.int64(1) << (ACC_EXP + ACC_MANT)) - 1)
+    mac = _i64(mac) & ((np.int64(1) << (MAC_EXP + MAC_MANT)) - 1)
+    mac_e, mac_mu = mac >> MAC_MANT, mac & ((np.int64(1) << MAC_MANT) - 1)
+    acc_e, acc_mu = acc >> ACC_MANT, acc & m40
+    mac_m, acc_m = _sx(mac_mu, MAC_MANT), _sx(acc_mu, ACC_MANT)
     top = ACC_MANT - 1
-    overflow = (mac_x < 0) == (acc_x < 0) and (total < 0) != (mac_x < 0)
-    high_bit = 0
-    if overflow:
-        high_bit = total & 1
-        summed = _signed(((mac_x < 0) << top) | ((total & ((1 << ACC_MANT) - 1)) >> 1), ACC_MANT)
-        exp = bigger + 1
-    elif (total >> (top - 1)) & 1 == (total >> top) & 1:
-        tu, sign = total & ((1 << ACC_MANT) - 1), (total >> top) & 1
-        j = top - 1
-        while j >= 0 and (tu >> j) & 1 == sign:
-            j -= 1
-        n1 = top - 1 - j
-        kept = (tu & ((1 << (ACC_MANT - n1)) - 1)) << n1
-        summed = _signed(kept | (out_bits >> (ACC_MANT - n1)), ACC_MANT)
-        out_bits = (out_bits << n1) & ((1 << ACC_MANT) - 1)
-        exp = bigger - n1
-    else:
-        summed, exp = total, bigger
-    if overflow:
-        guard, sticky = high_bit, out_bits != 0
-    else:
-        guard, sticky = out_bits >> top, (out_bits & ((1 << top) - 1)) != 0
-    if guard and (sticky or summed >= 0):
-        rounded = _signed(summed + 1, ACC_MANT)
-        if (rounded < 0) != (summed < 0):  # carried out: shift right once
-            rounded = _signed(((summed < 0) << top) | ((rounded & ((1 << ACC_MANT) - 1)) >> 1),
-                              ACC_MANT)
-            exp += 1
-        summed = rounded
-    exp = 0 if summed == 0 else exp & 0xFF
-    return (exp << ACC_MANT) | (summed & ((1 << ACC_MANT) - 1))
+    # normalize the partial sum: leading bit just below its sign bit, then widen to 40 bits
+    shift0 = MAC_MANT - 2 - _sign_run(mac_mu, MAC_MANT - 1)
+    mac_x = _sx(mac_m << shift0, MAC_MANT) << (ACC_MANT - MAC_MANT)
+    mac_x_e = (mac_e - shift0 + 49) & 0xFF  # 49 = 16 - 30 + 63 (cacc.cpp)
+    acc_x, acc_x_e = acc_m, np.where(acc_m != 0, acc_e, 0)
+    bigger = np.maximum(mac_x_e, acc_x_e)
+    diff = np.abs(mac_x_e - acc_x_e)
+    mac_big = mac_x_e > acc_x_e
+    small = np.where(mac_big, acc_x, mac_x)
+    d = np.minimum(diff, ACC_MANT)
+    fits = diff <= ACC_MANT
+    out_bits = np.where(fits, (small & ((np.int64(1) << d) - 1)) << (ACC_MANT - d), 0)
+    small = np.where(fits, small >> d, 0)
+    acc_x = np.where(mac_big, small, acc_x)
+    mac_x = np.where(mac_x_e < acc_x_e, small, mac_x)
+    total = _sx(acc_x + mac_x, ACC_MANT)
+    mac_neg = mac_x < 0
+    overflow = (mac_neg == (acc_x < 0)) & ((total < 0) != mac_neg)
+    # overflow: one right shift, the shifted-out bit is the guard
+    high_bit = total & 1
+    right = _sx((mac_neg.astype(np.int64) << top) | ((total & m40) >> 1), ACC_MANT)
+    # no overflow, bits 39 and 38 equal: left shifts pull the aligned-out bits back in
+    tu = total & m40
+    n1 = top - 1 - _sign_run(tu, top)
+    left_needed = ((tu >> (top - 1)) & 1) == (tu >> top)
+    n1 = np.where(left_needed, n1, 0)
+    kept = (tu & ((np.int64(1) << (ACC_MANT - n1)) - 1)) << n1
+    left = _sx(kept | (out_bits >> (ACC_MANT - n1)), ACC_MANT)
+    out_left = (out_bits << n1) & m40
+    summed = np.where(overflow, right, np.where(left_needed, left, total))
+    exp = np.where(overflow, bigger + 1, bigger - n1)
+    guard = np.where(overflow, high_bit, out_left >> top)
+    sticky = np.where(overflow, out_bits != 0, (out_left & ((np.int64(1) << top) - 1)) != 0)
+    need = (guard == 1) & (sticky | (summed >= 0))
+    rounded = _sx(summed + need, ACC_MANT)
+    carry = (rounded < 0) != (summed < 0)  # carried out: shift right once
+    rounded = np.where(carry, _sx(((summed < 0).astype(np.int64) << top)
+                                  | ((rounded & m40) >> 1), ACC_MANT), rounded)
+    exp = np.where(rounded == 0, 0, (exp + carry) & 0xFF)
+    out = (exp << ACC_MANT) | (rounded & m40)
+    low = ACC_MANT - 11  # a NaN keeps 11 mantissa bits: 39..29
+    out = np.where(mac_e == (1 << MAC_EXP) - 1,
+                   (np.int64(0xFF) << ACC_MANT) | ((mac_mu >> (MAC_MANT - 11)) << low), out)
+    out = np.where(acc_e == 0xFF, (np.int64(0xFF) << ACC_MANT) | ((acc_mu >> low) << low), out)
+    return np.where(mac_m == 0, acc, out)

@@ -12,9 +12,9 @@ Float precisions are described here too (FP16: register code 2, 1 sign, 5 expone
 10 mantissa bits, ``cmod/cmac/NV_NVDLA_cmac.h`` ``FP16_*_BIT_WIDTH``; its CACC assembly
 value is FP48 = 8 exponent + 40 mantissa bits, ``cmod/cacc/NV_NVDLA_cacc.h``
 ``FP16_ALEN/ELEN/MLEN``, delivered to SDP as FP32 by ``cacc_fp48_to_fp32``), and FP32,
-which is *not* an NVDLA precision (no register code): a reference datapath only.  The
-units compute integer precisions only, so :func:`from_code` refuses FP16 fields and
-:mod:`nvdla_sim.config` refuses a float ``precision``.
+which is *not* an NVDLA precision: a reference datapath (IEEE binary32, same dataflow)
+that takes the value 3 the 2-bit precision fields leave unused.  The float datapaths are
+:mod:`nvdla_sim.floatpath`.
 """
 
 from __future__ import annotations
@@ -82,8 +82,11 @@ INT16 = Precision("int16", 1, 16, acc_bits=48, pdp_buffer_bits=32,
 # FP16: code 2 (arnvdla.h *_PRECISION_FP16); CACC accumulates FP16 products in FP48
 # (FP16_ALEN 48 = FP16_ELEN 8 + FP16_MLEN 40, cmod/cacc/NV_NVDLA_cacc.h) and hands SDP FP32.
 FP16 = Precision("fp16", 2, 16, acc_bits=48, exp_bits=5, acc_exp_bits=8)
-# FP32: IEEE binary32 reference datapath, no NVDLA register code; accumulates in binary32.
-FP32 = Precision("fp32", None, 32, acc_bits=32, exp_bits=8, acc_exp_bits=8,
+# FP32: IEEE binary32 reference datapath, not an NVDLA precision.  Its code 3 is the value
+# NVIDIA's 2-bit *_PRECISION / INPUT_DATA fields leave reserved (arnvdla.h defines 0..2);
+# layers programmed with it run only on a configuration whose precision is fp32
+# (nvdla_sim.floatpath.check_layer).  Accumulates in binary32.
+FP32 = Precision("fp32", 3, 32, acc_bits=32, exp_bits=8, acc_exp_bits=8,
                  reference_only=True)
 
 PRECISIONS: dict[str, Precision] = {p.name: p for p in (INT8, INT16, FP16, FP32)}
@@ -91,15 +94,12 @@ _BY_CODE = {p.code: p for p in PRECISIONS.values() if p.code is not None}
 
 
 def from_code(code: int, where: str) -> Precision:
-    """The precision a register field selects; ``where`` names the field for errors.
-
-    Float codes (FP16) are refused: the units implement integer arithmetic only."""
+    """The precision a register field selects; ``where`` names the field for errors
+    (3 selects the FP32 reference datapath, see :data:`FP32`)."""
     prec = _BY_CODE.get(code)
-    if prec is None or prec.is_float:
-        what = prec.name.upper() if prec is not None else f"value {code}"
-        modelled = [p for p in _BY_CODE.values() if not p.is_float]
-        raise LayerError(f"{where}: {what} is not modelled; supported precisions are "
-                         f"{', '.join(f'{p.code} ({p.name})' for p in modelled)}")
+    if prec is None:
+        raise LayerError(f"{where}: value {code} is not a precision; expected "
+                         f"{', '.join(f'{p.code} ({p.name})' for p in _BY_CODE.values())}")
     return prec
 
 

@@ -101,10 +101,10 @@ def weight_offsets(kernels: int, channels: int, height: int, width: int,
     """Element offset of every weight ``w[k, c, y, x]`` for direct convolution (shape K,C,R,S).
 
     Kernels come in groups (:meth:`HardwareConfig.kernel_group` at ``prec``); inside a
-    group the scan is C' (<= atomic C channels) -> kernel -> x -> y -> channel block;
+    group the scan is C' (<= :meth:`HardwareConfig.mac_channels` channels) -> kernel -> x -> y -> channel block;
     a group starts at ``g * group * R*S*C`` even when the previous group is short.
     """
-    ak, ac = cfg.kernel_group(prec), cfg.atom_c
+    ak, ac = cfg.kernel_group(prec), cfg.mac_channels(prec)
     k = np.arange(kernels)[:, None, None, None]
     c = np.arange(channels)[None, :, None, None]
     y = np.arange(height)[None, None, :, None]

@@ -2,7 +2,11 @@
 
 Integers are two's complement (the top bit is the sign, the others its
 magnitude bits); floats are IEEE 754 (binary16: sign 15, exponent 14-10,
-mantissa 9-0; binary32: sign 31, exponent 30-23, mantissa 22-0).  Analyses
+mantissa 9-0; binary32: sign 31, exponent 30-23, mantissa 22-0).  NVDLA's FP16
+accumulation values put the exponent *above* a two's-complement mantissa whose top bit
+is the sign: CMAC's FP44 (exponent 43-38, sign 37, mantissa 36-0,
+``cmod/cmac/NV_NVDLA_cmac.h``) and CACC's FP48 (exponent 47-40, sign 39, mantissa 38-0,
+``cmod/cacc/NV_NVDLA_cacc.h``).  Analyses
 and reports name bits through :func:`number_format` so a table of FP32 bits
 says "30 (exponent MSB)" where an INT8 one says "7 (sign)".
 """
@@ -22,6 +26,7 @@ class NumberFormat:
     name: str
     bits: int
     exponent_bits: int = 0  # 0: a two's-complement integer
+    signed_mantissa: bool = False  # exponent on top of a two's-complement mantissa (FP44)
 
     @property
     def is_float(self) -> bool:
@@ -29,12 +34,16 @@ class NumberFormat:
 
     @property
     def mantissa_bits(self) -> int:
+        """Mantissa bits below the sign (IEEE) or below the mantissa's sign bit (FP44)."""
         return self.bits - 1 - self.exponent_bits if self.is_float else 0
 
     def field(self, bit: int) -> str:
         """``sign``, ``exponent`` or ``mantissa`` (floats), ``sign`` or ``magnitude`` (ints)."""
         if not 0 <= bit < self.bits:
             raise ValueError(f"bit {bit} is outside a {self.bits}-bit {self.name} value")
+        if self.signed_mantissa:
+            top = self.mantissa_bits  # the mantissa's sign bit
+            return "exponent" if bit > top else "sign" if bit == top else "mantissa"
         if bit == self.bits - 1:
             return "sign"
         if not self.is_float:
@@ -60,7 +69,9 @@ class NumberFormat:
 FORMATS: dict[str, NumberFormat] = {f.name: f for f in (
     NumberFormat("int4", 4), NumberFormat("int8", 8), NumberFormat("int16", 16),
     NumberFormat(FP16.name, FP16.bits, FP16.exp_bits),
-    NumberFormat(FP32.name, FP32.bits, FP32.exp_bits))}
+    NumberFormat(FP32.name, FP32.bits, FP32.exp_bits),
+    NumberFormat("fp44", 44, 6, signed_mantissa=True),
+    NumberFormat("fp48", FP16.acc_bits, FP16.acc_exp_bits, signed_mantissa=True))}
 
 
 def number_format(name: str) -> NumberFormat:

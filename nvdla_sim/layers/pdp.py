@@ -49,7 +49,8 @@ class Pdp:
     dst_line_stride: int
     dst_surface_stride: int
     dst_ram_type: int
-    input_data: int  # precision: 0 = int8, 1 = int16
+    input_data: int  # precision: 0 = int8, 1 = int16, 2 = fp16, 3 = fp32 reference
+    nan_to_zero: bool = False  # D_NAN_FLUSH_TO_ZERO (float data read from memory)
 
     @cached_property
     def precision(self) -> Precision:
@@ -122,4 +123,5 @@ PDP_BINDING = Binding(Pdp, {
     "dst_surface_stride": bits("PDP.D_DST_SURFACE_STRIDE.DST_SURFACE_STRIDE"),
     "dst_ram_type": bits("PDP.D_DST_RAM_CFG.DST_RAM_TYPE"),
     "input_data": bits("PDP.D_DATA_FORMAT.INPUT_DATA", copies=_copy("PDP_RDMA.D_DATA_FORMAT.INPUT_DATA")),
+    "nan_to_zero": bits("PDP.D_NAN_FLUSH_TO_ZERO.NAN_TO_ZERO"),
 })

@@ -98,6 +98,7 @@ class Sdp:
     rdma_in_precision: int
     rdma_proc_precision: int
     rdma_out_precision: int
+    nan_to_zero: bool = False  # D_FEATURE_MODE_CFG.NAN_TO_ZERO (float data only)
 
     @cached_property
     def proc_prec(self) -> Precision:
@@ -207,4 +208,5 @@ SDP_BINDING = Binding(Sdp, {
     "rdma_in_precision": bits("SDP_RDMA.D_FEATURE_MODE_CFG.IN_PRECISION"),
     "rdma_proc_precision": bits("SDP_RDMA.D_FEATURE_MODE_CFG.PROC_PRECISION"),
     "rdma_out_precision": bits("SDP_RDMA.D_FEATURE_MODE_CFG.OUT_PRECISION"),
+    "nan_to_zero": bits("SDP.D_FEATURE_MODE_CFG.NAN_TO_ZERO"),
 })

@@ -16,6 +16,12 @@ and a value's top bit is its sign.  ``mem.weight`` and ``mem.act`` stand for
 values stored in memory (a weight, an activation tensor element) for faults
 injected there (:mod:`nvdla_sim.campaign.stored`).
 
+On the float datapaths (:mod:`nvdla_sim.floatpath`) registers hold float bit patterns
+(``fmt`` names their :mod:`~nvdla_sim.value_bits` format): FP16 lanes, CMAC's FP44 partial
+sums, CACC's FP48 assembly values, binary32 for what CACC delivers and every SDP
+intermediate; the FP32 reference holds binary32 throughout.  The units tap them as
+unsigned bit patterns, so a flipped bit is a bit of that format.
+
 Widths depend on the precision (:class:`~nvdla_sim.precision.Precision`): a
 spec's ``width`` and ``instances`` are those at the configuration's precision
 and ``widths`` lists its width at every precision the hardware implements
@@ -32,7 +38,7 @@ from functools import lru_cache
 
 from nvdla_sim.config import HardwareConfig
 from nvdla_sim.errors import ConfigError
-from nvdla_sim.precision import INT8, Precision, get_precision
+from nvdla_sim.precision import FP16, FP32, INT8, Precision, get_precision
 from nvdla_sim.value_bits import NumberFormat, number_format
 
 CACC_ACC_BITS = INT8.acc_bits  # INT8 assembly buffer (RTL NV_NVDLA_CACC_CALC_int8.v)
@@ -57,6 +63,7 @@ class RegisterSpec:
     value: str  # the kind of value held (VALUE_KINDS)
     value_width: int = 0  # bits of one value; 0: the whole register is one value
     widths: tuple[tuple[str, int], ...] = ()  # (precision, width) for every implemented one
+    fmt: str = ""  # number format of one value (value_bits) on a float datapath; "": int
 
     def __post_init__(self) -> None:
         if self.value not in VALUE_KINDS:
@@ -113,11 +120,24 @@ def _cached(cfg: HardwareConfig, build: Builder, names: tuple[str, ...]
                  for r in build(cfg, cfg.prec))
 
 
+FP44_BITS = 44  # CMAC FP16 partial sum: FP16_OEXP_BIT_WIDTH 6 + FP16_MUL_BIT_WIDTH 38
+
+
+def _float_formats(prec: Precision) -> dict[str, tuple[int, str]]:
+    """(width, format) of the float datapath's accumulation registers (cmac.h, cacc.h)."""
+    if prec is FP16:
+        mac, acc = (FP44_BITS, "fp44"), (prec.acc_bits, "fp48")
+    else:
+        mac = acc = (FP32.bits, FP32.name)
+    return {"cmac.sum_out": mac, "cmac.mac_out": mac, "cacc.sum": acc, "cacc.abuf": acc,
+            "cacc.out": (FP32.bits, FP32.name)}
+
+
 def _conv(cfg: HardwareConfig, prec: Precision) -> list[RegisterSpec]:
-    atom_bits, lane = cfg.atom_c * prec.bits, prec.bits
+    atom_bits, lane = cfg.mac_channels(prec) * prec.bits, prec.bits
     cells = cfg.kernel_group(prec)  # MAC cells at this precision (one kernel each)
     mac_result = 2 * prec.bits + (cfg.atom_c.bit_length() - 1)  # projects.spec
-    return [
+    regs = [
         RegisterSpec("cmac.dat_in", atom_bits, 2, "input data atom, retimed, one per CMAC half "
                      "(feeds that half's cells)", "activation", lane),
         RegisterSpec("cmac.dat_actv", atom_bits, cells, "data atom of the current atomic "
@@ -138,16 +158,24 @@ def _conv(cfg: HardwareConfig, prec: Precision) -> list[RegisterSpec]:
         RegisterSpec("cacc.out", CACC_OUT_BITS, cells, "final rounded result towards SDP",
                      "accumulator"),
     ]
+    if prec.is_float:
+        lanes_fmt, wide = prec.name, _float_formats(prec)
+        regs = [dataclasses.replace(r, width=wide[r.name][0], value_width=0, fmt=wide[r.name][1])
+                if r.name in wide else dataclasses.replace(r, fmt=lanes_fmt) for r in regs]
+    return regs
 
 
 def _sdp(cfg: HardwareConfig, prec: Precision) -> list[RegisterSpec]:
+    """Float processing keeps every intermediate in binary32 (sdp_x.cpp ``xDataType``)."""
     sdp = "sdp intermediate"
+    alu_bits, mul_bits = (FP32.bits, FP32.bits) if prec.is_float else (SDP_ALU_BITS,
+                                                                         SDP_MUL_BITS)
     regs = [RegisterSpec("sdp.in", SDP_IN_BITS, 1, "element entering SDP", sdp)]
     for stage, present in (("bs", cfg.sdp_bs), ("bn", cfg.sdp_bn)):
         if present:
-            regs += [RegisterSpec(f"sdp.{stage}_alu", SDP_ALU_BITS, 1,
+            regs += [RegisterSpec(f"sdp.{stage}_alu", alu_bits, 1,
                                   f"{stage.upper()} ALU result", sdp),
-                     RegisterSpec(f"sdp.{stage}_mul", SDP_MUL_BITS, 1,
+                     RegisterSpec(f"sdp.{stage}_mul", mul_bits, 1,
                                   f"{stage.upper()} multiplier result", sdp),
                      RegisterSpec(f"sdp.{stage}_out", SDP_IN_BITS, 1, f"{stage.upper()} stage "
                                   f"output (truncated, ReLU)", sdp)]
@@ -155,14 +183,20 @@ def _sdp(cfg: HardwareConfig, prec: Precision) -> list[RegisterSpec]:
         regs += [RegisterSpec("sdp.ew_out", SDP_IN_BITS, 1, "EW stage output", sdp)]
     regs.append(RegisterSpec("sdp.out", prec.bits, 1, f"converted {prec.name} output",
                              "activation"))
+    if prec.is_float:
+        regs = [dataclasses.replace(r, fmt=prec.name if r.name == "sdp.out" else FP32.name)
+                for r in regs]
     return regs
 
 
 def _pdp(cfg: HardwareConfig, prec: Precision) -> list[RegisterSpec]:
-    return [RegisterSpec("pdp.in", prec.bits, 1, "input element", "activation"),
-            RegisterSpec("pdp.acc", prec.pdp_buffer_bits, 1, "window result before the "
-                         "average division", "pdp intermediate"),
-            RegisterSpec("pdp.out", prec.bits, 1, "pooled output element", "activation")]
+    """Float data pool in their own format (FP16 max / min; binary32 reference sums)."""
+    fmt, acc_bits = (prec.name, prec.bits) if prec.is_float else ("", prec.pdp_buffer_bits)
+    return [RegisterSpec("pdp.in", prec.bits, 1, "input element", "activation", fmt=fmt),
+            RegisterSpec("pdp.acc", acc_bits, 1, "window result before the "
+                         "average division", "pdp intermediate", fmt=fmt),
+            RegisterSpec("pdp.out", prec.bits, 1, "pooled output element", "activation",
+                         fmt=fmt)]
 
 
 def _cdp(cfg: HardwareConfig, prec: Precision) -> list[RegisterSpec]:
@@ -207,11 +241,13 @@ def value_format(spec: RegisterSpec, precision: str) -> NumberFormat:
     """The number format of one value of ``spec`` (as the catalogue of a configuration
     computing ``precision`` builds it; bits named by :mod:`nvdla_sim.value_bits`): on the
     integer datapaths every register holds two's-complement integers of its value width;
-    on a float datapath, activation and weight lanes of the format's width hold that float
-    (its intermediates are declared with the float datapath's registers)."""
+    on a float datapath, the format the register declares (``fmt``), and stored values
+    (``mem.*``) the precision's own format."""
     fmt = number_format(precision)
     if not fmt.is_float:
         return number_format(f"int{spec.value_width}")
+    if spec.fmt:
+        return number_format(spec.fmt)
     if spec.value in ("activation", "weight") and spec.value_width == fmt.bits:
         return fmt
     raise ConfigError(f"register {spec.name}: its {precision} value format is not declared")

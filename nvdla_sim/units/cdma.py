@@ -24,9 +24,10 @@ def convert(cube: np.ndarray, conv: ConvCore) -> np.ndarray:
     """CDMA input converter (cmod ``hls/cdma_libs/cdma_cvt.cpp``):
     ``sat_P(sat17(rnd((x - off) * scale >> t)))`` with P the processing precision.
 
-    (16+1)-bit difference times 16-bit scale: |product| < 2**34, no int64 risk.
+    (16+1)-bit difference times 16-bit scale: |product| < 2**34, no int64 risk.  Float
+    input passes through (``cfg_in_precision == ENUM_FP16``: ``o_data = i_data``).
     """
-    if not conv.cvt_enable:
+    if not conv.cvt_enable or conv.precision.is_float:
         return cube
     prec = conv.precision
     x = cube.astype(np.int64) - conv.cvt_offset

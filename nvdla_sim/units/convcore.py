@@ -7,6 +7,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from nvdla_sim.config import HardwareConfig
+from nvdla_sim.floatpath import conv as float_conv
 from nvdla_sim.layers import ConvCore
 from nvdla_sim.memory import Memory
 from nvdla_sim.units import cacc, cdma, cmac, csc
@@ -45,7 +46,8 @@ def weights(conv: ConvCore, mem: Memory, cfg: HardwareConfig,
     if cached is None:
         w = cdma.fetch_weights(conv, mem, cfg)
         matrix = w.reshape(conv.kernels, -1)
-        dtype = cmac.gemm_dtype(conv.precision)
+        # float weights stay stored elements (bit patterns matter): floatpath.conv
+        dtype = w.dtype if conv.precision.is_float else cmac.gemm_dtype(conv.precision)
         splits = cmac.exact_splits(matrix) if cache is not None and dtype == np.float32 else None
         cached = (w, matrix.astype(dtype), splits)
         if cache is not None:
@@ -54,9 +56,12 @@ def weights(conv: ConvCore, mem: Memory, cfg: HardwareConfig,
 
 
 def accumulate(conv: ConvCore, ops: ConvOperands, cfg: HardwareConfig) -> np.ndarray:
-    """Full-precision accumulator [(B,) K, Ho, Wo] (int64) as CACC holds it before rounding."""
+    """Full-precision accumulator [(B,) K, Ho, Wo] (int64) as CACC holds it before rounding
+    (float precisions: its bit patterns, :func:`nvdla_sim.floatpath.conv.accumulate`)."""
     k, data = conv.kernels, ops.data
     prec = conv.precision
+    if prec.is_float:
+        return float_conv.accumulate(conv, data, ops.weights, cfg)
     taps = conv.in_channels * conv.kernel_height * conv.kernel_width
     if not cacc.accumulation_is_safe(taps, prec):
         if data.ndim == 4:
@@ -86,7 +91,10 @@ def _accumulate_in_order(conv: ConvCore, ops: ConvOperands, cfg: HardwareConfig)
 
 
 def to_sdp(conv: ConvCore, acc: np.ndarray, cfg: HardwareConfig) -> np.ndarray:
-    """CACC output: rounded int32 values, channels padded to whole atoms with zeros."""
+    """CACC output: rounded int32 values, channels padded to whole atoms with zeros (float
+    precisions: binary32 patterns, :func:`nvdla_sim.floatpath.conv.to_sdp`)."""
+    if conv.precision.is_float:
+        return float_conv.to_sdp(conv, acc, cfg)
     rounded = cacc.truncate(acc, conv.clip_truncate)
     padded = cfg.channels_padded(conv.kernels, conv.precision)
     if padded == conv.kernels:

@@ -3,7 +3,8 @@
 The functional model needs only what CSC feeds the MAC array: for every
 output pixel, the input values under each kernel position.  They are built
 as one strided view (im2col), never element by element.  Spatial padding
-takes the programmed pad value (sign-extended to the element width), not zero.
+takes the programmed pad value (sign-extended to the element width; on float data the
+field's FP16 pattern, :func:`nvdla_sim.floatpath.pad_element`), not zero.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from numpy.lib.stride_tricks import as_strided
 
 from nvdla_sim.arith import sx_int
 from nvdla_sim.errors import LayerError
+from nvdla_sim.floatpath import pad_element
 from nvdla_sim.layers import ConvCore
 
 
@@ -41,8 +43,9 @@ def padded_input(conv: ConvCore, cube: np.ndarray) -> np.ndarray:
     width = (conv.out_width - 1) * conv.stride_x + span_x
     height = (conv.out_height - 1) * conv.stride_y + span_y
     prec = conv.precision
-    out = np.full((*cube.shape[:-2], height, width), sx_int(conv.pad_value, prec.bits),
-                  prec.dtype)
+    fill = pad_element(conv.pad_value, prec) if prec.is_float else sx_int(conv.pad_value,
+                                                                          prec.bits)
+    out = np.full((*cube.shape[:-2], height, width), fill, prec.dtype)
     # copy the part of the real input that lies inside the window extent
     x0, y0 = conv.pad_left, conv.pad_top
     w = max(0, min(conv.in_width, width - x0))

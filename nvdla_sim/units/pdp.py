@@ -150,6 +150,9 @@ def process(cube: np.ndarray, pdp: Pdp, cfg: HardwareConfig, tap: Tap = no_tap) 
     """
     if pdp.method not in _COMBINE:
         raise LayerError(f"PDP: unknown pooling method {pdp.method}")
+    if pdp.precision.is_float:
+        from nvdla_sim.floatpath import pdp as float_pdp  # it builds on this module
+        return float_pdp.process(cube, pdp, cfg, tap)
     if cube.ndim == 4:  # a batch: channels pool independently, so stack them
         b = cube.shape[0]
         out = process(cube.reshape(-1, *cube.shape[2:]), pdp, cfg, tap)

@@ -15,6 +15,7 @@ import numpy as np
 
 from nvdla_sim.arith import rnd_shr_sat, sat, shl_sat, wrap
 from nvdla_sim.errors import LayerError
+from nvdla_sim.floatpath import sdp as float_sdp
 from nvdla_sim.layers import Sdp, SdpX, SdpY
 from nvdla_sim.units import lut as lut_unit
 from nvdla_sim.units.sdp_rdma import Operands
@@ -153,8 +154,19 @@ def convert_out(y: np.ndarray, sdp: Sdp) -> np.ndarray:
 
 
 def check(sdp: Sdp) -> None:
-    """Refuse precisions that are not modelled (FP16), before any work: decoding raises."""
-    _ = sdp.proc_prec, sdp.out_prec
+    """Refuse programs that are not modelled, before any work: decoding raises on unknown
+    precisions; float data go to :mod:`nvdla_sim.floatpath.sdp`."""
+    if sdp.proc_prec.is_float:
+        float_sdp.check(sdp)
+    _ = sdp.out_prec
+
+
+def input_values(cube: np.ndarray, sdp: Sdp) -> np.ndarray:
+    """A cube read from memory as the values SDP computes with (int64 integers; float
+    data: binary32 patterns)."""
+    if sdp.proc_prec.is_float:
+        return float_sdp.input_values(cube, sdp)
+    return cube.astype(np.int64)
 
 
 def process(x: np.ndarray, sdp: Sdp, bs_ops: Operands, bn_ops: Operands,
@@ -162,8 +174,11 @@ def process(x: np.ndarray, sdp: Sdp, bs_ops: Operands, bn_ops: Operands,
     """The full integer pipeline on int32 values (int64 array, any shape) -> int8 / int16.
 
     ``tap`` sees every pipeline register (``in``, ``bs_*``, ``bn_*``, ``ew_out``,
-    ``out``); the fault model uses it to corrupt one.
+    ``out``); the fault model uses it to corrupt one.  Float processing:
+    :func:`nvdla_sim.floatpath.sdp.process` (binary32 patterns in, same register names).
     """
+    if sdp.proc_prec.is_float:
+        return float_sdp.process(x, sdp, bs_ops, bn_ops, tap)
     y = x_stage(tap("in", x), sdp.bs, bs_ops, "BS", tap)
     y = x_stage(y, sdp.bn, bn_ops, "BN", tap)
     if not sdp.ew.bypass:

@@ -11,6 +11,7 @@ from nvdla_sim.config import HardwareConfig
 from nvdla_sim.errors import LayerError
 from nvdla_sim.layers import OperandDma, Sdp
 from nvdla_sim.memory import Memory
+from nvdla_sim.precision import INT8, Precision
 from nvdla_sim.surface import FeatureSurface
 
 USE_MUL, USE_ALU, USE_BOTH = 0, 1, 2
@@ -37,9 +38,21 @@ def output_surface(sdp: Sdp) -> FeatureSurface:
                           precision=sdp.out_prec, ram_type=sdp.dst_ram_type)
 
 
-def element_bytes(dma: OperandDma) -> int:
-    """Bytes per operand element: 1 or 2 per component, one or two components."""
-    return (2 if dma.data_size else 1) * (2 if dma.data_use == USE_BOTH else 1)
+def component_bytes(dma: OperandDma, prec: Precision = INT8) -> int:
+    """Bytes of one operand component: 1 or 2 (DATA_SIZE) on integer data; on float data
+    DATA_SIZE must be 1 and a component is one element (FP16 2, FP32 reference 4 bytes,
+    :mod:`nvdla_sim.floatpath`)."""
+    if not prec.is_float:
+        return 2 if dma.data_size else 1
+    if not dma.data_size:
+        raise LayerError(f"SDP_RDMA: {prec.name} operands are {prec.element_bytes}-byte "
+                         f"elements; D_*RDMA_CFG DATA_SIZE must be 1")
+    return prec.element_bytes
+
+
+def element_bytes(dma: OperandDma, prec: Precision = INT8) -> int:
+    """Bytes per operand element: one or two components."""
+    return component_bytes(dma, prec) * (2 if dma.data_use == USE_BOTH else 1)
 
 
 def operand_surface(dma: OperandDma, sdp: Sdp) -> FeatureSurface:
@@ -59,16 +72,18 @@ def operand_raw(dma: OperandDma, sdp: Sdp, mem: Memory, cfg: HardwareConfig) -> 
             raise LayerError(f"SDP_RDMA: per-element operand streams with {prec.name} "
                              f"processing are not modelled (their surface layout is unverified)")
         return operand_surface(dma, sdp).read_bytes(mem, cfg)
-    cpad, elem = cfg.channels_padded(sdp.channels, prec), element_bytes(dma)
+    cpad, elem = cfg.channels_padded(sdp.channels, prec), element_bytes(dma, sdp.proc_prec)
     return mem.port(dma.ram_type).read(dma.address, cpad * elem).reshape(cpad, 1, 1, elem)
 
 
-def decode_operands(dma: OperandDma, raw: np.ndarray | None) -> Operands:
-    """Components of an operand stream: sign-extended little-endian integers, ALU first
-    when an element holds both."""
+def decode_operands(dma: OperandDma, raw: np.ndarray | None, prec: Precision = INT8
+                    ) -> Operands:
+    """Components of an operand stream: sign-extended little-endian integers (on float
+    data: the elements' bit patterns, sign-extended alike), ALU first when an element
+    holds both."""
     if dma.disable:
         return Operands(None, None)
-    comp_bytes = 2 if dma.data_size else 1
+    comp_bytes = component_bytes(dma, prec)
     comps = 2 if dma.data_use == USE_BOTH else 1
     raw = raw.astype(np.int64)
     values = [sx(sum(raw[..., j * comp_bytes + i] << (8 * i) for i in range(comp_bytes)),
@@ -82,4 +97,5 @@ def decode_operands(dma: OperandDma, raw: np.ndarray | None) -> Operands:
 
 def read_operands(dma: OperandDma, sdp: Sdp, mem: Memory, cfg: HardwareConfig) -> Operands:
     """One operand stream as SDP_RDMA fetches it from memory."""
-    return decode_operands(dma, None if dma.disable else operand_raw(dma, sdp, mem, cfg))
+    return decode_operands(dma, None if dma.disable else operand_raw(dma, sdp, mem, cfg),
+                           sdp.proc_prec)

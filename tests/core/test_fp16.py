@@ -173,6 +173,15 @@ def test_cacc_fp48_add_is_within_one_lsb():
     for _ in range(300):
         acc = fp48(int(rng.integers(40, 80)), int(rng.integers(-(1 << 39), 1 << 39)))
         mac = fp44(int(rng.integers(0, 63)), int(rng.integers(-(1 << 37), 1 << 37)))
-        out = cacc_fp48_add(acc, mac)
+        out = int(cacc_fp48_add(acc, mac))
         exact = value(acc, 40, 8, 101) + value(mac, 38, 6, 50)
         assert abs(value(out, 40, 8, 101) - exact) <= Fraction(2) ** ((out >> 40) - 101)
+
+
+def test_cacc_fp48_add_is_elementwise_on_arrays():
+    """The vectorized step gives, on whole arrays, what it gives value by value."""
+    cases = [(0, MAC_ONE), (fp48(63, ONE), MAC_ONE), (fp48(63, ONE), fp44(14, -(1 << 36))),
+             (fp48(88, -ONE), fp44(0, -(1 << 36))), (fp48(255, 0x7FF << 29), MAC_ONE),
+             (fp48(63, ONE), fp44(63, 0x7FF << 27)), (fp48(63, ONE), 0)]
+    acc, mac = np.array(cases).T
+    assert cacc_fp48_add(acc, mac).tolist() == [int(cacc_fp48_add(a, m)) for a, m in cases]

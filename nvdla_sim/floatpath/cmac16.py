@@ -1,0 +1,125 @@
+"""CMAC's FP16 atomic operation, bit-exact with ``calculation_fp16`` of NVDLA's C model.
+
+``cmod/cmac/NV_NVDLA_cmac.h`` (nvdla/hw branch ``nvdlav1``) computes one MAC cell's
+partial sum of ``L`` data x weight products (``L`` = :meth:`HardwareConfig.mac_channels`,
+64 on nv_full) as an **FP44**: a 6-bit exponent over a 38-bit two's-complement mantissa
+(``FP16_OEXP_BIT_WIDTH``, ``FP16_MUL_BIT_WIDTH``), value ``m * 2**(e - 50)``.  Rules:
+
+* **Zero lanes** (``cal_fp16_exp`` masks): a lane whose data or weight is +-0 (CSC's
+  mask, ``NV_NVDLA_csc.cpp``: "both +0 and -0") contributes nothing, not even to the
+  exponent.  Denormals count as exponent 1 without the implied 1; an infinity (exponent
+  31) is an ordinary number (2**16 times its mantissa).
+* **Exponent** (``cal_fp16_exp``): each operand's exponent splits into ``e >> 2`` and
+  ``e & 3``; the low part shifts the 11-bit mantissa left (up to 14 bits), the high parts
+  of data and weight add to the lane's ``sum``; the cell exponent is
+  ``4 * max(sum)`` over the active lanes.
+* **Product and alignment** (``cal_fp16_booth``): each 14 x 14-bit product is formed
+  by radix-4 Booth recoding of the weight (sign folded into the recoding) and a
+  carry-save tree, whose two vectors are shifted right by ``4 * (max - sum)`` **each on
+  its own** (truncation) before they are added with a sign-compensation constant; a
+  shift of 32 or more gives 0.  The result is within 1 of ``trunc(+-w*d / 2**shift)``
+  but not always equal: the tree is reproduced literally.
+* **Sum**: the lane products add exactly (``pp_phase1``/``pp_phase3``, 38 bits).
+* **NaN** (``cal_fp16_nan``): a NaN weight, else a NaN datum, in the lowest lane makes
+  the result exponent 63 with that operand's sign at bit 37 and fraction at bits 36..27.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+MANT_BITS, EXP_BITS = 38, 6  # FP16_MUL_BIT_WIDTH, FP16_OEXP_BIT_WIDTH
+NAN_EXP = (1 << EXP_BITS) - 1
+# cal_fp16_booth's sign compensation per alignment shift (cmac.h, literally)
+SIGN_COMP = {0: 0xAAAB0000, 4: 0xFAAAB000, 8: 0xFFAAAB00, 12: 0xFFFAAAB0, 16: 0xFFFFAAAB,
+             20: 0xFFFFFAAB, 24: 0xFFFFFFAB, 28: 0xFFFFFFFB}
+CHUNK = 1 << 20  # products formed at once (memory bound of the vectorized tree)
+
+
+def _operand(bits: np.ndarray) -> tuple[np.ndarray, ...]:
+    """(sign, shifted mantissa, high exponent, nonzero, NaN) of FP16 patterns."""
+    exp = (bits >> 10) & 0x1F
+    frac = bits & 0x3FF
+    mts = frac | ((exp != 0).astype(np.int64) << 10)
+    shifted = mts << np.where(exp == 0, 1, exp & 3)
+    return (bits >> 15) & 1, shifted, exp >> 2, (bits & 0x7FFF) != 0, (exp == 31) & (frac != 0)
+
+
+def booth_product(sign: np.ndarray, wt: np.ndarray, dat: np.ndarray, shift: np.ndarray
+                  ) -> np.ndarray:
+    """``cal_fp16_booth``: the signed, aligned product of 14-bit mantissas (int64)."""
+    u32 = np.uint32
+    shape = np.broadcast_shapes(sign.shape, wt.shape, dat.shape, shift.shape)
+    rev = np.where(sign == 1, 7, 0).astype(u32)
+    w = (wt.astype(u32) << u32(1))
+    d = np.broadcast_to(dat.astype(u32), shape)
+    pps, invs = [], []
+    for i in range(8):
+        code = ((w >> u32(2 * i)) & u32(7)) ^ rev
+        pp = np.select([(code == 1) | (code == 2), code == 3, code == 4,
+                        (code == 5) | (code == 6)],
+                       [d | u32(0x10000), (d << u32(1)) | u32(0x10000),
+                        ~(d << u32(1)) & u32(0xFFFF), ~d & u32(0xFFFF)],
+                       u32(0x10000)).astype(u32)
+        pps.append(pp)
+        invs.append(((code >= 4) & (code <= 6)).astype(u32))
+    csa = [pps[0], (pps[1] << u32(2)) | invs[0], (pps[2] << u32(4)) | (invs[1] << u32(2)),
+           (pps[3] << u32(6)) | (invs[2] << u32(4)), invs[3] << u32(6), pps[4] << u32(8),
+           (pps[5] << u32(10)) | (invs[4] << u32(8)), (pps[6] << u32(12)) | (invs[5] << u32(10)),
+           (pps[7] << u32(14)) | (invs[6] << u32(12)), invs[7] << u32(14)]
+    for rnd in range(3):  # the carry-save reduction of cal_fp16_booth, step by step
+        if rnd < 2:
+            cur, st = 5, 5 * rnd
+        else:
+            csa[2], csa[3] = csa[5], csa[6]
+            cur, st = 4, 0
+        while cur >= 3:
+            groups = cur // 3
+            for j in range(groups):
+                a, b, c = csa[st + 3 * j], csa[st + 3 * j + 1], csa[st + 3 * j + 2]
+                csa[st + 2 * j] = a ^ b ^ c
+                csa[st + 2 * j + 1] = ((a & b) | (b & c) | (a & c)) << u32(1)
+            for j in range(groups * 3, cur):
+                csa[st + j - groups] = csa[st + j]
+            cur -= groups
+    s = np.broadcast_to(np.minimum(shift, 31), shape).astype(u32)
+    comp = np.zeros(shape, u32)
+    for amount, value in SIGN_COMP.items():
+        comp[s == amount] = value
+    total = ((csa[0] >> s).astype(np.int64) + (csa[1] >> s) + comp) & 0xFFFFFFFF
+    total -= (total >> 31) << 32
+    return np.where(shift >= 32, 0, total)
+
+
+def atomic(weights: np.ndarray, data: np.ndarray) -> np.ndarray:
+    """FP44 partial sums [K, P] of weights [K, L] and data [L, P] (FP16 patterns, int64)."""
+    k, lanes = weights.shape
+    p = data.shape[1]
+    ws, wm, wh, wnz, wnan = (a[:, :, None] for a in _operand(weights))
+    out = np.empty((k, p), np.int64)
+    step = max(1, CHUNK // max(1, k * lanes))
+    for a in range(0, p, step):
+        ds, dm, dh, dnz, dnan = (x[:, None, a:a + step].transpose(1, 0, 2)
+                                 for x in _operand(data))
+        active = wnz & dnz  # [K, L, p]
+        lane_sum = np.where(active, wh + dh, 0)
+        top = lane_sum.max(axis=1, keepdims=True)
+        shift = 4 * (top - lane_sum)
+        prod = np.where(active, booth_product(ws ^ ds, wm, dm, shift), 0)
+        mant = prod.sum(axis=1)
+        out[:, a:a + step] = ((4 * top[:, 0]) << MANT_BITS) | (mant & ((1 << MANT_BITS) - 1))
+    return np.where(*_nan(weights, data), out)
+
+
+def _nan(weights: np.ndarray, data: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(where a NaN decides the result, that FP44 NaN) per [K, P]."""
+    def first(bits: np.ndarray, axis: int) -> tuple[np.ndarray, np.ndarray]:
+        nan = (((bits >> 10) & 0x1F) == 31) & ((bits & 0x3FF) != 0)
+        lane = np.take_along_axis(bits, np.expand_dims(nan.argmax(axis=axis), axis), axis)
+        value = ((np.int64(NAN_EXP) << MANT_BITS) | (((lane >> 15) & 1) << 37)
+                 | ((lane & 0x3FF) << 27))
+        return nan.any(axis=axis), value.squeeze(axis)
+    w_any, w_val = first(weights, 1)  # [K]
+    d_any, d_val = first(data, 0)  # [P]
+    hit = w_any[:, None] | d_any[None, :]
+    return hit, np.where(w_any[:, None], w_val[:, None], d_val[None, :])
