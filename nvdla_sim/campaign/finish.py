@@ -26,9 +26,8 @@ def finish_transient(out: Path, config: CampaignConfig, seconds: float, report: 
              f"({rows.size / max(seconds, 1e-9):.0f} injections/s)",
              f"SDC rate {_pct(tables['overall'][0])}, 95% Wilson interval", "per unit:"]
     lines += [f"  {r['key'].decode():<8} {_pct(r)}" for r in tables["by_unit"]]
-    top = max((int(r["key"]) for r in tables["by_int8_bit"]), default=7)
-    lines.append(f"per bit of the {config.precision.upper()} activations and weights held "
-                 f"(SDC rate [95% interval], injections; {top} = sign):")
+    lines.append("per bit of the INT8 activations and weights held (SDC rate [95% interval], "
+                 "injections; 7 = sign):")
     cells = [f"bit {r['key'].decode():>2}: {r['sdc_rate'] * 100:5.2f}% "
              f"[{r['sdc_low'] * 100:.2f},{r['sdc_high'] * 100:5.2f}] n={r['n']:<5}"
              for r in tables["by_int8_bit"]]
