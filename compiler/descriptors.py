@@ -28,11 +28,7 @@ def per_kernel_dma(address: int, data_use: int, two_bytes: bool) -> OperandDma:
 
 
 def per_element_dma(surface: FeatureSurface, data_use: int) -> OperandDma:
-    """An operand read per element from ``surface`` (2-byte elements: DATA_SIZE 1, which
-    at FP32 reads binary32 elements)."""
-    return OperandDma(disable=False, data_use=data_use,
-                      data_size=int(surface.precision.element_bytes > 1), data_mode=1,
-                      ram_type=RAM_MC,
+    return OperandDma(disable=False, data_use=data_use, data_size=0, data_mode=1, ram_type=RAM_MC,
                       address=surface.address, line_stride=surface.line_stride,
                       surface_stride=surface.surface_stride)
 

@@ -167,3 +167,48 @@ def test_float_tolerance_catches_a_wrong_result():
     graph = dataclasses.replace(ir, nodes=[wrong, *ir.nodes[1:]])
     x = ir.tensor(ir.inputs[0]).quant.quantize(np.random.default_rng(2).random((1, 1, 12, 12)))
     assert not check_float_layers(graph, program, x)[0].ok
+
+
+def relu6_avg_net() -> zoo.FloatGraph:
+    """ReLU6 (a clamp in BN), a 3x3 average pool and a global average (PDP averages)."""
+    b = zoo.GraphBuilder("relu6avg", (2, 14, 14), 5)
+    x = b.conv_bn_act("c1", "input", 8, 3, 1, 1, high=6.0)
+    x = b.avg_pool("p1", x, 3, 2)
+    x = b.conv_bn_act("c2", x, 4, 3, 1, 1, high=6.0)
+    x = b.flatten("flat", b.global_avg_pool("gap", x))
+    return b.build(b.linear("fc", x, 3))
+
+
+def test_relu6_and_averages_at_fp32():
+    from compiler.lower import lower
+    from compiler.precisions import select_config
+    from compiler.verify import check_float_layers
+    from nvdla_sim.layers import POOL_AVERAGE
+    from nvdla_sim.units.sdp import ALU_MIN
+    ir = float_ir(relu6_avg_net(), "fp32")
+    program = lower(ir, select_config("fp32"))
+    bn = program.layers[0].sdp.bn
+    assert (bn.alu_algo, bn.alu_src, bn.alu_operand) == (ALU_MIN, 0, 0x4600)  # fp16 6.0
+    pools = [l.pdp for l in program.layers if l.pdp is not None]
+    assert [p.method for p in pools] == [POOL_AVERAGE] * 2
+    assert (pools[0].recip_kernel_width, pools[0].recip_kernel_height) == \
+        (fp17_bits(1 / 3),) * 2
+    x = ir.tensor(ir.inputs[0]).quant.quantize(np.random.default_rng(3).random((2, 2, 14, 14)))
+    checks = check_float_layers(ir, program, x)
+    assert all(c.ok for c in checks), checks
+
+
+def test_float_residual_add_is_refused_in_one_line():
+    from compiler.precisions import compile_model
+    with pytest.raises(CompileError, match=r"\(Add\): the second operand is a per-element "
+                                           r"SDP_RDMA stream, which is modelled at int8 only"):
+        compile_model("zoo:resnet18:random", "fp32", input_shape=(1, 32, 32))
+
+
+def test_fp16_average_pooling_is_refused_in_one_line():
+    """The FP16 PDP model computes max and min only (its averages use FP17 arithmetic)."""
+    from compiler.lower import lower
+    from compiler.precisions import select_config
+    with pytest.raises(CompileError, match=r"node p1: PDP: FP16 average pooling .* not "
+                                           r"modelled"):
+        lower(float_ir(relu6_avg_net(), "fp16"), select_config("fp16"))
