@@ -70,6 +70,7 @@ FORMATS: dict[str, NumberFormat] = {f.name: f for f in (
     NumberFormat("int4", 4), NumberFormat("int8", 8), NumberFormat("int16", 16),
     NumberFormat(FP16.name, FP16.bits, FP16.exp_bits),
     NumberFormat(FP32.name, FP32.bits, FP32.exp_bits),
+    NumberFormat("fp17", 17, 6),  # PDP's FP16 averaging format (cmod vlibs.h vFp17Type)
     NumberFormat("fp44", 44, 6, signed_mantissa=True),
     NumberFormat("fp48", FP16.acc_bits, FP16.acc_exp_bits, signed_mantissa=True))}
 

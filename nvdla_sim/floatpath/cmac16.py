@@ -17,8 +17,11 @@ partial sum of ``L`` data x weight products (``L`` = :meth:`HardwareConfig.mac_c
   by radix-4 Booth recoding of the weight (sign folded into the recoding) and a
   carry-save tree, whose two vectors are shifted right by ``4 * (max - sum)`` **each on
   its own** (truncation) before they are added with a sign-compensation constant; a
-  shift of 32 or more gives 0.  The result is within 1 of ``trunc(+-w*d / 2**shift)``
-  but not always equal: the tree is reproduced literally.
+  shift of 32 or more gives 0.  The result is ``floor(+-w*d / 2**shift)`` or one less:
+  the tree is reproduced literally (:func:`booth_product`) where that can happen.  For
+  shifts 0 and 4 it equals ``floor(+-w*d / 2**shift)`` for every pair of the 4608
+  mantissas an FP16 operand can give (checked exhaustively by
+  ``tools/check_cmac16_shifts.py``), so those products are computed directly.
 * **Sum**: the lane products add exactly (``pp_phase1``/``pp_phase3``, 38 bits).
 * **NaN** (``cal_fp16_nan``): a NaN weight, else a NaN datum, in the lowest lane makes
   the result exponent 63 with that operand's sign at bit 37 and fraction at bits 36..27.
@@ -34,6 +37,7 @@ NAN_EXP = (1 << EXP_BITS) - 1
 SIGN_COMP = {0: 0xAAAB0000, 4: 0xFAAAB000, 8: 0xFFAAAB00, 12: 0xFFFAAAB0, 16: 0xFFFFAAAB,
              20: 0xFFFFFAAB, 24: 0xFFFFFFAB, 28: 0xFFFFFFFB}
 CHUNK = 1 << 20  # products formed at once (memory bound of the vectorized tree)
+BOOTH_DIGIT = np.array([0, 1, 1, 2, -2, -1, -1, 0], np.int8)  # radix-4 code -> digit
 
 
 def _operand(bits: np.ndarray) -> tuple[np.ndarray, ...]:
@@ -50,19 +54,19 @@ def booth_product(sign: np.ndarray, wt: np.ndarray, dat: np.ndarray, shift: np.n
     """``cal_fp16_booth``: the signed, aligned product of 14-bit mantissas (int64)."""
     u32 = np.uint32
     shape = np.broadcast_shapes(sign.shape, wt.shape, dat.shape, shift.shape)
-    rev = np.where(sign == 1, 7, 0).astype(u32)
-    w = (wt.astype(u32) << u32(1))
-    d = np.broadcast_to(dat.astype(u32), shape)
+    # Booth digits of the weight, negated for a negative product (code ^ 7): each
+    # partial product is 0x10000 + digit * dat, minus 1 (and an inverted-flag bit) for a
+    # negative digit -- ``~(x) & 0xffff`` is 0xffff - x for the codes' x < 2**16
+    w = wt.astype(np.int64) << 1
+    neg = np.where(sign == 1, -1, 1).astype(np.int8)
+    d = dat.astype(np.int64)
     pps, invs = [], []
     for i in range(8):
-        code = ((w >> u32(2 * i)) & u32(7)) ^ rev
-        pp = np.select([(code == 1) | (code == 2), code == 3, code == 4,
-                        (code == 5) | (code == 6)],
-                       [d | u32(0x10000), (d << u32(1)) | u32(0x10000),
-                        ~(d << u32(1)) & u32(0xFFFF), ~d & u32(0xFFFF)],
-                       u32(0x10000)).astype(u32)
-        pps.append(pp)
-        invs.append(((code >= 4) & (code <= 6)).astype(u32))
+        code = (w >> (2 * i)) & 7
+        digit = BOOTH_DIGIT[code] * neg  # [-2, 2]
+        inv = (digit < 0).astype(u32)
+        pps.append(np.broadcast_to((0x10000 + digit * d - inv).astype(u32), shape))
+        invs.append(np.broadcast_to(inv, shape))
     csa = [pps[0], (pps[1] << u32(2)) | invs[0], (pps[2] << u32(4)) | (invs[1] << u32(2)),
            (pps[3] << u32(6)) | (invs[2] << u32(4)), invs[3] << u32(6), pps[4] << u32(8),
            (pps[5] << u32(10)) | (invs[4] << u32(8)), (pps[6] << u32(12)) | (invs[5] << u32(10)),
@@ -105,7 +109,15 @@ def atomic(weights: np.ndarray, data: np.ndarray) -> np.ndarray:
         lane_sum = np.where(active, wh + dh, 0)
         top = lane_sum.max(axis=1, keepdims=True)
         shift = 4 * (top - lane_sum)
-        prod = np.where(active, booth_product(ws ^ ds, wm, dm, shift), 0)
+        sign = ws ^ ds
+        prod = np.where(sign == 1, -(wm * dm), wm * dm) >> np.minimum(shift, 63)
+        tree = active & (shift >= 8) & (shift < 32)  # where the Booth tree can differ
+        prod = np.where(active & (shift < 32), prod, 0)
+        if tree.any():
+            full = prod.shape
+            prod[tree] = booth_product(np.broadcast_to(sign, full)[tree],
+                                       np.broadcast_to(wm, full)[tree],
+                                       np.broadcast_to(dm, full)[tree], shift[tree])
         mant = prod.sum(axis=1)
         out[:, a:a + step] = ((4 * top[:, 0]) << MANT_BITS) | (mant & ((1 << MANT_BITS) - 1))
     return np.where(*_nan(weights, data), out)

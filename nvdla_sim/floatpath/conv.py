@@ -32,17 +32,23 @@ from nvdla_sim.units import csc
 
 
 def atomic_operands(conv: ConvCore, data: np.ndarray, weights: np.ndarray,
-                    cfg: HardwareConfig) -> Iterator[tuple[np.ndarray, np.ndarray]]:
-    """(weights [K, L], data [L, Ho*Wo]) of every atomic-operation slot, in CSC's order;
-    ``data`` [C, H, W] and ``weights`` [K, C, R, S] hold stored elements."""
+                    cfg: HardwareConfig, zero_lanes: bool = True
+                    ) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+    """(weights [K, L], data [L, (B*)Ho*Wo]) of every atomic-operation slot, in CSC's
+    order; ``data`` [(B,) C, H, W] and ``weights`` [K, C, R, S] hold stored elements (a
+    batch puts its samples side by side).  Without ``zero_lanes`` the last block has only
+    its real lanes (FP16: zero lanes are masked and take no part)."""
     lanes = cfg.mac_channels(conv.precision)
-    win = csc.windows(conv, data)  # [C, R, S, Ho, Wo]
+    win = csc.windows(conv, data)  # [(B,) C, R, S, Ho, Wo]
+    if data.ndim == 4:
+        win = np.moveaxis(win, 0, 3)  # [C, R, S, B, Ho, Wo]
     for b in range(0, conv.in_channels, lanes):
         n = min(lanes, conv.in_channels - b)
+        width = lanes if zero_lanes else n
         for y in range(conv.kernel_height):
             for x in range(conv.kernel_width):
-                w = np.zeros((conv.kernels, lanes), weights.dtype)
-                d = np.zeros((lanes, conv.out_height * conv.out_width), data.dtype)
+                w = np.zeros((conv.kernels, width), weights.dtype)
+                d = np.zeros((width, win[0, 0, 0].size), data.dtype)
                 w[:, :n] = weights[:, b:b + n, y, x]
                 d[:n] = win[b:b + n, y, x].reshape(n, -1)
                 yield w, d
@@ -60,19 +66,20 @@ def accumulate(conv: ConvCore, data: np.ndarray, weights: np.ndarray,
                cfg: HardwareConfig) -> np.ndarray:
     """CACC's assembly values [(B,) K, Ho, Wo] as bit patterns: FP48 (FP16) or binary32
     (FP32 reference)."""
-    if data.ndim == 4:
-        return np.stack([accumulate(conv, d, weights, cfg) for d in data])
-    shape = (conv.kernels, conv.out_height, conv.out_width)
+    batch = data.shape[:-3]
+    pixels = int(np.prod(batch, dtype=np.int64)) * conv.out_height * conv.out_width
     if conv.precision is FP16:
-        acc = np.zeros((conv.kernels, shape[1] * shape[2]), np.int64)
-        for w, d in atomic_operands(conv, data, weights, cfg):
+        acc = np.zeros((conv.kernels, pixels), np.int64)
+        for w, d in atomic_operands(conv, data, weights, cfg, zero_lanes=False):
             acc = cacc_fp48_add(acc, cmac16.atomic(to_bits(w, FP16), to_bits(d, FP16)))
-        return acc.reshape(shape)
-    acc32 = np.zeros((conv.kernels, shape[1] * shape[2]), np.float32)
-    with np.errstate(over="ignore", invalid="ignore"):
-        for w, d in atomic_operands(conv, data, weights, cfg):
-            acc32 = acc32 + pairwise_sum(w[:, :, None] * d[None, :, :])
-    return f32_bits(acc32).reshape(shape)
+    else:
+        acc32 = np.zeros((conv.kernels, pixels), np.float32)
+        with np.errstate(over="ignore", invalid="ignore"):
+            for w, d in atomic_operands(conv, data, weights, cfg):
+                acc32 = acc32 + pairwise_sum(w[:, :, None] * d[None, :, :])
+        acc = f32_bits(acc32)
+    acc = acc.reshape(conv.kernels, *batch, conv.out_height, conv.out_width)
+    return np.moveaxis(acc, 0, len(batch)) if batch else acc
 
 
 def to_sdp(conv: ConvCore, acc: np.ndarray, cfg: HardwareConfig) -> np.ndarray:

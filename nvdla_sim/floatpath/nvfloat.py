@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from nvdla_sim.fp16 import _top_bit
+from nvdla_sim.fp16 import F16_MANT as FP16_MANT_BITS, _top_bit
 
 SUM, MAX, MIN = 2, 0, 1  # SDP ALU algorithms (sdp.h SDP_ALU_MODE_*)
 
@@ -156,3 +156,44 @@ def fp_alu(algo: int, a: np.ndarray, b: np.ndarray, e: int, m: int) -> np.ndarra
     if algo == SUM:
         return fp_add(a, b, e, m)
     return fp_max_min(a, b, e, m, maximum=algo == MAX)
+
+
+FP17_EXP, FP17_MANT = 6, 10  # PDP's FP17 (vlibs.h vFp17Type): 1 sign, 6 exponent, 10 mantissa
+_FP17_DELTA = (1 << (FP17_EXP - 1)) - 1 - 15  # bias 31 - FP16 bias 15
+
+
+def fp16_to_fp17(bits: np.ndarray) -> np.ndarray:
+    """``Fp16ToFp17`` = ``FpExpoWidthInc<5,6,10,DENORM_YES,NAN_YES>``: exact for finite
+    values (a denormal becomes a normal), an infinity becomes the largest finite FP17 and a
+    NaN keeps its sign and payload."""
+    b = np.asarray(bits, np.int64) & 0xFFFF
+    sign, exp, mant = (b >> 15) & 1, (b >> 10) & 0x1F, b & 0x3FF
+    zeros = FP16_MANT_BITS - 1 - _top_bit(np.maximum(mant, 1))  # IntLeadZero<10>
+    out_exp = np.where(exp == 0, np.where(mant == 0, 0, _FP17_DELTA - zeros), exp + _FP17_DELTA)
+    out_mant = np.where((exp == 0) & (mant != 0), (mant << (zeros + 1)) & 0x3FF, mant)
+    inf, nan = (exp == 0x1F) & (mant == 0), (exp == 0x1F) & (mant != 0)
+    out_exp = np.where(inf, _mask(FP17_EXP) - 1, np.where(nan, _mask(FP17_EXP), out_exp))
+    out_mant = np.where(inf, 0x3FF, out_mant)
+    return _join(sign, out_exp, out_mant, FP17_EXP, FP17_MANT)
+
+
+def fp17_to_fp16(bits: np.ndarray) -> np.ndarray:
+    """``Fp17ToFp16`` = ``FpExpoWidthDec<6,5,10,DENORM_YES,NAN_YES>``: exponents from 47
+    saturate to +-65504, below 6 flush to a signed zero, 6..16 become denormals (the
+    mantissa with its implied 1 shifted right, rounded to nearest even,
+    ``FpMantDecShiftRight``; a carry makes exponent 1); NaNs keep sign and payload."""
+    sign, exp, mant = _split(bits, FP17_EXP, FP17_MANT)
+    shift = np.clip(_FP17_DELTA - exp + 1, 1, 11)
+    full = mant | (1 << FP17_MANT)
+    guard = (full >> (shift - 1)) & 1
+    sticky = (full & ((np.int64(1) << (shift - 1)) - 1)) != 0
+    least = (full >> shift) & 1
+    den = (full >> shift) + ((guard == 1) & (sticky | (least == 1)))
+    out_exp = np.where(exp >= 31 + _FP17_DELTA, 30, np.where(
+        exp < _FP17_DELTA - FP17_MANT, 0, np.where(exp <= _FP17_DELTA, den >> FP17_MANT,
+                                                   exp - _FP17_DELTA)))
+    out_mant = np.where(exp >= 31 + _FP17_DELTA, 0x3FF, np.where(
+        exp < _FP17_DELTA - FP17_MANT, 0, np.where(exp <= _FP17_DELTA, den & 0x3FF, mant)))
+    nan = (exp == _mask(FP17_EXP)) & (mant != 0)
+    out_exp, out_mant = np.where(nan, 0x1F, out_exp), np.where(nan, mant, out_mant)
+    return (sign << 15) | (out_exp << 10) | out_mant

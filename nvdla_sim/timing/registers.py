@@ -190,11 +190,14 @@ def _sdp(cfg: HardwareConfig, prec: Precision) -> list[RegisterSpec]:
 
 
 def _pdp(cfg: HardwareConfig, prec: Precision) -> list[RegisterSpec]:
-    """Float data pool in their own format (FP16 max / min; binary32 reference sums)."""
+    """FP16 windows pool into a 17-bit line buffer: FP17 sums for averages, FP16 values in
+    its low 16 bits for max / min (``pdp_hls_wrapper.cpp``); the FP32 reference in
+    binary32."""
     fmt, acc_bits = (prec.name, prec.bits) if prec.is_float else ("", prec.pdp_buffer_bits)
+    acc_fmt, acc_bits = ("fp17", 17) if prec is FP16 else (fmt, acc_bits)
     return [RegisterSpec("pdp.in", prec.bits, 1, "input element", "activation", fmt=fmt),
             RegisterSpec("pdp.acc", acc_bits, 1, "window result before the "
-                         "average division", "pdp intermediate", fmt=fmt),
+                         "average division", "pdp intermediate", fmt=acc_fmt),
             RegisterSpec("pdp.out", prec.bits, 1, "pooled output element", "activation",
                          fmt=fmt)]
 

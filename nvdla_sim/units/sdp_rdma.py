@@ -63,10 +63,26 @@ def operand_surface(dma: OperandDma, sdp: Sdp) -> FeatureSurface:
                           ram_type=dma.ram_type)
 
 
+def float_operand_surface(dma: OperandDma, sdp: Sdp) -> FeatureSurface:
+    """A per-element operand stream on float data: one component per element (DATA_USE
+    ALU or MUL, DATA_SIZE 1), laid out as a feature surface of the processing precision
+    (16 FP16 or 8 binary32 channels per 32-byte atom; the layout NVIDIA's traces do not
+    exercise, :mod:`nvdla_sim.floatpath`)."""
+    prec = sdp.proc_prec
+    if dma.data_use == USE_BOTH or not dma.data_size:
+        raise LayerError(f"SDP_RDMA: a per-element {prec.name} operand stream carries one "
+                         f"{prec.element_bytes}-byte component: DATA_USE must be ALU or MUL "
+                         f"and DATA_SIZE 1")
+    return FeatureSurface(dma.address, sdp.width, sdp.height, sdp.channels, dma.line_stride,
+                          dma.surface_stride, precision=prec, ram_type=dma.ram_type)
+
+
 def operand_raw(dma: OperandDma, sdp: Sdp, mem: Memory, cfg: HardwareConfig) -> np.ndarray:
     """Raw operand bytes: [Cpad, H, W, E] per element, [Cpad, 1, 1, E] per kernel (one
     vector of ceil(C/A)*A elements, A the atom's channels at the input precision)."""
     prec = sdp.in_prec
+    if dma.data_mode == MODE_PER_ELEMENT and sdp.proc_prec.is_float:
+        return float_operand_surface(dma, sdp).read_bytes(mem, cfg)
     if dma.data_mode == MODE_PER_ELEMENT:
         if prec.element_bytes != 1:
             raise LayerError(f"SDP_RDMA: per-element operand streams with {prec.name} "

@@ -123,3 +123,34 @@ def test_booth_matches_the_transliteration_and_cmods_own_bound():
     exact = np.where(sign == 1, -(w * d), w * d) >> np.minimum(s, 40)
     assert np.abs(got - np.where(s >= 32, 0, exact)).max() <= 1  # DEBUG_ERROR_CHECK
     assert (got != np.where(s >= 32, 0, exact)).any()  # ... and not always equal
+
+
+def test_shifts_zero_and_four_are_the_floored_product():
+    """What lets CMAC skip the tree there (the module checks all 4608**2 pairs offline)."""
+    frac = np.arange(1024)
+    mants = np.unique(np.concatenate([(frac | 1024) << s for s in range(4)] + [frac << 1]))
+    assert len(mants) == 4608
+    d = np.random.default_rng(6).choice(mants, 48)[None, :]
+    for shift in (0, 4):
+        for sign in (0, 1):
+            got = booth_product(np.array([[sign]]), mants[:, None], d, np.array([[shift]]))
+            want = (-(mants[:, None] * d) if sign else mants[:, None] * d) >> shift
+            assert np.array_equal(got, want)
+
+
+def test_atomic_equals_the_tree_everywhere():
+    """The direct products for shifts 0 and 4 change nothing: Booth on every lane agrees."""
+    from nvdla_sim.floatpath.cmac16 import _operand
+    rng = np.random.default_rng(7)
+    vals = (rng.standard_normal(4000) * 2.0 ** rng.integers(-20, 12, 4000)).astype(np.float16)
+    vals[:40] = 0
+    bits = vals.view(np.uint16).astype(np.int64)
+    w, d = rng.choice(bits, (5, LANES)), rng.choice(bits, (LANES, 30))
+    ws, wm, wh, wnz, _ = (a[:, :, None] for a in _operand(w))
+    ds, dm, dh, dnz, _ = (a[None] for a in _operand(d))
+    active = wnz & dnz
+    lane_sum = np.where(active, wh + dh, 0)
+    top = lane_sum.max(axis=1, keepdims=True)
+    prod = np.where(active, booth_product(ws ^ ds, wm, dm, 4 * (top - lane_sum)), 0)
+    want = ((4 * top[:, 0]) << 38) | (prod.sum(axis=1) & ((1 << 38) - 1))
+    assert np.array_equal(atomic(w, d), want)

@@ -10,9 +10,9 @@ from compiler import descriptors as build
 from nvdla_sim.config import NV_FULL
 from nvdla_sim.executor import Executor, MemoryInputs
 from nvdla_sim.floatpath import cmac16, to_bits
-from nvdla_sim.floatpath.nvfloat import fp_add, fp_mul, fp_relu
+from nvdla_sim.floatpath.nvfloat import fp16_to_fp17, fp_add, fp_mul, fp_relu
 from nvdla_sim.fp16 import cacc_fp48_add, cacc_fp48_to_fp32, fp16_to_fp32, fp32_to_fp16
-from nvdla_sim.layers import POOL_MAX, POOL_MIN, HardwareLayer
+from nvdla_sim.layers import POOL_AVERAGE, POOL_MAX, POOL_MIN, HardwareLayer
 from nvdla_sim.memory import Memory
 from nvdla_sim.precision import FP16, INT16
 from nvdla_sim.surface import FeatureSurface, pack_weights
@@ -153,3 +153,79 @@ def test_fp16_pdp_max_min_nan_order_and_signed_zeros():
                                         pads=(0, 0, 0, 0), pad_value=0), nan_to_zero=True)
     Executor(CFG).run(HardwareLayer("pool", pdp=pdp), mem)
     assert to_bits(dst.read(mem, CFG)[:1, 0, 0], FP16).tolist() == [0x3C00]  # NaNs -> +0
+
+
+def fp17(x: float) -> int:
+    return int(fp16_to_fp17(h(x)))
+
+
+def test_fp16_average_pool_in_fp17_with_padding_terms():
+    c, hh, ww = 1, 2, 2
+    src = FeatureSurface.packed(0x1000, ww, hh, c, CFG, precision=FP16)
+    dst = FeatureSurface.packed(0x2000, 2, 2, c, CFG, precision=FP16)
+    third = fp17(1 / 3)  # 0.333251953125 in FP17
+    pdp = dataclasses.replace(
+        build.pdp(src=src, in_height=hh, in_width=ww, dst=dst, method=POOL_AVERAGE,
+                  kernel=(3, 3), stride=(1, 1), pads=(1, 1, 1, 1), pad_value=0),
+        pad_values=tuple(fp17(0.5 * n) for n in range(1, 8)),
+        recip_kernel_width=third, recip_kernel_height=third)
+    x = np.zeros((16, hh, ww), F16)
+    x[0] = [[1, 2], [3, 4]]
+    mem = Memory()
+    src.write(mem, CFG, x)
+    Executor(CFG).run(HardwareLayer("pool", pdp=pdp), mem)
+    # every window holds all four elements and five padded ones: rows (1 + 2) + P[1] and
+    # (3 + 4) + P[1]; rows added new first, + 3 * P[1] for the padded row: 12.5; then
+    # 12.5 * 0.33325 -> 4.1640625 and * 0.33325 -> 1.3876953125 (FP17 rounds like FP16 here)
+    r = F16(1 / 3)
+    assert np.all(dst.read(mem, CFG)[0] == F16(F16(F16(12.5) * r) * r))
+    assert to_bits(dst.read(mem, CFG)[:1, 0, 0], FP16).tolist() == [0x3D8D]
+
+
+def test_fp16_average_pool_without_padding():
+    c, hh, ww = 1, 2, 2
+    src = FeatureSurface.packed(0x1000, ww, hh, c, CFG, precision=FP16)
+    dst = FeatureSurface.packed(0x2000, 1, 1, c, CFG, precision=FP16)
+    pdp = dataclasses.replace(
+        build.pdp(src=src, in_height=hh, in_width=ww, dst=dst, method=POOL_AVERAGE,
+                  kernel=(2, 2), stride=(1, 1), pads=(0, 0, 0, 0), pad_value=0),
+        recip_kernel_width=fp17(0.5), recip_kernel_height=fp17(0.5))
+    x = np.zeros((16, hh, ww), F16)
+    x[0], x[1] = [[1, 2], [3, 4]], [[65504, 65504], [65504, 65504]]
+    mem = Memory()
+    src.write(mem, CFG, x)
+    Executor(CFG).run(HardwareLayer("pool", pdp=pdp), mem)
+    # (1 + 2) + (3 + 4) = 10, * 0.5 * 0.5 = 2.5; FP17's range holds 4 * 65504 exactly
+    assert dst.read(mem, CFG)[:2, 0, 0].tolist() == [2.5, 65504.0]
+
+
+def test_fp16_residual_add_from_a_per_element_stream():
+    """BN ALU SUM with a per-element FP16 operand (a second feature surface): residual Add."""
+    c, hh, ww = 20, 2, 3
+    src = FeatureSurface.packed(0x1000, ww, hh, c, CFG, precision=FP16)
+    res = FeatureSurface.packed(0x3000, ww, hh, c, CFG, precision=FP16)
+    dst = FeatureSurface.packed(0x5000, ww, hh, c, CFG, precision=FP16)
+    dma = dataclasses.replace(build.per_element_dma(res, data_use=1), data_size=1)
+    bn = dataclasses.replace(build.bypass_x(), bypass=False, alu_bypass=False, alu_algo=2,
+                             alu_src=1, relu_bypass=False, dma=dma)
+    sdp = build.sdp(width=ww, height=hh, channels=c, dst=dst, src=src, bn=bn, prec=FP16)
+    rng = np.random.default_rng(18)
+    x, r = (rng.standard_normal((32, hh, ww)).astype(F16) for _ in range(2))
+    mem = Memory()
+    src.write(mem, CFG, x)
+    res.write(mem, CFG, r)
+    Executor(CFG).run(HardwareLayer("add", sdp=sdp), mem)
+    # FP16 + FP16 is exact in FP32, so one rounding: IEEE's, then ReLU
+    want = np.maximum((x.astype(np.float32) + r.astype(np.float32)).astype(F16), F16(0))
+    assert np.array_equal(dst.read(mem, CFG)[:c], want[:c])
+
+
+def test_fp16_conv_on_a_batch_is_each_sample():
+    from nvdla_sim.floatpath.conv import accumulate
+    rng = np.random.default_rng(19)
+    layer, mem, x, wt, dst = conv_program(rng, c=20)
+    batch = np.stack([x, -x, x * F16(0.5)])
+    acc = accumulate(layer.conv, batch, wt, CFG)
+    assert acc.shape == (3, 3, 4, 5)
+    for i in range(3):
+        assert np.array_equal(acc[i], accumulate(layer.conv, batch[i], wt, CFG))

@@ -152,3 +152,54 @@ def sum_in_order(a: np.ndarray) -> np.ndarray:
     for i in range(1, a.shape[-1]):
         s = s + a[..., i]
     return s
+
+
+def test_fp32_sdp_from_memory_with_binary32_operand_stream():
+    """Per-kernel ALU and MUL operands, 4-byte binary32 each (DATA_USE both, DATA_SIZE 1)."""
+    c, h, w = 10, 2, 3
+    src = FeatureSurface.packed(0x1000, w, h, c, CFG, precision=FP32)
+    dst = FeatureSurface.packed(0x4000, w, h, c, CFG, precision=FP32)
+    dma = build.per_kernel_dma(0x9000, data_use=2, two_bytes=True)
+    bs = dataclasses.replace(build.bypass_x(), bypass=False, alu_bypass=False, alu_algo=2,
+                             alu_src=1, mul_bypass=False, mul_src=1, dma=dma)
+    bn = dataclasses.replace(build.bypass_x(), bypass=False, alu_bypass=False, alu_algo=0,
+                             alu_operand=fp16_field(-0.125), relu_bypass=True)
+    sdp = build.sdp(width=w, height=h, channels=c, dst=dst, src=src, bs=bs, bn=bn, prec=FP32)
+    rng = np.random.default_rng(37)
+    x = rng.standard_normal((16, h, w)).astype(np.float32)
+    alu = rng.standard_normal(16).astype(np.float32)
+    mul = rng.standard_normal(16).astype(np.float32)
+    mem = Memory()
+    src.write(mem, CFG, x)
+    mem.write(0x9000, np.stack([alu, mul], axis=1).reshape(-1).view(np.uint8))
+    Executor(CFG).run(HardwareLayer("sdp", sdp=sdp), mem)
+    want = np.maximum((x + alu[:, None, None]) * mul[:, None, None], np.float32(-0.125))
+    assert np.array_equal(dst.read(mem, CFG)[:10], want[:10])
+
+
+def test_fp32_taps_see_bit_patterns():
+    """A tap gets binary32 patterns; flipping the sign bit of ``in`` negates the result."""
+    from nvdla_sim.floatpath import sdp as float_sdp
+    from nvdla_sim.units.sdp_rdma import Operands
+    rng = np.random.default_rng(38)
+    layer, *_ = conv_layer(rng, bias=0.5)
+    x = np.array([1.5, -2.0, 3.25], np.float32).view(np.uint32).astype(np.int64)
+    seen = {}
+
+    def tap(name, value):
+        seen[name] = np.asarray(value)
+        return value ^ (1 << 31) if name == "in" else value
+    none = Operands(None, None)
+    out = float_sdp.process(x, layer.sdp, none, none, tap)
+    assert seen["in"].tolist() == x.tolist() and set(seen) == {"in", "bs_alu", "bs_out", "out"}
+    assert out.tolist() == [-1.0, 2.5, -2.75]
+
+
+def test_fp32_conv_on_a_batch_is_each_sample():
+    from nvdla_sim.floatpath.conv import accumulate
+    rng = np.random.default_rng(39)
+    layer, mem, x, wt, dst = conv_layer(rng, c=12, k=5)
+    batch = np.stack([x, x * np.float32(-3)])
+    acc = accumulate(layer.conv, batch, wt, CFG)
+    assert acc.shape == (2, 5, 5, 6)
+    assert all(np.array_equal(acc[i], accumulate(layer.conv, batch[i], wt, CFG)) for i in (0, 1))
