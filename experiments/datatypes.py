@@ -60,8 +60,8 @@ class Scale:
     margin: float
     chunk: int = 1000
     # (precision, share): precisions whose datapath model is slow run this share of the
-    # injections and images (FP16: CMAC's Booth tree bit by bit, ~100x the time of the
-    # other datapaths per image); the tables give every rate's n
+    # injections (FP16: CMAC's atomic operation reproduced bit by bit, several times the
+    # time of the other datapaths per fault); the tables give every rate's n
     reduced: tuple[tuple[str, float], ...] = ()
 
     def at(self, precision: str) -> "Scale":
@@ -73,13 +73,13 @@ class Scale:
         def part(n: int | None) -> int | None:
             return None if n is None else max(1, int(n * share))
         return Scale(part(self.stored), part(self.registers), self.images,
-                     part(self.accuracy_images), self.margin, self.chunk)
+                     self.accuracy_images, self.margin, self.chunk)
 
 
 # LeNet-5's SDC rates are of the order of 0.01%: the quick scale sizes its intervals to
 # that (about 2 minutes on one core)
 QUICK = Scale(stored=60_000, registers=20_000, images=50, accuracy_images=1000, margin=0.01,
-              reduced=(("fp16", 0.1),))
+              reduced=(("fp16", 0.25),))
 FULL = Scale(stored=None, registers=None, images=100, accuracy_images=1000, margin=0.001)
 TEST = Scale(stored=400, registers=200, images=4, accuracy_images=60, margin=0.05, chunk=200)
 
@@ -237,8 +237,8 @@ def _summary(results: list[Result], scale: Scale, options: StudyOptions,
           "datapath.  Rates are SDC (top-1 changed) / output corrupted (any output bit "
           "differs) with 95% Wilson intervals.", "",
           f"Scale: {'full' if options.full else 'quick'}; seed {options.seed}"
-          + "".join(f"; {p} runs {share:.0%} of the injections and images (its datapath "
-                    f"model is slow)" for p, share in scale.reduced) + ".", "",
+          + "".join(f"; {p} runs {share:.0%} of the injections (its datapath model is "
+                    f"slow)" for p, share in scale.reduced) + ".", "",
           "## Accuracy and rates per precision", "",
           "| precision | datapath (config) | accuracy (held-out MNIST) | stored: SDC / "
           "corrupted (n) | stored weights: SDC | stored activations: SDC | registers: SDC "
@@ -258,7 +258,7 @@ def _summary(results: list[Result], scale: Scale, options: StudyOptions,
         reg = camps[r.precision].get("registers")
         rm = measures(reg.columns) if reg else None
         md.append(f"| {r.precision} | {what} | {r.accuracy * 100:.2f}% "
-                  f"({scale.at(r.precision).accuracy_images}) | {_cell(m)} ({m['sdc'].n:,}) | "
+                  f"({scale.accuracy_images}) | {_cell(m)} ({m['sdc'].n:,}) | "
                   f"{w['sdc'].pct(3)} | {a['sdc'].pct(3)} | "
                   + (f"{_cell(rm)} ({rm['sdc'].n:,}) |" if rm else "not modelled |"))
     missing = [r for r in results if r.missing]
