@@ -17,8 +17,8 @@ from typing import Protocol
 
 import numpy as np
 
-from nvdla_sim.config import DEFAULT_CONFIG, HardwareConfig
 from nvdla_sim import floatpath
+from nvdla_sim.config import DEFAULT_CONFIG, HardwareConfig
 from nvdla_sim.errors import LayerError
 from nvdla_sim.layers import ConvCore, HardwareLayer, OperandDma, Sdp
 from nvdla_sim.memory import Memory

@@ -24,7 +24,13 @@ The register contract (what a compiler programs; :mod:`compiler.lower` for float
   of 32 (:meth:`HardwareConfig.mac_channels`).  Register operands and ``PAD_VALUE`` are
   FP16 patterns widened exactly (the fields are 16 bits); memory operand components are
   4-byte binary32 (``DATA_SIZE`` = 1).  Arithmetic is IEEE binary32 with round to
-  nearest even (numpy float32), in the order documented in :mod:`.ref32`.
+  nearest even (numpy float32), in the orders documented in :mod:`.conv` and :mod:`.pdp`;
+  average pooling ignores ``RECIP_KERNEL_*`` and needs ``PAD_VALUE_*`` = 0.
+
+Both: a per-element SDP operand stream (residual Add) is one component per element
+(``DATA_USE`` ALU or MUL, ``DATA_SIZE`` 1) laid out as a feature surface of the
+processing precision (:func:`nvdla_sim.units.sdp_rdma.float_operand_surface`); the EW
+stage and the LUT are not modelled on float data, nor is CDP.
 """
 
 from __future__ import annotations

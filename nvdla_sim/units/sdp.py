@@ -158,7 +158,10 @@ def check(sdp: Sdp) -> None:
     precisions; float data go to :mod:`nvdla_sim.floatpath.sdp`."""
     if sdp.proc_prec.is_float:
         float_sdp.check(sdp)
-    _ = sdp.out_prec
+    elif sdp.out_prec.is_float or sdp.in_prec.is_float:
+        raise LayerError(f"SDP: {sdp.proc_prec.name} processing with {sdp.in_prec.name} "
+                         f"input and {sdp.out_prec.name} output is not modelled "
+                         f"(D_DATA_FORMAT / SDP_RDMA D_FEATURE_MODE_CFG precisions)")
 
 
 def input_values(cube: np.ndarray, sdp: Sdp) -> np.ndarray:

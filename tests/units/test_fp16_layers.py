@@ -5,9 +5,11 @@ from __future__ import annotations
 import dataclasses
 
 import numpy as np
+import pytest
 
 from compiler import descriptors as build
 from nvdla_sim.config import NV_FULL
+from nvdla_sim.errors import LayerError
 from nvdla_sim.executor import Executor, MemoryInputs
 from nvdla_sim.floatpath import cmac16, to_bits
 from nvdla_sim.floatpath.nvfloat import fp16_to_fp17, fp_add, fp_mul, fp_relu
@@ -229,3 +231,36 @@ def test_fp16_conv_on_a_batch_is_each_sample():
     assert acc.shape == (3, 3, 4, 5)
     for i in range(3):
         assert np.array_equal(acc[i], accumulate(layer.conv, batch[i], wt, CFG))
+
+
+def test_integer_sdp_with_a_float_output_is_refused():
+    src = FeatureSurface.packed(0x1000, 2, 1, 4, CFG)
+    dst = FeatureSurface.packed(0x2000, 2, 1, 4, CFG, precision=FP16)
+    sdp = dataclasses.replace(build.sdp(width=2, height=1, channels=4, dst=dst, src=src),
+                              out_precision=FP16.code)
+    mem = Memory()
+    src.write(mem, CFG, np.zeros((32, 1, 2), np.int8))
+    with pytest.raises(LayerError, match="int8 processing with int8 input and fp16 output"):
+        Executor(CFG).run(HardwareLayer("sdp", sdp=sdp), mem)
+
+
+def test_fp16_sdp_prelu_max_and_operand_nan_flush():
+    """PReLU passes a clear sign bit; an FP16 infinity input widens to FLT_MAX and narrows
+    back to 65504; a NaN register operand is +0 under NAN_TO_ZERO (then MAX(x, 0))."""
+    c, hh, ww = 1, 1, 4
+    src = FeatureSurface.packed(0x1000, ww, hh, c, CFG, precision=FP16)
+    dst = FeatureSurface.packed(0x2000, ww, hh, c, CFG, precision=FP16)
+    bs = dataclasses.replace(build.bypass_x(), bypass=False, mul_bypass=False, mul_prelu=True,
+                             mul_operand=field(0.25))
+    bn = dataclasses.replace(build.bypass_x(), bypass=False, alu_bypass=False, alu_algo=0,
+                             alu_operand=0x7E00 - (1 << 16))  # a NaN pattern
+    sdp = dataclasses.replace(build.sdp(width=ww, height=hh, channels=c, dst=dst, src=src,
+                                        bs=bs, bn=bn, prec=FP16), nan_to_zero=True)
+    x = np.zeros((16, hh, ww), np.uint16)
+    x[0, 0] = [h(3.0), h(-8.0), 0x7C00, h(-0.0)]
+    mem = Memory()
+    src.write(mem, CFG, x.view(F16))
+    Executor(CFG).run(HardwareLayer("prelu", sdp=sdp), mem)
+    # 3 passes; -8 * 0.25 = -2, MAX(-2, +0) = +0; inf -> FLT_MAX -> 65504; -0: sign set,
+    # so multiplied: -0 * 0.25 = -0, and MAX(-0, +0) = +0
+    assert to_bits(dst.read(mem, CFG)[:1, 0], FP16).tolist() == [[int(h(3.0)), 0, 0x7BFF, 0]]
