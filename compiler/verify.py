@@ -28,7 +28,7 @@ import numpy as np
 
 import dataclasses
 
-from compiler.ir import Conv, GlobalAvgPool, Graph, Pool
+from compiler.ir import Add, Conv, GlobalAvgPool, Graph, Pool
 from compiler.reference import exact_node, quantize_exact
 from nvdla_sim.program import Program
 from nvdla_sim.runner import ProgramRunner
@@ -138,8 +138,9 @@ def float_tolerance(node, ins: list[np.ndarray], graph: Graph, ref: np.ndarray
     hand-over to SDP and the bias add.  Rounding both values to the output format then
     differs by at most ``d`` plus one unit in the last place there.  An average on PDP
     also rounds its sum and its multiplication by the reciprocal kernel size in the
-    output format: ``d`` uses that format's unit for those.  Max pooling and ReLU /
-    clamps are exact (0 tolerance)."""
+    output format: ``d`` uses that format's unit for those (FP16's PDP averages in FP17,
+    whose 10-bit mantissa has binary16's unit).  An Add sums two values in binary32
+    (``n = 2``).  Max pooling and ReLU / clamps are exact (0 tolerance)."""
     dtype = ref.dtype
     if isinstance(node, Conv):
         absolute = dataclasses.replace(node, weight=np.abs(node.weight.astype(np.float64)))
@@ -157,6 +158,9 @@ def float_tolerance(node, ins: list[np.ndarray], graph: Graph, ref: np.ndarray
                 else int(np.prod(graph.tensor(node.inputs[0]).shape[1:])))
         unit = float(np.finfo(dtype).eps) / 2
         d = (area + EXTRA_ROUNDINGS) * unit * mags * area
+    elif isinstance(node, Add):
+        d = (2 + EXTRA_ROUNDINGS) * WORKING_UNIT * (np.abs(ins[0].astype(np.float64))
+                                                     + np.abs(ins[1].astype(np.float64)))
     else:
         return np.zeros(ref.shape)
     ulp = np.spacing((np.abs(ref.astype(np.float64)) + d).astype(dtype))

@@ -1,8 +1,7 @@
 """Lowering of Add (both operands from memory) and Requant nodes to SDP layers.
 
-At FP16 / FP32 values need no rescaling: a Requant is only its activation (ReLU, a
-clamp).  An Add's per-element operand stream is modelled at INT8 only, so a float
-(or INT16) Add is refused.
+At FP16 / FP32 values need no rescaling: an Add is BS's ALU summing the second
+operand read per element, a Requant is only its activation (ReLU, a clamp).
 
 SDP reads the first operand from memory (MRDMA); BS maps it to a common unit
 ``u`` with one register multiplier, BN adds the second operand shifted into
@@ -19,7 +18,7 @@ from compiler.ir import Add, CompileError, Requant
 from compiler.lower.context import LowerContext
 from compiler.lower.sdp_stages import (
     activation_bounds, activation_stages, affine_stage, bound_lsb, float_activation,
-    out_range, relu_stage, rescale_error, residual_stage, residual_unit)
+    float_sum_stage, out_range, relu_stage, rescale_error, residual_stage, residual_unit)
 from compiler.requant import fit_affine, fit_scale
 from nvdla_sim.layers import HardwareLayer
 from nvdla_sim.program import LayerInfo
@@ -37,6 +36,10 @@ def lower_add(ctx: LowerContext, node: Add) -> None:
     bias in units of a, rounded (the error bound accounts for it)."""
     g = ctx.graph
     a, b, y = g.tensor(node.inputs[0]), g.tensor(node.inputs[1]), g.tensor(node.output)
+    if ctx.config.prec.is_float:  # values are real: BS adds b read per element
+        relu, clamp = float_activation(node.activation, node.name)
+        _emit(ctx, node, float_sum_stage(ctx.plan.surface(b.name), relu), clamp, "add", 0.0)
+        return
     if ctx.config.prec.element_bytes != 1:
         raise CompileError(f"node {node.name} (Add): the second operand is a per-element "
                            f"SDP_RDMA stream, which is modelled at int8 only (its "

@@ -87,6 +87,15 @@ def bias_stage(vector_address: int, relu: bool, prec: Precision) -> SdpX:
                                                two_bytes=prec.element_bytes > 1))
 
 
+def float_sum_stage(addend: FeatureSurface, relu: bool) -> SdpX:
+    """BS at FP16 / FP32: ``x + b`` with ``b`` read per element from ``addend`` (a
+    residual), then the ReLU."""
+    return SdpX(bypass=False, alu_bypass=False, alu_algo=ALU_SUM, mul_bypass=True,
+                mul_prelu=False, relu_bypass=not relu, alu_src=1, alu_shift=0, alu_operand=0,
+                mul_src=0, mul_shift=0, mul_operand=0,
+                dma=descriptors.per_element_dma(addend, USE_ALU))
+
+
 def relu_stage() -> SdpX:
     """BS with only the ReLU (a standalone ReLU at float precisions)."""
     return SdpX(bypass=False, alu_bypass=True, alu_algo=0, mul_bypass=True, mul_prelu=False,

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from compiler import zoo
-from compiler.descriptors import fp17_bits
+from compiler.descriptors import recip_fp17
 from compiler.ir import CompileError, float_params
 from compiler.quantize import float_ir
 from compiler.reference import evaluate
@@ -102,10 +102,8 @@ def test_stored_flip_of_a_float_flips_exactly_that_bit(prec, bit_field):
 
 
 def test_pdp_reciprocals_are_fp17():
-    assert fp17_bits(0.5) == 30 << 10  # 2**-1: exponent -1 + 31, mantissa 0
-    assert fp17_bits(1 / 3) == (29 << 10) | 0x155  # 1.0101010101b * 2**-2 (rounded)
-    with pytest.raises(ValueError):
-        fp17_bits(0.0)
+    assert recip_fp17(2) == 30 << 10  # 2**-1: exponent -1 + 31, mantissa 0
+    assert recip_fp17(3) == (29 << 10) | 0x155  # 1.0101010101b * 2**-2 (rounded)
 
 
 # -- compiled programs (need the float datapaths of nvdla_sim) ---------------------------
@@ -179,36 +177,45 @@ def relu6_avg_net() -> zoo.FloatGraph:
     return b.build(b.linear("fc", x, 3))
 
 
-def test_relu6_and_averages_at_fp32():
+@pytest.mark.parametrize("precision", FLOATS)
+def test_relu6_and_averages_at_float(precision):
     from compiler.lower import lower
     from compiler.precisions import select_config
     from compiler.verify import check_float_layers
     from nvdla_sim.layers import POOL_AVERAGE
     from nvdla_sim.units.sdp import ALU_MIN
-    ir = float_ir(relu6_avg_net(), "fp32")
-    program = lower(ir, select_config("fp32"))
+    ir = float_ir(relu6_avg_net(), precision)
+    program = lower(ir, select_config(precision))
     bn = program.layers[0].sdp.bn
     assert (bn.alu_algo, bn.alu_src, bn.alu_operand) == (ALU_MIN, 0, 0x4600)  # fp16 6.0
     pools = [l.pdp for l in program.layers if l.pdp is not None]
     assert [p.method for p in pools] == [POOL_AVERAGE] * 2
     assert (pools[0].recip_kernel_width, pools[0].recip_kernel_height) == \
-        (fp17_bits(1 / 3),) * 2
+        (recip_fp17(3),) * 2
     x = ir.tensor(ir.inputs[0]).quant.quantize(np.random.default_rng(3).random((2, 2, 14, 14)))
     checks = check_float_layers(ir, program, x)
     assert all(c.ok for c in checks), checks
 
 
-def test_float_residual_add_is_refused_in_one_line():
-    from compiler.precisions import compile_model
-    with pytest.raises(CompileError, match=r"\(Add\): the second operand is a per-element "
-                                           r"SDP_RDMA stream, which is modelled at int8 only"):
-        compile_model("zoo:resnet18:random", "fp32", input_shape=(1, 32, 32))
+def residual_net() -> zoo.FloatGraph:
+    b = zoo.GraphBuilder("residual", (16, 6, 6), 7)
+    y = b.conv_bn_act("c1", "input", 16, 3, 1, 1)
+    y = b.conv_bn_act("c2", y, 16, 3, 1, 1, act=False)
+    x = b.relu("r", b.add("add", "input", y))
+    return b.build(b.linear("fc", b.flatten("flat", x), 4))
 
 
-def test_fp16_average_pooling_is_refused_in_one_line():
-    """The FP16 PDP model computes max and min only (its averages use FP17 arithmetic)."""
+@pytest.mark.parametrize("precision", FLOATS)
+def test_residual_add_at_float(precision):
     from compiler.lower import lower
     from compiler.precisions import select_config
-    with pytest.raises(CompileError, match=r"node p1: PDP: FP16 average pooling .* not "
-                                           r"modelled"):
-        lower(float_ir(relu6_avg_net(), "fp16"), select_config("fp16"))
+    from compiler.verify import check_float_layers
+    ir = float_ir(residual_net(), precision)
+    program = lower(ir, select_config(precision))
+    (add,) = [l.sdp for l, i in zip(program.layers, program.info) if i.op == "add"]
+    assert not add.flying and add.bs.dma.data_mode == 1 and add.bs.dma.data_size == 1
+    assert not add.bs.relu_bypass
+    x = ir.tensor(ir.inputs[0]).quant.quantize(
+        np.random.default_rng(4).normal(size=(2, 16, 6, 6)))
+    checks = check_float_layers(ir, program, x)
+    assert all(c.ok for c in checks), checks
