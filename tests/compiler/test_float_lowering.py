@@ -219,3 +219,18 @@ def test_residual_add_at_float(precision):
         np.random.default_rng(4).normal(size=(2, 16, 6, 6)))
     checks = check_float_layers(ir, program, x)
     assert all(c.ok for c in checks), checks
+
+
+@pytest.mark.parametrize("precision", FLOATS)
+def test_float_program_replays_as_a_trace(precision, tmp_path, capsys):
+    """Registers -> trace -> decoded again by the trace player: the same output CRC."""
+    from compiler.export import export_trace
+    from nvdla_sim.cli import main
+    ir, program = _compiled(precision)
+    x = np.random.default_rng(5).random(program.inputs[0].shape).astype(FLOATS[precision].dtype)
+    export_trace(program, x, tmp_path / "trace")
+    # the FP32 reference datapath runs only where the configuration computes fp32
+    config = tmp_path / "nv_full_fp.toml"
+    config.write_text(f'base = "nv_full"\nprecision = "{precision}"\n')
+    assert main(["trace", "run", str(tmp_path / "trace"), "--config", str(config)]) == 0
+    assert "1 passed, 0 failed" in capsys.readouterr().out
