@@ -22,11 +22,10 @@ before: that is the end-to-end run, checked at every node.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 
 import numpy as np
-
-import dataclasses
 
 from compiler.ir import Add, Conv, GlobalAvgPool, Graph, Pool
 from compiler.reference import exact_node, quantize_exact

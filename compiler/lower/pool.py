@@ -74,8 +74,8 @@ def _ones_conv(ctx: LowerContext, node, x: Tensor, kernel, stride, pads) -> None
 
 def _pdp_error(layer, graph) -> dict[str, float]:
     """Max pooling is exact (at every precision); a float average's rounding is within
-    :mod:`compiler.verify`'s float tolerance.  PDP averages as round(sum * RECIP_W / 2**16) (the height
-    reciprocal is programmed to exactly 1): |sum| <= 2**(bits-1) * area and RECIP_W off by
+    :mod:`compiler.verify`'s float tolerance.  An integer PDP averages as
+    round(sum * RECIP_W / 2**16) (the height reciprocal is programmed to exactly 1): |sum| <= 2**(bits-1) * area and RECIP_W off by
     at most half a unit from 2**16 / area keep the pre-rounding error below
     2**-17 * 128 * 64 < 0.07 at int8, so results are within 1 LSB of round(mean) (they
     differ at ties, which ONNX rounds to even and PDP away from zero); up to 17 LSB at
