@@ -199,6 +199,23 @@ def _cell(m: dict[str, Rate]) -> str:
     return f"{m['sdc'].pct(3)} / {m['corrupted'].pct(2)}"
 
 
+def _register_section(precision: str, c: Campaign) -> list[str]:
+    """A register campaign's rates per register (with the value it holds) and per bit of
+    the datapath's activation and weight lanes (bits named by :mod:`nvdla_sim.value_bits`)."""
+    col = c.columns
+    fmt = number_format(c.hardware.precision)
+    held = dict(zip(col["register"].tolist(), col["value_group"].tolist()))
+    md = ["", f"## {precision}: datapath registers ({c.hardware.name}, SDC / corrupted, n)", "",
+          "| register | value held | SDC / corrupted (n) |", "|---|---|---|"]
+    md += [f"| {name} | {held[name]} | {_cell(m)} ({m['sdc'].n:,}) |"
+           for (name,), m in grouped(col, "register")]
+    lanes = np.isin(col["value"], ["activation", "weight"]) & (col["value_width"] == fmt.bits)
+    rows = grouped(col, "value_bit", list(range(fmt.bits)), lanes)
+    md += ["", f"Per bit of the {fmt.name} activation and weight lanes (SDC, n): " + ", ".join(
+        f"{fmt.label(b)} {m['sdc'].pct(3)} ({m['sdc'].n})" for (b,), m in reversed(rows))]
+    return md
+
+
 def _figures(results: list[Result], out: Path) -> list[Path]:
     from nvdla_sim import figures
     done = [r for r in results if r.campaigns and "stored" in r.campaigns]
@@ -265,8 +282,9 @@ def _summary(results: list[Result], scale: Scale, options: StudyOptions,
     if missing:
         md += ["", "Not available in this build:", ""]
         md += [f"* {r.precision}: {r.missing}" for r in missing]
-    md += ["", "Register campaigns not run: " + "; ".join(
-        f"{r.precision} ({r.no_registers})" for r in results if r.no_registers) + "."]
+    if any(r.no_registers for r in results):
+        md += ["", "Register campaigns not run: " + "; ".join(
+            f"{r.precision} ({r.no_registers})" for r in results if r.no_registers) + "."]
     md += ["", "## Most vulnerable bits (stored values, highest SDC rate)", "",
            "| precision | " + " | ".join(f"#{i + 1}" for i in range(TOP)) + " |",
            "|---|" + "---|" * TOP]
@@ -275,6 +293,9 @@ def _summary(results: list[Result], scale: Scale, options: StudyOptions,
         cells = [f"{KINDS[reg]} bit {value_format(p, reg).label(b)}: {rate.pct(2)}"
                  for reg, b, rate in top] + ["none seen"] * (TOP - len(top))
         md.append(f"| {p} | " + " | ".join(cells) + " |")
+    for p, cs in camps.items():
+        if "registers" in cs:
+            md += _register_section(p, cs["registers"])
     for p, cs in camps.items():
         s = cs["stored"]
         md += ["", f"## {p}: per bit of the stored value (SDC / corrupted, n)", ""]

@@ -39,9 +39,6 @@ def test_parser_lists_every_command():
     (["study", "nope"], "unknown study 'nope'; known: "),
     (["infer", "zoo:lenet5", "--data", "random", "--precision", "int16", "--config",
       "nv_small"], "precision int16: hardware config nv_small implements int8, not the int16"),
-    (["campaign", "--precision", "int16", "--fault-model", "flip", "--images", "1",
-      "--dataset", "random", "--model", "zoo:lenet5:random"],
-     "datapath-register faults are modelled on the int8 datapath only"),
 ])
 def test_user_mistakes_are_one_line_errors(argv, message, tmp_path, monkeypatch, capsys):
     monkeypatch.chdir(tmp_path)

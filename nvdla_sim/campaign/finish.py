@@ -9,6 +9,7 @@ from nvdla_sim.campaign.store import read_rows, write_summary
 from nvdla_sim.campaign.summary import summarize
 from nvdla_sim.campaign.tidy import hardware_config
 from nvdla_sim.campaign.weight_ber import summarize_ber
+from nvdla_sim.value_bits import number_format
 
 
 def _pct(row) -> str:
@@ -20,14 +21,16 @@ def finish_transient(out: Path, config: CampaignConfig, seconds: float, report: 
     rows, attrs, f = read_rows(out)
     registers = [r.decode() if isinstance(r, bytes) else str(r) for r in f["registers"][...]]
     f.close()
-    tables = summarize(rows, registers, config.confidence, hardware_config(attrs))
+    hardware = hardware_config(attrs)
+    tables = summarize(rows, registers, config.confidence, hardware)
     write_summary(out, tables, {"confidence": config.confidence})
     lines = [f"{rows.size:,} injections in {seconds:.1f} s "
              f"({rows.size / max(seconds, 1e-9):.0f} injections/s)",
              f"SDC rate {_pct(tables['overall'][0])}, 95% Wilson interval", "per unit:"]
     lines += [f"  {r['key'].decode():<8} {_pct(r)}" for r in tables["by_unit"]]
-    lines.append("per bit of the INT8 activations and weights held (SDC rate [95% interval], "
-                 "injections; 7 = sign):")
+    fmt = number_format(hardware.precision)
+    lines.append(f"per bit of the {fmt.name.upper()} activations and weights held (SDC rate "
+                 f"[95% interval], injections; {fmt.label(fmt.bits - 1)}):")
     cells = [f"bit {r['key'].decode():>2}: {r['sdc_rate'] * 100:5.2f}% "
              f"[{r['sdc_low'] * 100:.2f},{r['sdc_high'] * 100:5.2f}] n={r['n']:<5}"
              for r in tables["by_int8_bit"]]

@@ -27,11 +27,9 @@ from nvdla_sim.campaign.space import SiteSpace
 from nvdla_sim.campaign.sparsity import golden_sparsity
 from nvdla_sim.campaign.stats import sample_size
 from nvdla_sim.campaign.store import INJECTION_DTYPE, ResultStore
-from nvdla_sim.errors import ConfigError
 from nvdla_sim.faults.golden import GoldenRun
 from nvdla_sim.faults.injector import FaultInjector, InjectionResult
 from nvdla_sim.faults.site import MODELS
-from nvdla_sim.precision import INT8
 from nvdla_sim.program import Program
 
 KINDS = {"flip": "transient", "stored-flip": "stored"}  # result file kind per fault model
@@ -44,7 +42,7 @@ class Workload:
 
     name: str
     program: Program
-    inputs: np.ndarray  # int8 (N, C, H, W)
+    inputs: np.ndarray  # quantized (N, C, H, W), the program's input precision
     labels: np.ndarray  # int (N,); for unlabeled data, the golden top-1
 
     def digest(self) -> str:
@@ -277,11 +275,6 @@ def make_campaign(config: CampaignConfig, workload: Workload) -> TransientCampai
     """The campaign of a transient, stuck-at or stored-value configuration."""
     if config.fault_model == "stored-flip":
         return StoredCampaign(config, workload)
-    prec = workload.program.config.precision
-    if prec != INT8.name:  # the datapath-register fault model (nvdla_sim.faults) is INT8's
-        raise ConfigError(f"fault model {config.fault_model}: datapath-register faults are "
-                          f"modelled on the int8 datapath only, this program computes {prec}; "
-                          f"use fault_model = stored-flip (weights and activations in memory)")
     return TransientCampaign(config, workload)
 
 

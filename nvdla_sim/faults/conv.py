@@ -7,7 +7,11 @@ products of that weight for the rest of the stripe, a shadow-register flip
 the whole next stripe, a partial-sum flip one step, an assembly-buffer flip
 one running sum for the rest of its channel operation.  The affected output
 elements are then re-accumulated exactly in hardware order (saturating at
-the assembly-buffer width) and rounded as CACC does.  Where no partial sum of
+the assembly-buffer width) and rounded as CACC does.  Every width (lanes,
+partial sums, accumulators) and the number of MAC cells are those of the
+register catalogue (:mod:`nvdla_sim.timing.registers`) at the layer's
+precision: 8-bit lanes, 34-bit accumulators and atom_k cells at INT8, 16-bit
+lanes, 48-bit accumulators and half as many cells at INT16.  Where no partial sum of
 the faulty run can reach the saturation bound, accumulation is plain integer
 addition, and the new accumulator is the golden one plus the change of the
 faulty step: no re-accumulation at all.  Lanes whose data or
@@ -25,14 +29,15 @@ import numpy as np
 from nvdla_sim.arith import sat, sx
 from nvdla_sim.config import HardwareConfig
 from nvdla_sim.faults.site import FaultSite
+from nvdla_sim.fp16 import cacc_fp48_to_fp32
 from nvdla_sim.layers import ConvCore
+from nvdla_sim.precision import FP16, FP32
 from nvdla_sim.timing.conv import (
     CACC_SUM, CACC_WRITE, DAT_ACTV, DAT_IN, MAC_OUT, SUM_OUT, ConvSchedule)
-from nvdla_sim.timing.registers import CACC_ACC_BITS, CACC_SUM_BITS
+from nvdla_sim.timing.registers import conv_registers
 from nvdla_sim.units import cacc, csc
 from nvdla_sim.units.convcore import ConvOperands
 
-ACC_LIMIT = 1 << (CACC_ACC_BITS - 1)
 DATA, WEIGHT, PSUM = 0, 1, 2  # what a CMAC upset changes
 # CMAC registers mapped through the schedule, with their pipeline offset (weights: by holder)
 CMAC_TARGETS = {"cmac.dat_in": DAT_IN, "cmac.dat_actv": DAT_ACTV, "cmac.sum_out": SUM_OUT,
@@ -49,33 +54,53 @@ class AccPatch(NamedTuple):
     final: np.ndarray | None = None  # new rounded value, when a fault hit the result register
 
 
+def deliver(conv: ConvCore, acc: np.ndarray) -> np.ndarray:
+    """What CACC hands SDP for assembly values ``acc``: rounded 32-bit integers, or on a
+    float datapath binary32 patterns (FP48 converted at FP16, :mod:`nvdla_sim.floatpath`)."""
+    if conv.precision is FP16:
+        return cacc_fp48_to_fp32(acc)
+    if conv.precision.is_float:
+        return np.asarray(acc, np.int64) & ((1 << FP32.bits) - 1)
+    return cacc.truncate(acc, conv.clip_truncate)
+
+
 def lane_weights(conv: ConvCore, schedule: ConvSchedule, weights: np.ndarray,
                  config: HardwareConfig) -> np.ndarray:
-    """Weights as CMAC cells see them: int8 [kernel, block, tap, lane], kernels padded to
-    whole groups and channels to whole blocks with zeros.  The same for every input."""
-    ac, c, blocks = config.atom_c, conv.in_channels, schedule.blocks
-    kpad = schedule.groups * config.atom_k
-    w = np.zeros((kpad, blocks * ac, schedule.taps), np.int8)
+    """Weights as CMAC cells see them: [kernel, block, tap, lane] in the precision's integer
+    type, kernels padded to whole groups and channels to whole blocks with zeros.  The
+    same for every input."""
+    ac, c, blocks = schedule.lanes, conv.in_channels, schedule.blocks
+    kpad = schedule.groups * schedule.cells
+    w = np.zeros((kpad, blocks * ac, schedule.taps), conv.precision.dtype)
     w[: conv.kernels, :c] = weights.reshape(conv.kernels, c, schedule.taps)
     return w.reshape(kpad, blocks, ac, schedule.taps).transpose(0, 1, 3, 2)
 
 
 class ConvFaults:
     """Fault effects for one convolution layer, given its golden operands.  Operands are
-    kept as int8 (a campaign holds one per layer and input) and widened where used."""
+    kept in the precision's integer type (a campaign holds one per layer and input) and
+    widened where used."""
 
     def __init__(self, conv: ConvCore, schedule: ConvSchedule, ops: ConvOperands,
                  config: HardwareConfig, weights: np.ndarray | None = None,
                  accumulator: np.ndarray | None = None) -> None:
         """``accumulator``: the golden final CACC values [K, Ho, Wo], if known."""
         self.conv, self.schedule, self.cfg = conv, schedule, config
+        regs = {r.name: r for r in conv_registers(config)}
+        self.cells = schedule.cells  # kernels per group, one per MAC cell
+        self.lane_bits = regs["cmac.dat_actv"].value_width  # one data / weight lane
+        self.psum_bits = regs["cmac.sum_out"].width  # adder-tree result
+        self.sum_bits = regs["cacc.sum"].width  # CACC adder output, before saturation
+        self.acc_bits = regs["cacc.abuf"].width  # assembly buffer (saturating)
+        self.out_bits = regs["cacc.out"].width  # rounded result towards SDP
+        self.acc_limit = 1 << (self.acc_bits - 1)
         self.accumulator = (None if accumulator is None
                             else accumulator.reshape(accumulator.shape[0], -1))
-        ac = config.atom_c
+        ac = schedule.lanes
         win = csc.windows(conv, ops.data)  # [C, R, S, Ho, Wo]
         c, blocks = conv.in_channels, schedule.blocks
         # data[b, tap, lane, pixel], channels >= C are zero
-        data = np.zeros((blocks * ac, schedule.taps, schedule.pixels), np.int8)
+        data = np.zeros((blocks * ac, schedule.taps, schedule.pixels), conv.precision.dtype)
         data[:c] = win.reshape(c, schedule.taps, schedule.pixels)
         self.data = data.reshape(blocks, ac, schedule.taps, schedule.pixels).transpose(0, 2, 1, 3)
         self.weights = (lane_weights(conv, schedule, ops.weights, config) if weights is None
@@ -88,20 +113,22 @@ class ConvFaults:
 
     # -- helpers -----------------------------------------------------------------------
     def _linear(self, excess: int) -> bool:
-        """Whether the faulty run is plain addition (no partial sum reaches the 34-bit
-        bound) when the absolute partial sums add up to at most the golden bound
-        (taps * 2**14) plus ``excess``; then its accumulator is golden + change."""
+        """Whether the faulty run is plain addition (no partial sum reaches the assembly
+        buffer's bound) when the absolute partial sums add up to at most the golden bound
+        (taps * the precision's largest product) plus ``excess``; then its accumulator is
+        golden + change."""
         taps = self.conv.in_channels * self.conv.kernel_height * self.conv.kernel_width
-        return self.accumulator is not None and taps * cacc.PRODUCT_MAX + excess < ACC_LIMIT
+        return (self.accumulator is not None
+                and taps * self.conv.precision.product_max + excess < self.acc_limit)
 
     def _batchable(self, register: str) -> bool:
         """Whether upsets of ``register`` take the golden + change path (:meth:`_flips`):
-        CMAC data and weight registers keep int8 operands (the golden bound holds);
-        a flipped partial sum adds at most 2**(MAC_RESULT_WIDTH - 1)."""
+        CMAC data and weight registers keep operands of the precision (the golden bound
+        holds); a flipped partial sum adds at most 2**(MAC_RESULT_WIDTH - 1)."""
         if register in ("cmac.dat_in", "cmac.dat_actv", "cmac.wt_actv", "cmac.wt_sd"):
             return self._linear(0)
         if register in ("cmac.sum_out", "cmac.mac_out"):
-            return self._linear(1 << (self.cfg.mac_result_width - 1))
+            return self._linear(1 << (self.psum_bits - 1))
         return False
 
     def golden_acc(self, kernels: np.ndarray, pixels: np.ndarray) -> np.ndarray:
@@ -126,21 +153,25 @@ class ConvFaults:
     def accumulate(self, psums: np.ndarray, start: int = 0, initial: np.ndarray | None = None
                    ) -> np.ndarray:
         """Final accumulator from ``psums[:, start:]`` added to ``initial``, saturating
-        at 34 bits after every step (exact; a cumulative sum when nothing saturates)."""
+        at the assembly-buffer width after every step (exact; a cumulative sum when
+        nothing saturates)."""
         acc = np.zeros(psums.shape[0], np.int64) if initial is None else initial.copy()
         rest = psums[:, start:]
         running = acc[:, None] + np.cumsum(rest, axis=1)
-        if rest.size == 0 or (np.abs(running) < ACC_LIMIT).all():
+        if rest.size == 0 or (np.abs(running) < self.acc_limit).all():
             return running[:, -1] if rest.size else acc
         for n in range(rest.shape[1]):
-            acc = sat(acc + rest[:, n], CACC_ACC_BITS)
+            acc = sat(acc + rest[:, n], self.acc_bits)
         return acc
 
     def elements(self, stripe_op: int, j: np.ndarray | int, cells: np.ndarray) -> tuple:
-        ops, ak = self.schedule.ops, self.cfg.atom_k
-        kernels = int(ops["group"][stripe_op]) * ak + np.asarray(cells)
-        pixels = int(ops["first"][stripe_op]) + np.asarray(j)
+        kernels = int(self.schedule.ops["group"][stripe_op]) * self.cells + np.asarray(cells)
+        pixels = int(self.schedule.ops["first"][stripe_op]) + np.asarray(j)
         return kernels, pixels
+
+    def stuck(self, site: FaultSite) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+        """A stuck-at's (kernels, acc [kernel, pixel], final or None): :class:`ConvStuck`."""
+        return ConvStuck(self).accumulators(site)
 
     # -- transient upsets --------------------------------------------------------------
     def transient(self, site: FaultSite) -> AccPatch | None:
@@ -168,7 +199,7 @@ class ConvFaults:
             p = np.full(k.size, p)
             acc = (self.golden_acc(k, p) if self.accumulator is not None
                    else self.accumulate(self.psums(k, p)))
-            final = site.apply(cacc.truncate(acc, self.conv.clip_truncate), 32)
+            final = site.apply(deliver(self.conv, acc), self.out_bits)
             return AccPatch(k, p, acc, final)
         raise KeyError(f"not a convolution-core register: {reg}")
 
@@ -191,7 +222,7 @@ class ConvFaults:
         if at is None:
             return None
         if reg == "cmac.dat_in":
-            half = self.cfg.atom_k // 2
+            half = self.cells // 2
             return *at, np.arange(site.instance * half, (site.instance + 1) * half), DATA
         return *at, cell, DATA if reg == "cmac.dat_actv" else PSUM
 
@@ -220,7 +251,7 @@ class ConvFaults:
         A data flip changes one lane vector for some cells (kernels) at one pixel; a
         weight flip one cell's lane vector for the pixels from ``first`` to the stripe's
         end; a partial-sum flip one cell's sum at one pixel."""
-        ops, ak, lw = self.schedule.ops, self.cfg.atom_k, self.cfg.bpe
+        ops, ak, lw = self.schedule.ops, self.cells, self.lane_bits
         kinds = np.array([f[4] for f in flips])
         op = np.array([f[1] for f in flips])
         start = np.array([f[2] for f in flips])  # pixel in stripe (first pixel: weights)
@@ -252,7 +283,7 @@ class ConvFaults:
         sel = kinds[owner] == PSUM
         if sel.any():
             psum = (data[sel] * weights[sel]).sum(axis=1)
-            width = self.cfg.mac_result_width
+            width = self.psum_bits
             new = np.array([sites[flips[i][0]].apply(int(v), width)
                             for i, v in zip(owner[sel].tolist(), psum.tolist())], np.int64)
             change[sel] = new - psum
@@ -267,7 +298,7 @@ class ConvFaults:
         b, t = self.block_tap(s)
         d = self.data[b, t, :, p[0]].astype(np.int64)  # [lane]
         w = self.weights[k, b, t].astype(np.int64)  # [E, lane]
-        d_new = site.apply_lanes(d, self.cfg.bpe)
+        d_new = site.apply_lanes(d, self.lane_bits)
         live = (d != 0)[None, :] & (w != 0)  # zero lanes are gated off
         change = np.where(live, (d_new - d)[None, :] * w, 0).sum(axis=1)
         ps = self.psums(k, p)
@@ -280,7 +311,7 @@ class ConvFaults:
         b, t = self.block_tap(s)
         w = self.weights[k[0], b, t].astype(np.int64)  # [lane]
         d = self.data[b, t][:, p].astype(np.int64)  # [lane, E]
-        w_new = site.apply_lanes(w, self.cfg.bpe)
+        w_new = site.apply_lanes(w, self.lane_bits)
         live = (w != 0)[:, None] & (d != 0)  # zero lanes are gated off
         change = np.where(live, d * (w_new - w)[:, None], 0).sum(axis=0)
         ps = self.psums(k, p)
@@ -294,17 +325,17 @@ class ConvFaults:
         ps = self.psums(k, p)
         if site.register == "cacc.sum":  # sum = running + psum, flipped, then saturated
             running = self.accumulate(ps[:, :step]) if step else np.zeros(1, np.int64)
-            total = site.apply(running + ps[:, step], CACC_SUM_BITS)
-            acc = sat(total, CACC_ACC_BITS)
+            total = site.apply(running + ps[:, step], self.sum_bits)
+            acc = sat(total, self.acc_bits)
             return AccPatch(k, p, self.accumulate(ps, step + 1, acc))
-        ps[:, step] = site.apply(ps[:, step], self.cfg.mac_result_width)
+        ps[:, step] = site.apply(ps[:, step], self.psum_bits)
         return AccPatch(k, p, self.accumulate(ps))
 
     def abuf_flips(self, sites: list[FaultSite]) -> list[AccPatch | None]:
         """:meth:`transient` for many assembly-buffer upsets at once (the most numerous
         convolution-core faults); exact whenever no running sum saturates, per fault
         in hardware order otherwise."""
-        sched, ak = self.schedule, self.cfg.atom_k
+        sched, ak = self.schedule, self.cells
         ops, steps = sched.ops, sched.blocks * sched.taps
         entry, cell = np.divmod(np.array([s.instance for s in sites]), ak)
         cycle = np.array([s.cycle for s in sites])
@@ -323,7 +354,7 @@ class ConvFaults:
         sums = np.cumsum(self.psums(kernels, pixels), axis=1)  # golden running sums
         step = step[rows]
         running = sums[np.arange(rows.size), step]
-        width = CACC_ACC_BITS
+        width = self.acc_bits
         raw = running & ((1 << width) - 1)
         bit = np.array([sites[r].bit for r in rows], np.int64)
         span = np.array([sites[r].bits for r in rows], np.int64)
@@ -331,7 +362,7 @@ class ConvFaults:
         flipped = flipped - ((flipped >> (width - 1)) << width)  # sign-extend
         later = np.arange(steps)[None, :] > step[:, None]
         faulty = np.where(later, sums - running[:, None] + flipped[:, None], sums)
-        exact = (np.abs(faulty) < ACC_LIMIT).all(axis=1)
+        exact = (np.abs(faulty) < self.acc_limit).all(axis=1)
         for n, r in enumerate(rows):
             if exact[n]:
                 out[r] = AccPatch(kernels[n:n + 1], pixels[n:n + 1], faulty[n, -1:])
@@ -342,7 +373,7 @@ class ConvFaults:
     def _abuf_flip(self, site: FaultSite) -> AccPatch | None:
         """Entry ``e`` holds pixel ``first + e`` of a stripe between the write of step n
         (issue + CACC_WRITE) and the read for step n + 1 (issue' + CACC_SUM - 1)."""
-        sched, ak = self.schedule, self.cfg.atom_k
+        sched, ak = self.schedule, self.cells
         entry, cell = divmod(site.instance, ak)
         ops = sched.ops
         s = int(np.searchsorted(ops["start"], site.cycle - entry - CACC_WRITE, side="right")) - 1
@@ -355,7 +386,7 @@ class ConvFaults:
         p = np.full(k.size, p)
         ps = self.psums(k, p)
         step = self.step_of(s)
-        running = site.apply(self.accumulate(ps[:, :step + 1]), CACC_ACC_BITS)
+        running = site.apply(self.accumulate(ps[:, :step + 1]), self.acc_bits)
         return AccPatch(k, p, self.accumulate(ps, step + 1, running))
 
 
@@ -366,7 +397,7 @@ class ConvStuck:
         self.f = faults
 
     def cells(self, site: FaultSite) -> np.ndarray:
-        ak = self.f.cfg.atom_k
+        ak = self.f.cells
         if site.register == "cmac.dat_in":
             return np.arange(site.instance * ak // 2, (site.instance + 1) * ak // 2)
         if site.register == "cacc.abuf":
@@ -376,20 +407,20 @@ class ConvStuck:
     def accumulators(self, site: FaultSite) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
         """(kernels, acc [kernel, pixel], final [kernel, pixel] or None) with the bit stuck."""
         f, reg = self.f, site.register
-        ak, sched = f.cfg.atom_k, f.schedule
+        ak, sched = f.cells, f.schedule
         cells = self.cells(site)
         kernels = (np.arange(sched.groups)[:, None] * ak + cells[None, :]).ravel()
         data, weights = f.data.astype(np.int64), f.weights[kernels].astype(np.int64)
         if reg in ("cmac.dat_in", "cmac.dat_actv"):
             lanes_last = data.transpose(0, 1, 3, 2)
-            forced = site.apply_lanes(lanes_last, f.cfg.bpe).transpose(0, 1, 3, 2)
+            forced = site.apply_lanes(lanes_last, f.lane_bits).transpose(0, 1, 3, 2)
             data = np.where(data != 0, forced, 0)
         elif reg in ("cmac.wt_actv", "cmac.wt_sd"):
-            weights = np.where(weights != 0, site.apply_lanes(weights, f.cfg.bpe), 0)
+            weights = np.where(weights != 0, site.apply_lanes(weights, f.lane_bits), 0)
         psums = np.einsum("btlp,kbtl->btkp", data, weights).reshape(
             -1, kernels.size, sched.pixels)  # [step, kernel, pixel]
         if reg in ("cmac.sum_out", "cmac.mac_out"):
-            psums = site.apply(psums, f.cfg.mac_result_width)
+            psums = site.apply(psums, f.psum_bits)
         slot = np.zeros(sched.pixels, bool)
         if reg == "cacc.abuf":
             first, length = sched.stripes
@@ -400,11 +431,11 @@ class ConvStuck:
         for n in range(steps):  # one vectorized step per stripe operation of a channel op
             total = acc + psums[n]
             if reg == "cacc.sum":
-                total = site.apply(total, CACC_SUM_BITS)
-            acc = sat(total, CACC_ACC_BITS)
+                total = site.apply(total, f.sum_bits)
+            acc = sat(total, f.acc_bits)
             if reg == "cacc.abuf" and n < steps - 1:
-                acc = np.where(slot[None, :], site.apply(acc, CACC_ACC_BITS), acc)
+                acc = np.where(slot[None, :], site.apply(acc, f.acc_bits), acc)
         final = None
         if reg == "cacc.out":
-            final = site.apply(cacc.truncate(acc, f.conv.clip_truncate), 32)
+            final = site.apply(deliver(f.conv, acc), f.out_bits)
         return kernels, acc, final

@@ -5,6 +5,14 @@ elements for a transient upset in the convolution core or SDP, the whole
 unit for PDP/CDP inputs and for stuck-at faults), the golden layer output is
 patched, and if it changed, the remaining layers run from the patched
 memory.  Everything before the fault's layer is taken from the golden run.
+
+The per-layer fault model follows the layer's precision (register widths and
+MAC cells from the register catalogue; float datapaths:
+:mod:`nvdla_sim.faults.conv_float`).  The incremental propagation of a
+changed layer output (:class:`Propagator`) is exact for the precisions of
+:data:`INCREMENTAL` (its golden + change convolutions assume int8 values); at
+other precisions the layers after the faulty one re-run on the golden memory
+with the faulty layer's output written in its place.
 """
 
 from __future__ import annotations
@@ -15,16 +23,18 @@ from typing import NamedTuple
 import numpy as np
 
 from nvdla_sim.executor import LayerTrace
-from nvdla_sim.faults.conv import AccPatch, ConvFaults, ConvStuck, lane_weights
+from nvdla_sim.faults.conv import AccPatch, ConvFaults, deliver, lane_weights
+from nvdla_sim.faults.conv_float import FloatConvFaults
 from nvdla_sim.faults.golden import GoldenRun
 from nvdla_sim.faults.propagate import GoldenTensors, Propagator
 from nvdla_sim.faults.site import FaultSite
 from nvdla_sim.layers import HardwareLayer
+from nvdla_sim.precision import INT8
 from nvdla_sim.program import Program
 from nvdla_sim.runner import ProgramRunner
 from nvdla_sim.surface import FeatureSurface
 from nvdla_sim.timing.schedule import LayerSchedule
-from nvdla_sim.units import cacc, cdp as cdp_unit, pdp as pdp_unit, sdp as sdp_unit, sdp_rdma
+from nvdla_sim.units import cdp as cdp_unit, pdp as pdp_unit, sdp as sdp_unit, sdp_rdma
 from nvdla_sim.units.sdp_rdma import Operands
 from nvdla_sim.units.tap import Tap, no_tap
 
@@ -32,6 +42,7 @@ from nvdla_sim.units.tap import Tap, no_tap
 PDP_OFFSETS = {"pdp.acc": 0, "pdp.out": 1}
 CDP_OFFSETS = {"cdp.sqsum": 0, "cdp.lut": 1, "cdp.mul": 2, "cdp.out": 3}
 CDP_ICVT_OFFSET = 1
+INCREMENTAL = (INT8.name,)  # precisions whose downstream layers the Propagator runs
 
 
 class LayerEffect(NamedTuple):
@@ -46,7 +57,7 @@ class LayerEffect(NamedTuple):
 @dataclass(frozen=True)
 class InjectionResult:
     site: FaultSite
-    outputs: list[np.ndarray]  # the network's int8 outputs under the fault
+    outputs: list[np.ndarray]  # the network's outputs under the fault
     effect: LayerEffect | None  # None: the register held nothing live (masked at once)
 
 
@@ -61,6 +72,15 @@ def _element_tap(register: str, flat: int | None, site: FaultSite, width: int) -
         out.reshape(-1)[flat] = site.apply(out.reshape(-1)[flat], width)
         return out
     return tap
+
+
+def _differs(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Where two layer outputs differ: bit patterns for floats (a NaN equals itself)."""
+    a, b = np.asarray(a), np.asarray(b)
+    if a.dtype.kind == "f":
+        unsigned = np.dtype(f"u{a.dtype.itemsize}")
+        return a.view(unsigned) != b.astype(a.dtype).view(unsigned)
+    return a != b
 
 
 def _gather(operands: Operands, flat: np.ndarray, shape: tuple[int, ...]) -> Operands:
@@ -97,10 +117,11 @@ class FaultInjector:
         self.runner = ProgramRunner(program, constant_weights=True)
         self.schedules = [LayerSchedule(layer, self.config) for layer in program.layers]
         self.propagator = Propagator(program, self.runner.executor)
+        self.incremental = self.config.precision in INCREMENTAL
         self._lane_weights: dict[int, np.ndarray] = {}  # per convolution layer, all inputs
 
     def golden(self, x_q: np.ndarray) -> GoldenRun:
-        """The fault-free run of one int8 input, with everything injection reuses."""
+        """The fault-free run of one quantized input, with everything injection reuses."""
         outputs, traces = self.runner.run(x_q, keep=True)
         tensors = GoldenTensors(self.propagator.flow, self.runner.memory, traces)
         weights = tuple(a for cached in self.propagator.weight_cache.values() for a in cached
@@ -108,7 +129,7 @@ class FaultInjector:
         return GoldenRun(x_q, traces, outputs, tensors, shared=weights)
 
     def golden_tensor(self, golden: GoldenRun, surface: FeatureSurface) -> np.ndarray:
-        """The golden int8 value [C, H, W] of the tensor stored at ``surface``."""
+        """The golden value [C, H, W] of the tensor stored at ``surface``."""
         w = self.propagator.flow.place(surface)
         return golden.tensors.cubes[w.root][w.c0:w.c0 + surface.channels,
                                              w.y0:w.y0 + surface.height,
@@ -120,7 +141,7 @@ class FaultInjector:
         """SDP on some elements, with the operands SDP_RDMA read when the layer ran."""
         sdp = self.program.layers[index].sdp
         ops = [_gather(o, flat, trace.sdp_in.shape) for o in trace.sdp_operands]
-        return sdp_unit.process(x, sdp, *ops, tap=tap).astype(np.int8)
+        return sdp_unit.process(x, sdp, *ops, tap=tap).astype(sdp.out_prec.dtype)
 
     def _finish(self, layer: HardwareLayer, trace: LayerTrace, sdp_out: np.ndarray | None,
                 pdp_tap: Tap = no_tap, pdp_in: np.ndarray | None = None,
@@ -128,12 +149,12 @@ class FaultInjector:
         """Write the faulty SDP output, or run the flying PDP on it."""
         if layer.pdp is None:
             surface = sdp_rdma.output_surface(layer.sdp)
-            changed = int(np.count_nonzero(sdp_out != trace.sdp_out))
+            changed = int(np.count_nonzero(_differs(sdp_out, trace.sdp_out)))
             return LayerEffect([(surface, sdp_out)], changed, detail)
         source = pdp_in if pdp_in is not None else (sdp_out if sdp_out is not None
                                                     else trace.pdp_in)
         out = pdp_unit.process(source, layer.pdp, self.config, pdp_tap)
-        changed = int(np.count_nonzero(out != trace.pdp_out))
+        changed = int(np.count_nonzero(_differs(out, trace.pdp_out)))
         return LayerEffect([(pdp_unit.output_surface(layer.pdp), out)], changed, detail)
 
     def layer_effect(self, site: FaultSite, index: int, trace: LayerTrace,
@@ -177,7 +198,7 @@ class FaultInjector:
             if layer.sdp is not None:  # flying: PDP fed by this layer's SDP
                 return self._finish(layer, trace, trace.sdp_out, pdp_tap=tap)
             out = pdp_unit.process(trace.pdp_in, layer.pdp, self.config, tap)
-            changed = int(np.count_nonzero(out != trace.pdp_out))
+            changed = int(np.count_nonzero(_differs(out, trace.pdp_out)))
             return LayerEffect([(pdp_unit.output_surface(layer.pdp), out)], changed, name)
         if unit == "cdp":
             name = site.register.split(".", 1)[1]
@@ -191,7 +212,7 @@ class FaultInjector:
                     return None
             out = cdp_unit.process(trace.cdp_in, layer.cdp, self.config,
                                    _element_tap(name, flat, site, width))
-            changed = int(np.count_nonzero(out != trace.cdp_out))
+            changed = int(np.count_nonzero(_differs(out, trace.cdp_out)))
             return LayerEffect([(cdp_unit.output_surface(layer.cdp), out)], changed, name)
         raise KeyError(f"unknown register {site.register}")
 
@@ -211,8 +232,9 @@ class FaultInjector:
             if weights is None:
                 weights = self._lane_weights[index] = lane_weights(
                     conv, sched, trace.conv_operands.weights, self.config)
-            faults = ConvFaults(conv, sched, trace.conv_operands, self.config, weights,
-                                trace.accumulator)
+            kind = FloatConvFaults if conv.precision.is_float else ConvFaults
+            faults = kind(conv, sched, trace.conv_operands, self.config, weights,
+                          trace.accumulator)
             if golden is not None:
                 golden.cache[key] = faults
         return faults
@@ -224,7 +246,7 @@ class FaultInjector:
         faults = self._conv_faults(index, trace, golden)
         if site.transient:
             return _in_layer(faults.transient(site), trace)
-        kernels, acc, final = ConvStuck(faults).accumulators(site)
+        kernels, acc, final = faults.stuck(site)
         pixels = self.schedules[index].conv.pixels
         p = np.tile(np.arange(pixels), kernels.size)
         return _in_layer(AccPatch(np.repeat(kernels, pixels), p, acc.ravel(),
@@ -237,8 +259,7 @@ class FaultInjector:
         layer = self.program.layers[index]
         pixels = self.schedules[index].conv.pixels
         flats = [p.kernels * pixels + p.pixels for p in patches]
-        rounded = cacc.truncate(np.concatenate([p.acc for p in patches]),
-                                layer.conv.clip_truncate)
+        rounded = deliver(layer.conv, np.concatenate([p.acc for p in patches]))
         finals = [p.final for p in patches]
         if any(f is not None for f in finals):  # a fault in the result register itself
             start = 0
@@ -249,7 +270,7 @@ class FaultInjector:
         flat = np.concatenate(flats)
         values = self._sdp_elements(index, trace, rounded, flat)
         bounds = np.cumsum([0] + [f.size for f in flats])
-        differ = np.concatenate([[0], np.cumsum(values != trace.sdp_out.reshape(-1)[flat])])
+        differ = np.concatenate([[0], np.cumsum(_differs(values, trace.sdp_out.reshape(-1)[flat]))])
         starts, changes = bounds[:-1], (differ[bounds[1:]] - differ[bounds[:-1]]).tolist()
         golden = ((pdp_unit.output_surface(layer.pdp), trace.pdp_out) if layer.pdp
                   else (sdp_rdma.output_surface(layer.sdp), trace.sdp_out))
@@ -314,11 +335,14 @@ class FaultInjector:
         pending = []
         for k, (site, golden) in enumerate(items):
             if site.layer < 0:
-                results[k] = self._run_everywhere(site, golden)
+                results[k] = self._rerun(site, golden)
                 continue
             effect = effects[k]
             if effect is None or effect.changed == 0:
                 results[k] = InjectionResult(site, golden.outputs, effect)
+                continue
+            if not self.incremental:
+                results[k] = self._rerun(site, golden, effect)
                 continue
             pending.append((k, site, golden, effect))
         states = self.propagator.states([(golden.tensors, site.layer, effect.writes)
@@ -328,20 +352,31 @@ class FaultInjector:
             results[k] = InjectionResult(site, golden.outputs if out is None else out, effect)
         return results
 
-    def _run_everywhere(self, site: FaultSite, golden: GoldenRun) -> InjectionResult:
-        mem = self.runner.memory  # weights and operands, then this input's run
-        self.runner.write_tensor(self.program.inputs[0], golden.x_q)
-        executor = self.runner.executor
-        first: LayerEffect | None = None
-        for i, layer in enumerate(self.program.layers):
-            trace = executor.run(layer, mem, keep=True)
-            if not any(r.name == site.register for r in self.schedules[i].registers):
-                continue
-            effect = self.layer_effect(site, i, trace)
-            if effect is not None:
-                for surface, cube in effect.writes:
+    def _rerun(self, site: FaultSite, golden: GoldenRun, effect: LayerEffect | None = None
+               ) -> InjectionResult:
+        """The network re-run on the loaded memory with the fault: from ``golden``'s tensors
+        (the program's tensors never share memory, so the memory after its run holds every
+        layer's input) with ``effect``, the faulty layer's output, written in place of
+        layer ``site.layer``; or, for a stuck-at of the whole run (layer -1), from the input
+        with the fault in every layer using its register."""
+        mem, executor = self.runner.memory, self.runner.executor
+        if site.layer < 0:
+            self.runner.write_tensor(self.program.inputs[0], golden.x_q)
+        else:
+            for root, cube in zip(self.propagator.flow.roots, golden.tensors.cubes):
+                root.write(mem, self.config, cube)
+            for surface, cube in effect.writes:
+                surface.write(mem, self.config, cube)
+        first = effect
+        for i, layer in enumerate(self.program.layers[site.layer + 1:], site.layer + 1):
+            if site.layer < 0 and any(r.name == site.register
+                                      for r in self.schedules[i].registers):
+                here = self.layer_effect(site, i, executor.run(layer, mem, keep=True))
+                first = first or here
+                for surface, cube in (here.writes if here is not None else []):
                     surface.write(mem, self.config, cube)
-                first = first or effect
+            else:
+                executor.run(layer, mem)
         outputs = [b.surface.read(mem, self.config)[: b.surface.channels]
                    for b in self.program.outputs]
         return InjectionResult(site, outputs, first)

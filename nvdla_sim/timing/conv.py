@@ -2,17 +2,21 @@
 
 Loop nest (cmod ``csc.cpp``, RTL ``NV_NVDLA_CSC_sg.v``), outermost first::
 
-    kernel group g (atom_k kernels)
+    kernel group g (one kernel per MAC cell: atom_k at INT8, half as many at INT16)
       stripe: up to 2 * atom_k consecutive output pixels (p = oy * Wo + ox)
-        channel block b (atom_c channels)
+        channel block b (lanes = HardwareConfig.mac_channels: atom_c, 32 at FP32)
           kernel tap rs = y * S + x             <- a "stripe operation": weights fixed
             pixel j of the stripe               <- one atomic operation per cycle
 
 Stripe length: ``2 * atom_k`` while at least ``4 * atom_k`` pixels remain, all
-remaining pixels when at most ``2 * atom_k`` remain, ``atom_k`` otherwise.  A
-stripe operation lasts ``max(L, atom_k)`` cycles: the next stripe's weights
-load into the shadow registers one kernel per cycle meanwhile.  Cycle 0 is the
-first weight load; the first atomic operation issues at cycle ``atom_k``.
+remaining pixels when at most ``2 * atom_k`` remain, ``atom_k`` otherwise, at
+every precision (cmod ``NV_NVDLA_csc.h``: ``MAX_STRIPE_LENGTH_INT8`` equals
+``_INT16``).  A stripe operation lasts ``max(L, cells)`` cycles: the next
+stripe's weights load into the shadow registers one kernel (cell) per cycle
+meanwhile, ``cells`` being the kernel group of the layer's precision
+(:meth:`HardwareConfig.kernel_group`; cmod ``KERNEL_PER_GROUP_INT8`` /
+``_INT16``).  Cycle 0 is the first weight load; the first atomic operation
+issues at cycle ``cells``.
 
 Assumptions (documented in docs/timing.md): no memory or CBUF stalls, CSC
 issues one atomic operation per cycle, SDP never back-pressures CACC.
@@ -62,12 +66,22 @@ class ConvSchedule:
 
     # -- structure -------------------------------------------------------------------
     @cached_property
+    def cells(self) -> int:
+        """MAC cells (kernels per group) at the layer's precision."""
+        return self.config.kernel_group(self.conv.precision)
+
+    @cached_property
     def groups(self) -> int:
-        return -(-self.conv.kernels // self.config.atom_k)
+        return -(-self.conv.kernels // self.cells)
+
+    @cached_property
+    def lanes(self) -> int:
+        """Channels of one atomic operation at the layer's precision."""
+        return self.config.mac_channels(self.conv.precision)
 
     @cached_property
     def blocks(self) -> int:
-        return -(-self.conv.in_channels // self.config.atom_c)
+        return -(-self.conv.in_channels // self.lanes)
 
     @cached_property
     def taps(self) -> int:
@@ -92,8 +106,8 @@ class ConvSchedule:
         g, st, b, rs = np.meshgrid(np.arange(self.groups), np.arange(n_stripes),
                                    np.arange(self.blocks), np.arange(self.taps), indexing="ij")
         g, st, b, rs = (a.ravel() for a in (g, st, b, rs))
-        duration = np.maximum(length[st], self.config.atom_k)
-        start = self.config.atom_k + np.concatenate([[0], np.cumsum(duration)[:-1]])
+        duration = np.maximum(length[st], self.cells)
+        start = self.cells + np.concatenate([[0], np.cumsum(duration)[:-1]])
         return {"group": g, "stripe": st, "block": b, "tap": rs, "first": first[st],
                 "length": length[st], "start": start, "duration": duration}
 

@@ -41,8 +41,6 @@ from nvdla_sim.errors import ConfigError
 from nvdla_sim.precision import FP16, FP32, INT8, Precision, get_precision
 from nvdla_sim.value_bits import NumberFormat, number_format
 
-CACC_ACC_BITS = INT8.acc_bits  # INT8 assembly buffer (RTL NV_NVDLA_CACC_CALC_int8.v)
-CACC_SUM_BITS = INT8.acc_bits + 1  # adder output before saturation
 CACC_OUT_BITS = 32  # delivery to SDP (cmod ACCU_DELIVERY_BIT_WIDTH)
 SDP_IN_BITS = 32
 SDP_ALU_BITS = 33  # X-stage ALU result (operand shifted to 32 bits, plus the carry)
@@ -153,7 +151,7 @@ def _conv(cfg: HardwareConfig, prec: Precision) -> list[RegisterSpec]:
         RegisterSpec("cacc.sum", prec.acc_bits + 1, cells, "accumulator adder output, before "
                      "saturation", "accumulator"),
         RegisterSpec("cacc.abuf", prec.acc_bits, 2 * cfg.atom_k * cells, "assembly buffer: "
-                     "running sums of the stripe's pixels (entry * atom_k + kernel)",
+                     "running sums of the stripe's pixels (entry * cells + cell)",
                      "accumulator"),
         RegisterSpec("cacc.out", CACC_OUT_BITS, cells, "final rounded result towards SDP",
                      "accumulator"),

@@ -87,11 +87,13 @@ class LayerSchedule:
         sdp, cfg = self.layer.sdp, self.config
         if sdp is None:
             return None
-        cpad = cfg.channels_padded(sdp.channels)
+        prec = sdp.in_prec
+        cpad = cfg.channels_padded(sdp.channels, prec)
         if self.conv is None:
-            order = surface_order(cpad, sdp.height, sdp.width, cfg.mem_atom).ravel()
+            order = surface_order(cpad, sdp.height, sdp.width, cfg.atom_channels(prec)).ravel()
             return Stream(order, cfg.mem_latency + np.arange(order.size))
-        sched, ak = self.conv, cfg.atom_k
+        sched = self.conv
+        ak = sched.cells
         ops = sched.ops
         per = sched.blocks * sched.taps
         last = ops["start"][per - 1::per]  # last stripe operation of each (group, stripe)
@@ -118,8 +120,9 @@ class LayerSchedule:
         if not pdp.from_memory:  # taken the cycle after SDP's output register holds it
             sdp = self.sdp_stream
             return Stream(sdp.order, sdp.start + len(sdp_registers(cfg)))
-        order = surface_order(cfg.channels_padded(pdp.in_channels), pdp.in_height, pdp.in_width,
-                              cfg.mem_atom).ravel()
+        order = surface_order(cfg.channels_padded(pdp.in_channels, pdp.precision),
+                              pdp.in_height, pdp.in_width,
+                              cfg.atom_channels(pdp.precision)).ravel()
         return Stream(order, cfg.mem_latency + np.arange(order.size))
 
     @cached_property
@@ -131,7 +134,7 @@ class LayerSchedule:
         inp = self.pdp_input
         arrival = np.empty(inp.order.size, np.int64)
         arrival[inp.order] = inp.start
-        cpad = self.config.channels_padded(pdp.in_channels)
+        cpad = self.config.channels_padded(pdp.in_channels, pdp.precision)
         arrival = arrival.reshape(cpad, pdp.in_height, pdp.in_width)
         oy = np.arange(pdp.out_height) * pdp.stride_y - pdp.pad_top
         ox = np.arange(pdp.out_width) * pdp.stride_x - pdp.pad_left

@@ -29,8 +29,12 @@ def test_tiny_study_compares_every_precision(tmp_path):
         with h5py.File(tmp_path / f"{p}_stored.h5") as f:
             assert f["injections"].shape == (scale.stored,)
         assert f"% ({scale.accuracy_images})" in rows[p]  # accuracy over that many images
-    assert TINY.at("fp16").stored == 12 and "not modelled" not in rows["int8"]
-    assert "fp16 runs 10% of the injections" in md
+        assert "not modelled" not in rows[p]  # register campaigns on every datapath
+        with h5py.File(tmp_path / f"{p}_registers.h5") as f:
+            assert f["injections"].shape == (scale.registers,)
+    assert TINY.at("fp16").stored == 12 and "fp16 runs 10% of the injections" in md
+    int16 = md.split("## int16: datapath registers (nv_full")[1]
+    assert "| cacc.abuf | accumulator (48-bit) |" in int16 and "15 (sign)" in int16
     fp32 = md.split("## fp32: per bit")[1].split("## ")[0]
     assert "| 31 | sign:" in fp32 and "| 30 | exponent:" in fp32 and "| 22 | mantissa:" in fp32
     assert "Per field: weights sign" in fp32 and "exponent" in fp32.split("\n\n")[1]
