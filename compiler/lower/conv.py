@@ -34,8 +34,8 @@ from compiler.lower.cbuf import plan_cbuf, row_tiles
 from compiler.lower.context import LowerContext
 from compiler.lower.channel_requant import fit_channel_requant
 from compiler.lower.sdp_stages import (
-    activation_bounds, bias_stage, bound_lsb, channel_stages, float_activation, float_operand_vector,
-    operand_vector, out_range)
+    activation_bounds, bias_stage, bound_lsb, channel_stages, float_activation,
+    float_operand_vector, operand_vector, out_range)
 from nvdla_sim.layers import HardwareLayer, SdpX
 from nvdla_sim.program import LayerInfo
 from nvdla_sim.surface import FeatureSurface, pack_weights

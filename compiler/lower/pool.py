@@ -18,6 +18,8 @@ from compiler.lower.context import LowerContext
 from compiler.lower.conv import lower_conv
 from compiler.lower.eltwise import lower_requant
 from compiler.lower.sdp_stages import bound_lsb
+from nvdla_sim.errors import LayerError
+from nvdla_sim.floatpath import pdp as float_pdp
 from nvdla_sim.layers import POOL_AVERAGE, POOL_MAX, HardwareLayer
 from nvdla_sim.program import LayerInfo, TensorBinding
 
@@ -72,8 +74,8 @@ def _ones_conv(ctx: LowerContext, node, x: Tensor, kernel, stride, pads) -> None
 
 def _pdp_error(layer, graph) -> dict[str, float]:
     """Max pooling is exact (at every precision); a float average's rounding is within
-    :mod:`compiler.verify`'s float tolerance.  PDP averages as round(sum * RECIP_W / 2**16) (the height
-    reciprocal is programmed to exactly 1): |sum| <= 2**(bits-1) * area and RECIP_W off by
+    :mod:`compiler.verify`'s float tolerance.  An integer PDP averages as
+    round(sum * RECIP_W / 2**16) (the height reciprocal is programmed to exactly 1): |sum| <= 2**(bits-1) * area and RECIP_W off by
     at most half a unit from 2**16 / area keep the pre-rounding error below
     2**-17 * 128 * 64 < 0.07 at int8, so results are within 1 LSB of round(mean) (they
     differ at ties, which ONNX rounds to even and PDP away from zero); up to 17 LSB at
@@ -98,6 +100,11 @@ def _pdp(ctx: LowerContext, node, x: Tensor, method: int, kernel, stride, pads) 
     layer = descriptors.pdp(src=ctx.plan.surface(node.inputs[0]), in_height=x.shape[1],
                             in_width=x.shape[2], dst=dst, method=method, kernel=kernel,
                             stride=stride, pads=pads, pad_value=x.quant.zero_point)
+    if ctx.graph.is_float:  # what the float PDP model computes (FP16 averages it does not)
+        try:
+            float_pdp.check(layer)
+        except LayerError as exc:
+            raise CompileError(f"node {node.name}: {exc}") from None
     name = f"{node.name}/pool" if requant else node.name
     ctx.emit(HardwareLayer(name, pdp=layer), LayerInfo(name, node.name, "pool", node.output,
                                                        **_pdp_error(layer, ctx.graph)))

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from compiler import zoo
-from compiler.descriptors import fp17_bits
+from compiler.descriptors import recip_fp17
 from compiler.ir import CompileError, float_params
 from compiler.quantize import float_ir
 from compiler.reference import evaluate
@@ -102,7 +102,135 @@ def test_stored_flip_of_a_float_flips_exactly_that_bit(prec, bit_field):
 
 
 def test_pdp_reciprocals_are_fp17():
-    assert fp17_bits(0.5) == 30 << 10  # 2**-1: exponent -1 + 31, mantissa 0
-    assert fp17_bits(1 / 3) == (29 << 10) | 0x155  # 1.0101010101b * 2**-2 (rounded)
-    with pytest.raises(ValueError):
-        fp17_bits(0.0)
+    assert recip_fp17(2) == 30 << 10  # 2**-1: exponent -1 + 31, mantissa 0
+    assert recip_fp17(3) == (29 << 10) | 0x155  # 1.0101010101b * 2**-2 (rounded)
+
+
+# -- compiled programs (need the float datapaths of nvdla_sim) ---------------------------
+def _compiled(precision: str):
+    from compiler.lower import lower
+    from compiler.precisions import select_config
+    ir = float_ir(small_net(), precision)
+    return ir, lower(ir, select_config(precision))
+
+
+@pytest.mark.parametrize("precision", FLOATS)
+def test_float_program_registers_and_memory(precision):
+    from nvdla_sim.layers import POOL_MAX
+    from nvdla_sim.surface import read_weights
+    prec = FLOATS[precision]
+    ir, program = _compiled(precision)
+    assert program.config.name == "nv_full" and program.config.precision == precision
+    mem = program.memory()
+    convs = [n for n in ir.nodes if hasattr(n, "weight")]
+    layers = [l for l in program.layers if l.conv is not None]
+    assert len(layers) == len(convs)
+    for node, layer in zip(convs, layers):
+        c, s = layer.conv, layer.sdp
+        assert {c.in_precision, c.proc_precision, s.proc_precision, s.out_precision} == \
+            {prec.code}
+        w = read_weights(mem, c.weight_address, c.kernels, c.kernel_channels,
+                         c.kernel_height, c.kernel_width, program.config, prec)
+        assert w.dtype == prec.dtype and np.array_equal(w, node.weight)
+        bias = mem.read(s.bs.dma.address, node.bias.size * prec.element_bytes)
+        assert np.array_equal(bias.view(prec.dtype), node.bias)
+        assert not s.bs.alu_bypass and s.bs.mul_bypass and s.bn.bypass
+        assert s.bs.relu_bypass == (node.activation is None)
+        assert c.pad_value == 0 and c.clip_truncate == 0
+    (pool,) = [l.pdp for l in program.layers if l.pdp is not None]
+    assert pool.method == POOL_MAX and pool.input_data == prec.code
+    assert all(b.surface.precision is prec for b in program.tensors.values())
+
+
+@pytest.mark.parametrize("precision", FLOATS)
+def test_simulator_agrees_with_the_float_reference(precision):
+    from compiler.verify import check_float_layers
+    ir, program = _compiled(precision)
+    x = ir.tensor(ir.inputs[0]).quant.quantize(np.random.default_rng(2).random((2, 1, 12, 12)))
+    checks = check_float_layers(ir, program, x)
+    assert [c.node for c in checks] == [n.name for n in ir.nodes]
+    assert all(c.ok for c in checks), checks
+    assert sum(c.identical for c in checks) > 0.5 * sum(c.elements for c in checks)
+    chained = check_float_layers(ir, program, x, chained=True)
+    assert all(c.ok for c in chained), chained
+
+
+def test_float_tolerance_catches_a_wrong_result():
+    """The tolerance is tight enough that a one-in-a-thousand error in a weight shows."""
+    import dataclasses
+    from compiler.verify import check_float_layers
+    ir, program = _compiled("fp32")
+    conv = ir.nodes[0]
+    wrong = dataclasses.replace(conv, weight=(conv.weight * np.float32(1.001)))
+    graph = dataclasses.replace(ir, nodes=[wrong, *ir.nodes[1:]])
+    x = ir.tensor(ir.inputs[0]).quant.quantize(np.random.default_rng(2).random((1, 1, 12, 12)))
+    assert not check_float_layers(graph, program, x)[0].ok
+
+
+def relu6_avg_net() -> zoo.FloatGraph:
+    """ReLU6 (a clamp in BN), a 3x3 average pool and a global average (PDP averages)."""
+    b = zoo.GraphBuilder("relu6avg", (2, 14, 14), 5)
+    x = b.conv_bn_act("c1", "input", 8, 3, 1, 1, high=6.0)
+    x = b.avg_pool("p1", x, 3, 2)
+    x = b.conv_bn_act("c2", x, 4, 3, 1, 1, high=6.0)
+    x = b.flatten("flat", b.global_avg_pool("gap", x))
+    return b.build(b.linear("fc", x, 3))
+
+
+@pytest.mark.parametrize("precision", FLOATS)
+def test_relu6_and_averages_at_float(precision):
+    from compiler.lower import lower
+    from compiler.precisions import select_config
+    from compiler.verify import check_float_layers
+    from nvdla_sim.layers import POOL_AVERAGE
+    from nvdla_sim.units.sdp import ALU_MIN
+    ir = float_ir(relu6_avg_net(), precision)
+    program = lower(ir, select_config(precision))
+    bn = program.layers[0].sdp.bn
+    assert (bn.alu_algo, bn.alu_src, bn.alu_operand) == (ALU_MIN, 0, 0x4600)  # fp16 6.0
+    pools = [l.pdp for l in program.layers if l.pdp is not None]
+    assert [p.method for p in pools] == [POOL_AVERAGE] * 2
+    assert (pools[0].recip_kernel_width, pools[0].recip_kernel_height) == \
+        (recip_fp17(3),) * 2
+    x = ir.tensor(ir.inputs[0]).quant.quantize(np.random.default_rng(3).random((2, 2, 14, 14)))
+    checks = check_float_layers(ir, program, x)
+    assert all(c.ok for c in checks), checks
+
+
+def residual_net() -> zoo.FloatGraph:
+    b = zoo.GraphBuilder("residual", (16, 6, 6), 7)
+    y = b.conv_bn_act("c1", "input", 16, 3, 1, 1)
+    y = b.conv_bn_act("c2", y, 16, 3, 1, 1, act=False)
+    x = b.relu("r", b.add("add", "input", y))
+    return b.build(b.linear("fc", b.flatten("flat", x), 4))
+
+
+@pytest.mark.parametrize("precision", FLOATS)
+def test_residual_add_at_float(precision):
+    from compiler.lower import lower
+    from compiler.precisions import select_config
+    from compiler.verify import check_float_layers
+    ir = float_ir(residual_net(), precision)
+    program = lower(ir, select_config(precision))
+    (add,) = [l.sdp for l, i in zip(program.layers, program.info) if i.op == "add"]
+    assert not add.flying and add.bs.dma.data_mode == 1 and add.bs.dma.data_size == 1
+    assert not add.bs.relu_bypass
+    x = ir.tensor(ir.inputs[0]).quant.quantize(
+        np.random.default_rng(4).normal(size=(2, 16, 6, 6)))
+    checks = check_float_layers(ir, program, x)
+    assert all(c.ok for c in checks), checks
+
+
+@pytest.mark.parametrize("precision", FLOATS)
+def test_float_program_replays_as_a_trace(precision, tmp_path, capsys):
+    """Registers -> trace -> decoded again by the trace player: the same output CRC."""
+    from compiler.export import export_trace
+    from nvdla_sim.cli import main
+    ir, program = _compiled(precision)
+    x = np.random.default_rng(5).random(program.inputs[0].shape).astype(FLOATS[precision].dtype)
+    export_trace(program, x, tmp_path / "trace")
+    # the FP32 reference datapath runs only where the configuration computes fp32
+    config = tmp_path / "nv_full_fp.toml"
+    config.write_text(f'base = "nv_full"\nprecision = "{precision}"\n')
+    assert main(["trace", "run", str(tmp_path / "trace"), "--config", str(config)]) == 0
+    assert "1 passed, 0 failed" in capsys.readouterr().out

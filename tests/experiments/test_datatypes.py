@@ -9,7 +9,7 @@ from experiments import datatypes
 from experiments.registry import STUDIES, StudyOptions
 
 TINY = datatypes.Scale(stored=120, registers=60, images=2, accuracy_images=40, margin=0.05,
-                       chunk=60)
+                       chunk=60, reduced=(("fp16", 0.1),))
 
 
 def test_study_is_registered():
@@ -24,18 +24,20 @@ def test_tiny_study_compares_every_precision(tmp_path):
     table = md.split("## Accuracy and rates per precision")[1].split("\n\n")[1]
     rows = {line.split("|")[1].strip(): line for line in table.splitlines()[2:]}
     assert list(rows) == ["int8", "int16", "fp16", "fp32", "int4"]
-    for p in ("int8", "int16", "int4"):
+    for p in ("int8", "int16", "fp32", "fp16", "int4"):
+        scale = TINY.at(p)
         with h5py.File(tmp_path / f"{p}_stored.h5") as f:
-            assert f["injections"].shape == (TINY.stored,)
-        assert "% (40)" in rows[p]  # accuracy over the 40 images
-    for p in ("int8", "int16"):  # register campaigns on both integer datapaths
-        assert "not modelled" not in rows[p]
+            assert f["injections"].shape == (scale.stored,)
+        assert f"% ({scale.accuracy_images})" in rows[p]  # accuracy over that many images
+        assert "not modelled" not in rows[p]  # register campaigns on every datapath
         with h5py.File(tmp_path / f"{p}_registers.h5") as f:
-            assert f["injections"].shape == (TINY.registers,)
+            assert f["injections"].shape == (scale.registers,)
+    assert TINY.at("fp16").stored == 12 and "fp16 runs 10% of the injections" in md
     int16 = md.split("## int16: datapath registers (nv_full")[1]
     assert "| cacc.abuf | accumulator (48-bit) |" in int16 and "15 (sign)" in int16
-    for p in ("fp16", "fp32"):  # built, or marked as not available with the reason
-        assert "not available" in rows[p] or (tmp_path / f"{p}_stored.h5").is_file()
+    fp32 = md.split("## fp32: per bit")[1].split("## ")[0]
+    assert "| 31 | sign:" in fp32 and "| 30 | exponent:" in fp32 and "| 22 | mantissa:" in fp32
+    assert "Per field: weights sign" in fp32 and "exponent" in fp32.split("\n\n")[1]
     int4 = md.split("## int4: per bit")[1]
     assert "| 3 | sign:" in int4 and "| 4 |  |" in int4  # 4-bit weights, int8 activations
     assert (tmp_path / "sdc_per_bit.png").is_file()
