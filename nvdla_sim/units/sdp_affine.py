@@ -106,7 +106,7 @@ def plan(sdp: Sdp, operands: list[Operands], x_bounds: list[tuple[int, int]],
     """The fold of ``sdp`` for inputs within ``x_bounds`` (one (lo, hi) per real kernel),
     or None where it is not provably exact.  ``padded()``: the stage-by-stage output of
     the channels that pad the kernels to whole atoms (their input is 0)."""
-    if not sdp.ew.bypass:
+    if not sdp.ew.bypass or sdp.in_prec.is_float or sdp.out_prec.is_float:
         return None
     k = len(x_bounds)
     if not _within(x_bounds, *INT32):
