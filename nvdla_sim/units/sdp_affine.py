@@ -34,21 +34,21 @@ from nvdla_sim.units.sdp_rdma import Operands
 
 INT32 = (-(1 << 31), (1 << 31) - 1)
 SAFE = 1 << 62  # every int64 value of the fold stays below this
-BLOCK_ELEMENTS = 1 << 16  # elements per pass: the temporaries stay in cache
+BLOCK_ELEMENTS = 1 << 18  # elements per pass: temporaries in cache, few calls
 ALU_SUM, ALU_EQL = 2, 3  # the X ALU algorithms that add (cmod adds for EQL too)
 
 
 @dataclass(frozen=True)
 class AffinePlan:
-    """``out[k] = clip(floor((x[k] * mul[k] + add[k] - (x[k] * mul[k] < neg[k])) / 2**shift),
-    lo[k], hi)`` for the real kernels; ``padded`` is the output of the zero channels
-    that pad the kernels to whole atoms."""
+    """``out[k] = clip(floor((v + base - (v < 0)) / 2**shift), lo, hi)`` with
+    ``v = x[k] * mul[k] + add[k]`` for the real kernels; ``padded`` is the output of the
+    zero channels that pad the kernels to whole atoms."""
 
     mul: np.ndarray  # [K, 1] int64
     add: np.ndarray  # [K, 1]
-    neg: np.ndarray  # [K, 1]: x * mul + add below this means the affine value was negative
+    base: int  # rounding half (2**(shift-1)) and the offset after the rounding, scaled
     shift: int
-    lo: np.ndarray  # [K, 1]
+    lo: int
     hi: int
     padded: np.ndarray  # [Cpad - K] of the output precision
     dtype: np.dtype
@@ -140,25 +140,20 @@ def plan(sdp: Sdp, operands: list[Operands], x_bounds: list[tuple[int, int]],
     if rounded:  # the converter may only subtract its offset: no second rounding
         if sdp.cvt_scale != 1 or sdp.cvt_shift != 0:
             return None
-        lo = [min(max(p_lo, -offset), p_hi) if relu else p_lo] * k  # max(y, 0) - offset
+        lo = min(max(p_lo, -offset), p_hi) if relu else p_lo  # max(y, 0) - offset
         delta = -offset  # added after the rounding: exact before it as delta * 2**shift
     else:  # X stages exact: the converter's rounding is the only one
         scale = sdp.cvt_scale
         add = [(c - offset) * scale for c in add]
         mul = [c * scale for c in mul]
-        shift, delta, lo = sdp.cvt_shift, 0, [p_lo] * k
-    half = (1 << (shift - 1)) if shift else 0
-    base = half + (delta << shift)
-    fold_add = [c + base for c in add]
-    for (xlo, xhi), m, c in zip(x_bounds, mul, fold_add):
-        if max(abs(xlo * m), abs(xhi * m)) + abs(c) >= SAFE:
+        shift, delta, lo = sdp.cvt_shift, 0, p_lo
+    base = ((1 << (shift - 1)) if shift else 0) + (delta << shift)
+    for (xlo, xhi), m, c in zip(x_bounds, mul, add):
+        if max(abs(xlo * m), abs(xhi * m)) + abs(c) + abs(base) >= SAFE:
             return None
-    col = [[v] for v in mul]
-    # with no shift there is no tie to break: the comparison is never true
-    neg = [[base if shift else -SAFE] for _ in range(k)]
-    return AffinePlan(np.array(col, np.int64), np.array([[v] for v in fold_add], np.int64),
-                      np.array(neg, np.int64), shift, np.array([[v] for v in lo], np.int64),
-                      p_hi, padded(), prec.dtype)
+    return AffinePlan(np.array([[v] for v in mul], np.int64),
+                      np.array([[v] for v in add], np.int64), base, shift, lo, p_hi,
+                      padded(), prec.dtype)
 
 
 def apply(p: AffinePlan, acc: np.ndarray) -> np.ndarray:
@@ -169,11 +164,14 @@ def apply(p: AffinePlan, acc: np.ndarray) -> np.ndarray:
     out[k:] = p.padded[:, None]
     step = max(1, BLOCK_ELEMENTS // max(k, 1))
     for a in range(0, n, step):
-        t = acc[:, a:a + step].astype(np.int64)
+        # float32 -> int32 converts in SIMD, -> int64 does not (|x| < 2**31: plan checks)
+        t = acc[:, a:a + step].astype(np.int32).astype(np.int64)
         t *= p.mul
         t += p.add
         if p.shift:
-            t -= t < p.neg
-            t >>= p.shift
-        np.clip(t, p.lo, p.hi, out=out[:k, a:a + step], casting="unsafe")
+            t += t >> 63  # -1 where v < 0: ties then round away from zero
+        t += p.base
+        t >>= p.shift
+        np.clip(t, p.lo, p.hi, out=t)
+        out[:k, a:a + step] = t
     return out
