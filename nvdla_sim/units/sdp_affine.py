@@ -48,6 +48,7 @@ class AffinePlan:
     add: np.ndarray  # [K, 1]
     base: int  # rounding half (2**(shift-1)) and the offset after the rounding, scaled
     shift: int
+    ties: bool  # some negative v lies halfway: round it away from zero (else half up)
     lo: int
     hi: int
     padded: np.ndarray  # [Cpad - K] of the output precision
@@ -89,6 +90,29 @@ def _rnd(v: int, s: int) -> int:
         return v
     h = 1 << (s - 1)
     return (v + h) >> s if v >= 0 else -((-v + h) >> s)
+
+
+def _negative_tie(lo: int, hi: int, mul: int, add: int, shift: int) -> bool:
+    """Whether some integer x in [lo, hi] makes ``v = x * mul + add`` negative and exactly
+    halfway between multiples of 2**shift (where rounding away from zero differs from
+    rounding half up).  Solves ``x * mul = 2**(shift-1) - add (mod 2**shift)`` and checks
+    the solution in range with the lowest v."""
+    if not shift:
+        return False
+    modulus, target = 1 << shift, ((1 << (shift - 1)) - add) % (1 << shift)
+    if mul == 0:
+        return add < 0 and target == 0
+    twos = min((mul & -mul).bit_length() - 1, shift)
+    if target % (1 << twos):
+        return False
+    period = modulus >> twos
+    odd = (mul >> twos) % period if period > 1 else 0
+    x0 = (target >> twos) * pow(odd, -1, period) % period if period > 1 else 0
+    first = lo + (x0 - lo) % period
+    if first > hi:
+        return False
+    x = first if mul > 0 else first + (hi - first) // period * period
+    return x * mul + add < 0
 
 
 def _affine(bounds: list[tuple[int, int]], mul: list[int], add: list[int]
@@ -151,8 +175,12 @@ def plan(sdp: Sdp, operands: list[Operands], x_bounds: list[tuple[int, int]],
     for (xlo, xhi), m, c in zip(x_bounds, mul, add):
         if max(abs(xlo * m), abs(xhi * m)) + abs(c) + abs(base) >= SAFE:
             return None
+    ties = any(_negative_tie(xlo, xhi, m, c, shift)
+               for (xlo, xhi), m, c in zip(x_bounds, mul, add))
+    if not ties:  # the base folds into the addend: one pass less
+        add, base = [c + base for c in add], 0
     return AffinePlan(np.array([[v] for v in mul], np.int64),
-                      np.array([[v] for v in add], np.int64), base, shift, lo, p_hi,
+                      np.array([[v] for v in add], np.int64), base, shift, ties, lo, p_hi,
                       padded(), prec.dtype)
 
 
@@ -168,10 +196,11 @@ def apply(p: AffinePlan, acc: np.ndarray) -> np.ndarray:
         t = acc[:, a:a + step].astype(np.int32).astype(np.int64)
         t *= p.mul
         t += p.add
-        if p.shift:
+        if p.ties:
             t += t >> 63  # -1 where v < 0: ties then round away from zero
-        t += p.base
-        t >>= p.shift
+            t += p.base
+        if p.shift:
+            t >>= p.shift
         np.clip(t, p.lo, p.hi, out=t)
         out[:k, a:a + step] = t
     return out

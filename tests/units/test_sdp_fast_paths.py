@@ -130,3 +130,20 @@ def test_batched_slices_match_stage_by_stage(monkeypatch):
     expected = np.stack([runner.run(image, keep=True)[0][0] for image in x])
     monkeypatch.setattr(executor_module, "PATCH_BYTES", 1)
     assert np.array_equal(runner.run_batch(x), expected)
+
+
+def test_negative_tie_search_matches_brute_force():
+    """The modular search finds exactly the ranges holding a negative v halfway between
+    multiples of 2**shift (where the fold must round away from zero)."""
+    rng = np.random.default_rng(7)
+    for _ in range(3000):
+        shift = int(rng.integers(0, 7))
+        mul = int(rng.integers(-40, 41)) * int(rng.choice([1, 2, 4, 64]))
+        add = int(rng.integers(-300, 300))
+        lo = int(rng.integers(-60, 30))
+        hi = lo + int(rng.integers(0, 40))
+        half = (1 << (shift - 1)) if shift else None
+        brute = shift > 0 and any(
+            (x * mul + add) < 0 and (x * mul + add) % (1 << shift) == half
+            for x in range(lo, hi + 1))
+        assert sdp_affine._negative_tie(lo, hi, mul, add, shift) == brute
