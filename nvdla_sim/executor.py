@@ -96,7 +96,7 @@ class Executor:
             {} if constant_weights else None)
         self.plan_cache: dict[tuple, sdp_affine.AffinePlan | None] | None = (
             {} if constant_weights else None)
-        self.table_cache: dict[Sdp, sdp_table.Table] = {}
+        self.table_cache: dict[tuple, sdp_table.Table] = {}
 
     def run(self, layer: HardwareLayer, mem: Memory, keep: bool = False) -> LayerTrace | None:
         """Run one layer on memory: read its inputs, write its outputs."""
@@ -203,7 +203,7 @@ class Executor:
         """SDP folded for this convolution's outputs (:mod:`~nvdla_sim.units.sdp_affine`),
         or None where the fold is not proven exact; kept with the weights when they are
         constant (the plan depends only on them and the per-kernel operands)."""
-        if (conv.clip_truncate or not cacc.accumulation_is_safe(
+        if (conv.precision.is_float or conv.clip_truncate or not cacc.accumulation_is_safe(
                 conv.in_channels * conv.kernel_height * conv.kernel_width, conv.precision)):
             return None
         key = (conv, sdp)
@@ -232,7 +232,9 @@ class Executor:
         streams = (sdp.bs, sdp.bn, sdp.ew)
         per_kernel = any(not s.dma.disable and i != stage for i, s in enumerate(streams))
         keep = self.operand_cache is not None or not per_kernel
-        table = self.table_cache.get(sdp) if keep else None
+        # the LUT's tables take no part in the descriptor's equality: part of the key
+        key = (sdp, sdp.lut.le_table.tobytes(), sdp.lut.lo_table.tobytes())
+        table = self.table_cache.get(key) if keep else None
         if table is None:
             if not keep and cube.size < self.config.channels_padded(
                     sdp.channels, sdp.in_prec) * (256 if stage is None else 1 << 16):
@@ -241,7 +243,7 @@ class Executor:
                         else self._operands(s.dma, sdp, inputs) for i, s in enumerate(streams)]
             table = sdp_table.build(sdp, operands, stage)
             if keep:
-                self.table_cache[sdp] = table
+                self.table_cache[key] = table
         operand = None
         if stage is not None:
             dma = streams[stage].dma

@@ -147,3 +147,26 @@ def test_negative_tie_search_matches_brute_force():
             (x * mul + add) < 0 and (x * mul + add) % (1 << shift) == half
             for x in range(lo, hi + 1))
         assert sdp_affine._negative_tie(lo, hi, mul, add, shift) == brute
+
+
+def test_tables_tell_layers_apart_by_their_lut_contents():
+    """Two SDP layers that differ only in their LUT's entries (which take no part in the
+    descriptor's equality) each get their own table."""
+    program = small_net()
+    add = program.layers[4]
+    ew = dataclasses.replace(add.sdp.ew, bypass=False, mul_bypass=True, alu_bypass=True,
+                             lut_bypass=False)
+    rng = np.random.default_rng(3)
+
+    def with_lut(seed_table: int):
+        lut = dataclasses.replace(
+            add.sdp.lut, le_function=1, le_start=-200, le_end=200, lo_start=-400,
+            lo_end=400, le_index_select=3, lo_index_select=1,
+            le_table=rng.integers(-30000, 30000, 65).astype(np.int16) * seed_table,
+            lo_table=rng.integers(-30000, 30000, 257).astype(np.int16))
+        return dataclasses.replace(add, sdp=dataclasses.replace(add.sdp, ew=ew, lut=lut))
+    first, second = with_lut(1), with_lut(-1)
+    assert first.sdp == second.sdp  # hence the key must carry the tables
+    program = dataclasses.replace(program, layers=[*program.layers[:4], first, second],
+                                  info=[*program.info[:4], program.info[4], program.info[4]])
+    _both_ways(program, sample_input(4), constant_weights=True)
