@@ -69,7 +69,14 @@ def windows(conv: ConvCore, cube: np.ndarray) -> np.ndarray:
 
 def im2col(conv: ConvCore, cube: np.ndarray, dtype: type = np.int8) -> np.ndarray:
     """Patches [C*R*S, (B*)Ho*Wo] in (c, y, x) row order, matching weights [K, C, R, S];
-    a batch [B, C, H, W] puts its samples side by side.  Written once, as ``dtype``."""
+    a batch [B, C, H, W] puts its samples side by side.  Written once, as ``dtype``; a
+    batch's single-pixel outputs (fully connected layers) as the transpose of its
+    [B, C*R*S] rows, which BLAS reads as they are."""
+    if (cube.ndim == 4 and conv.out_height == conv.out_width == 1
+            and conv.dilation_x == conv.dilation_y == 1):
+        rows = padded_input(conv, cube)[:, :conv.in_channels, :conv.kernel_height,
+                                        :conv.kernel_width]
+        return rows.reshape(len(rows), -1).astype(dtype).T
     win = windows(conv, cube)
     if cube.ndim == 4:
         win = np.moveaxis(win, 0, 3)  # [C, R, S, B, Ho, Wo]
