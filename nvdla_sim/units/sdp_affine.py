@@ -5,8 +5,9 @@ per-kernel scale in BS and BN, shifts once, and converts with scale 1:
 ``sat_P(sat32(rnd((((x + a1) * m1) + a2) * m2 >> s)) - offset)``.  Run stage by
 stage (:func:`nvdla_sim.units.sdp.process`) that is a dozen passes over int64
 cubes.  When the value bounds of the input rule out every intermediate
-saturation, the same integers come from ``clip(floor((x * M + K1) / 2**s)
-adjusted for ties, L, H)`` with per-kernel ``M`` and ``K1`` -- five passes.
+saturation, the same integers come from ``clip(floor((x * M + C) / 2**s)
+adjusted for ties, L, H)`` with per-kernel ``M`` and ``C``: multiply, add,
+shift, clip (two more passes where a negative tie is reachable).
 
 The bounds come from the weights: a convolution's accumulator for kernel k
 lies within ``sum_j min(w_kj * d)`` and ``sum_j max(w_kj * d)`` over the data
@@ -30,19 +31,20 @@ import numpy as np
 from nvdla_sim.arith import shl_sat
 from nvdla_sim.layers import Sdp, SdpX
 from nvdla_sim.precision import Precision
+from nvdla_sim.units.sdp import ALU_EQL, ALU_SUM
 from nvdla_sim.units.sdp_rdma import Operands
 
 INT32 = (-(1 << 31), (1 << 31) - 1)
 SAFE = 1 << 62  # every int64 value of the fold stays below this
 BLOCK_ELEMENTS = 1 << 18  # elements per pass: temporaries in cache, few calls
-ALU_SUM, ALU_EQL = 2, 3  # the X ALU algorithms that add (cmod adds for EQL too)
 
 
 @dataclass(frozen=True)
 class AffinePlan:
-    """``out[k] = clip(floor((v + base - (v < 0)) / 2**shift), lo, hi)`` with
-    ``v = x[k] * mul[k] + add[k]`` for the real kernels; ``padded`` is the output of the
-    zero channels that pad the kernels to whole atoms."""
+    """``out[k] = clip(floor((v + base - (ties and v < 0)) / 2**shift), lo, hi)`` with
+    ``v = x[k] * mul[k] + add[k]`` for the real kernels (without reachable ties the base
+    is folded into ``add``); ``padded`` is the output of the zero channels that pad the
+    kernels to whole atoms."""
 
     mul: np.ndarray  # [K, 1] int64
     add: np.ndarray  # [K, 1]
@@ -68,7 +70,7 @@ def _stage_operands(stage: SdpX, ops: Operands, channels: int
     None where it does something else (MAX / MIN, PReLU, a per-element operand)."""
     add, mul = [0] * channels, [1] * channels
     if not stage.alu_bypass:
-        if stage.alu_algo not in (ALU_SUM, ALU_EQL):
+        if stage.alu_algo not in (ALU_SUM, ALU_EQL):  # the algorithms that add (as cmod)
             return None
         op = ops.alu if stage.alu_src else stage.alu_operand
         if op is None or (isinstance(op, np.ndarray) and op.size != op.shape[0]):

@@ -12,8 +12,6 @@ decoding of the operand stream).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import numpy as np
 
 from nvdla_sim.layers import Sdp
@@ -22,15 +20,6 @@ from nvdla_sim.units.sdp_rdma import (MODE_PER_ELEMENT, USE_ALU, USE_BOTH, Opera
                                       element_bytes)
 
 BYTES = np.arange(256, dtype=np.uint8).view(np.int8).astype(np.int64)  # value of each byte
-
-
-@dataclass(frozen=True)
-class Table:
-    """``values[c, x_byte << 8 | e_byte]`` (or ``values[c, x_byte]`` with no per-element
-    operand); one row when no operand depends on the channel."""
-
-    values: np.ndarray  # [1 or Cpad, 256 or 65536] of the output precision
-    stage: int | None  # the stage (0 BS, 1 BN, 2 EW) whose stream is per element
 
 
 def element_stage(sdp: Sdp) -> tuple[bool, int | None]:
@@ -49,9 +38,11 @@ def element_stage(sdp: Sdp) -> tuple[bool, int | None]:
     return True, stage
 
 
-def build(sdp: Sdp, operands: list[Operands], stage: int | None) -> Table:
-    """The table, from the decoded register / per-kernel operands (``operands[stage]``,
-    the per-element stream, is not read)."""
+def build(sdp: Sdp, operands: list[Operands], stage: int | None) -> np.ndarray:
+    """The table ``[c, x_byte << 8 | e_byte]`` (``[c, x_byte]`` with no per-element
+    operand; one row when no operand depends on the channel) of the output precision,
+    from the decoded register / per-kernel operands (``operands[stage]``, the
+    per-element stream's, is not read)."""
     ops = list(operands)
     if stage is not None:
         e = BYTES[None, None, :]
@@ -61,18 +52,16 @@ def build(sdp: Sdp, operands: list[Operands], stage: int | None) -> Table:
                     for v in (o.alu, o.mul) if np.ndim(v) == 3] or [1])
     shape = (channels, 256, 1 if stage is None else 256)
     out = np.broadcast_to(sdp_unit.process(BYTES[None, :, None], sdp, *ops), shape)
-    return Table(np.ascontiguousarray(out).reshape(channels, -1), stage)
+    return np.ascontiguousarray(out).reshape(channels, -1)
 
 
-def apply(table: Table, cube: np.ndarray, operand: np.ndarray | None) -> np.ndarray:
+def apply(table: np.ndarray, cube: np.ndarray, operand: np.ndarray | None) -> np.ndarray:
     """Output [(B,) Cpad, H, W] for the 8-bit input ``cube`` and the per-element
     operand's raw bytes ``operand`` (same shape; None without one)."""
     index = cube.view(np.uint8).astype(np.int32)
     if operand is not None:
         index <<= 8
         index |= operand
-    if table.values.shape[0] > 1:
-        width = table.values.shape[1]
-        channel = np.arange(cube.shape[-3], dtype=np.int32)[:, None, None] * width
-        index += channel
-    return np.take(table.values.reshape(-1), index)
+    if table.shape[0] > 1:
+        index += np.arange(cube.shape[-3], dtype=np.int32)[:, None, None] * table.shape[1]
+    return np.take(table.reshape(-1), index)
