@@ -57,6 +57,13 @@ def exact_matmul(weights: np.ndarray, patches: np.ndarray,
     ``splits``: :func:`exact_splits` of ``weights`` for the data's bound (default: chunks
     of 2**10 columns, exact for int8 data).  float64 operands (INT16) are multiplied in
     float64, in chunks of 2**22 columns."""
+    return exact_product(weights, patches, splits).astype(np.int64)
+
+
+def exact_product(weights: np.ndarray, patches: np.ndarray,
+                  splits: np.ndarray | None = None) -> np.ndarray:
+    """:func:`exact_matmul` as floats holding the exact integers (float32 from one BLAS
+    call, float64 when chunks were added): callers that go on in int64 convert once."""
     wide = weights.dtype == np.float64 or patches.dtype == np.float64
     dtype = np.float64 if wide else np.float32
     w = weights.astype(dtype, copy=False)
@@ -66,7 +73,7 @@ def exact_matmul(weights: np.ndarray, patches: np.ndarray,
     bounds = (splits.tolist() if splits is not None and not wide
               else list(range(0, n, chunk)) + [n])
     if len(bounds) == 2:
-        return (w @ d).astype(np.int64)
+        return w @ d
     out = None
     for a, b in zip(bounds[:-1], bounds[1:]):  # a few BLAS calls per layer
         part = w[:, a:b] @ d[a:b]
@@ -74,7 +81,7 @@ def exact_matmul(weights: np.ndarray, patches: np.ndarray,
             out = part.astype(np.float64)
         else:
             out += part
-    return out.astype(np.int64)
+    return out
 
 
 def cell_sums(data: np.ndarray, weights: np.ndarray) -> np.ndarray:

@@ -69,10 +69,26 @@ def accumulate(conv: ConvCore, ops: ConvOperands, cfg: HardwareConfig) -> np.nda
                                                            ops.splits), cfg)
                              for d in data])
         return _accumulate_in_order(conv, ops, cfg)
-    acc = cmac.exact_matmul(ops.matrix, csc.im2col(conv, data, ops.matrix.dtype.type),
-                            ops.splits)
-    acc = acc.reshape(k, -1, conv.out_height, conv.out_width)
+    acc = gemm(conv, ops).astype(np.int64).reshape(k, -1, conv.out_height, conv.out_width)
     return acc[:, 0] if data.ndim == 3 else acc.transpose(1, 0, 2, 3)
+
+
+def gemm(conv: ConvCore, ops: ConvOperands) -> np.ndarray:
+    """The accumulators as floats holding exact integers, [K, (B*)Ho*Wo] (samples side by
+    side), where :func:`cacc.accumulation_is_safe` holds."""
+    return cmac.exact_product(ops.matrix, csc.im2col(conv, ops.data, ops.matrix.dtype.type),
+                              ops.splits)
+
+
+def accumulator_bounds(conv: ConvCore, weights: np.ndarray) -> list[tuple[int, int]]:
+    """(lowest, highest) accumulator of each kernel over every input of the precision's
+    range (data, padding and CDMA's converted values all are): a bound that needs no data."""
+    prec = conv.precision
+    w = weights.reshape(weights.shape[0], -1).astype(np.int64)
+    pos = np.maximum(w, 0).sum(axis=1).tolist()
+    neg = np.minimum(w, 0).sum(axis=1).tolist()
+    lo, hi = int(prec.min), int(prec.max)
+    return [(lo * p + hi * n, hi * p + lo * n) for p, n in zip(pos, neg)]
 
 
 def _accumulate_in_order(conv: ConvCore, ops: ConvOperands, cfg: HardwareConfig) -> np.ndarray:

@@ -37,11 +37,15 @@ def check_geometry(conv: ConvCore) -> None:
 
 def padded_input(conv: ConvCore, cube: np.ndarray) -> np.ndarray:
     """Input [..., C, H', W'] surrounded by the pad value, as wide as the windows reach
-    (leading axes, if any, are a batch)."""
+    (leading axes, if any, are a batch); a view of the input where no window reaches
+    the padding."""
     span_x = (conv.kernel_width - 1) * conv.dilation_x + 1
     span_y = (conv.kernel_height - 1) * conv.dilation_y + 1
     width = (conv.out_width - 1) * conv.stride_x + span_x
     height = (conv.out_height - 1) * conv.stride_y + span_y
+    if (conv.pad_left == conv.pad_top == 0 and height <= cube.shape[-2]
+            and width <= cube.shape[-1]):  # the windows lie inside the input: a view
+        return cube[..., :height, :width]
     prec = conv.precision
     fill = pad_element(conv.pad_value, prec) if prec.is_float else sx_int(conv.pad_value,
                                                                           prec.bits)
@@ -68,7 +72,14 @@ def windows(conv: ConvCore, cube: np.ndarray) -> np.ndarray:
 
 def im2col(conv: ConvCore, cube: np.ndarray, dtype: type = np.int8) -> np.ndarray:
     """Patches [C*R*S, (B*)Ho*Wo] in (c, y, x) row order, matching weights [K, C, R, S];
-    a batch [B, C, H, W] puts its samples side by side.  Written once, as ``dtype``."""
+    a batch [B, C, H, W] puts its samples side by side.  Written once, as ``dtype``; a
+    batch's single-pixel outputs (fully connected layers) as the transpose of its
+    [B, C*R*S] rows, which BLAS reads as they are."""
+    if (cube.ndim == 4 and conv.out_height == conv.out_width == 1
+            and conv.dilation_x == conv.dilation_y == 1):
+        rows = padded_input(conv, cube)[:, :conv.in_channels, :conv.kernel_height,
+                                        :conv.kernel_width]
+        return rows.reshape(len(rows), -1).astype(dtype).T
     win = windows(conv, cube)
     if cube.ndim == 4:
         win = np.moveaxis(win, 0, 3)  # [C, R, S, B, Ho, Wo]

@@ -69,3 +69,17 @@ def test_threads_are_limited_and_restored():
     assert [i["num_threads"] for i in threadpool_info()] == before
     with bench.threads(None) as note:
         assert note == "each tool's default threads"
+
+
+def test_golden_speed_repeats_the_test_set_past_its_size():
+    """MNIST's test split holds 1,000 images: more are the same ones again (was IndexError)."""
+    result = bench.golden_speed("lenet5", 1003, repetitions=2, threads=1)
+    assert result.images == 1003 and result.batch == bench.GOLDEN_BATCH
+    assert result.simulator_per_s > 0
+    if result.onnxruntime_exact_per_s is not None:
+        assert result.exact_ratio > 0 and result.exact_ratio_spread >= 0
+
+
+def test_golden_repetitions_need_images():
+    with pytest.raises(ValueError, match="3 repetitions need at least as many images"):
+        bench.golden_speed("lenet5", 2, repetitions=3)
