@@ -17,17 +17,19 @@ import numpy as np
 
 from nvdla_sim.config import HardwareConfig
 from nvdla_sim.layers import HardwareLayer
+from nvdla_sim.precision import INT8
 from nvdla_sim.units import cacc, cmac, sdp as sdp_unit, sdp_rdma
 
 DELTA_MAX = 255  # |x_f - x_g| for int8 values
 
 
 def applies(layer: HardwareLayer) -> bool:
-    """Whether a layer's faulty run is golden + change: a convolution whose CACC cannot
-    saturate (for any int8 input), no input conversion, no pooling on the fly, and SDP
+    """Whether a layer's faulty run is golden + change: an INT8 convolution whose CACC
+    cannot saturate (for any int8 input), no input conversion, no pooling on the fly, and SDP
     operands per kernel only (an element's output depends on its accumulator alone)."""
     conv, sdp = layer.conv, layer.sdp
-    if conv is None or sdp is None or layer.pdp is not None or conv.cvt_enable:
+    if (conv is None or sdp is None or layer.pdp is not None or conv.cvt_enable
+            or conv.precision is not INT8):
         return False
     taps = conv.in_channels * conv.kernel_height * conv.kernel_width
     return cacc.accumulation_is_safe(taps) and all(
@@ -47,53 +49,44 @@ class ConvDelta:
         self.matrix = taps.astype(np.float32)
         self.splits = cmac.exact_splits(taps, DELTA_MAX)
 
-    def outputs(self, changes: list[tuple[np.ndarray, int, int]], accumulators: np.ndarray,
-                image: np.ndarray, operands: list[sdp_rdma.Operands], golden_out: np.ndarray
-                ) -> np.ndarray:
-        """The layer's int8 outputs [F, Cpad, Ho, Wo] for F faults.
+    def changed(self, fault: np.ndarray, ys: np.ndarray, xs: np.ndarray, change: np.ndarray,
+                accumulators: np.ndarray, image: np.ndarray, operands: list[sdp_rdma.Operands]
+                ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """The outputs of F faults where the input change reaches: (fault, oy, ox,
+        values [E, K]), one row per output pixel some changed input pixel feeds
+        (its other pixels are golden).
 
-        ``changes``: per fault, the input change [C, h, w] (int16) of a window whose
-        top-left input pixel is (y0, x0); ``accumulators``: golden accumulators
-        [G, K, Ho, Wo] of the inputs involved, ``image`` [F] saying whose each fault
-        is; ``operands``: the layer's decoded SDP operands; ``golden_out``: golden
-        outputs [F, Cpad, Ho, Wo], which the result copies where nothing changed."""
+        Input pixel n of fault ``fault[n]`` at (``ys[n]``, ``xs[n]``) changed by
+        ``change[n]`` [C] (int16); ``accumulators``: golden accumulators [G, K, Ho, Wo]
+        of the inputs involved, ``image`` [F] saying whose each fault is;
+        ``operands``: the layer's decoded SDP operands."""
         conv = self.conv
         k = conv.kernels
-        cols, fault, ys, xs = [], [], [], []
-        for f, (delta, y0, x0) in enumerate(changes):
-            py, px = np.nonzero(delta.any(axis=0))
-            cols.append(delta[:, py, px])
-            fault.append(np.full(py.size, f))
-            ys.append(py + y0)
-            xs.append(px + x0)
-        fault, ys, xs = np.concatenate(fault), np.concatenate(ys), np.concatenate(xs)
-        out = golden_out.copy()
         if fault.size == 0:
-            return out
-        spread = cmac.exact_matmul(self.matrix, np.concatenate(cols, axis=1), self.splits)
-        taps = conv.kernel_height * conv.kernel_width
-        spread = spread.reshape(taps, k, -1).transpose(0, 2, 1).reshape(-1, k)  # [(tap, m), K]
+            empty = np.empty(0, np.int64)
+            return empty, empty, empty, np.empty((0, k), np.int8)
+        spread = np.ascontiguousarray(  # [E, (tap, K)]
+            cmac.exact_matmul(self.matrix, change.T, self.splits).T)
         ho, wo = conv.out_height, conv.out_width
-        sources, targets = [], []
+        pixels = (int(fault.max()) + 1) * ho * wo
+        grid = np.zeros((pixels, k), np.int64)  # the accumulators' change, per output pixel
+        touched = np.zeros(pixels, bool)
         for r in range(conv.kernel_height):
             oy, ry = np.divmod(ys + conv.pad_top - r * conv.dilation_y, conv.stride_y)
             for s in range(conv.kernel_width):
                 ox, rx = np.divmod(xs + conv.pad_left - s * conv.dilation_x, conv.stride_x)
                 hit = np.flatnonzero((ry == 0) & (rx == 0) & (oy >= 0) & (oy < ho)
                                      & (ox >= 0) & (ox < wo))
-                sources.append((r * conv.kernel_width + s) * fault.size + hit)
-                targets.append((fault[hit] * ho + oy[hit]) * wo + ox[hit])
-        sources, targets = np.concatenate(sources), np.concatenate(targets)
-        order = np.argsort(targets, kind="stable")
-        targets = targets[order]
-        first = np.flatnonzero(np.diff(targets, prepend=-1))
-        change = np.add.reduceat(spread[sources[order]], first, axis=0)  # [E, K]
-        f, pixel = np.divmod(targets[first], ho * wo)
+                at = (fault[hit] * ho + oy[hit]) * wo + ox[hit]  # distinct within one tap
+                tap = r * conv.kernel_width + s
+                grid[at] += spread[hit, tap * k:(tap + 1) * k]
+                touched[at] = True
+        at = np.flatnonzero(touched)
+        f, pixel = np.divmod(at, ho * wo)
         oy, ox = np.divmod(pixel, wo)
-        total = accumulators[image[f], :, oy, ox] + change
+        total = grid[at] + accumulators[image[f], :, oy, ox]
         per_kernel = [sdp_rdma.Operands(*(None if a is None else a[:k, 0, 0][None, :]
                                           for a in (o.alu, o.mul))) for o in operands]
         values = sdp_unit.process(cacc.truncate(total, conv.clip_truncate), self.layer.sdp,
                                   *per_kernel)
-        out[f, :k, oy, ox] = values
-        return out
+        return f, oy, ox, values
