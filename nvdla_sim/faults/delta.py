@@ -5,8 +5,9 @@ a few percent of a feature map, on a fraction of its pixels.  Where no partial
 sum can saturate, accumulation is plain integer addition, so the faulty
 accumulators are the golden ones plus the convolution of the change:
 ``acc_f = acc_g + W * (x_f - x_g)``.  Only input pixels that changed take part:
-each one's channel vector meets every kernel tap in one GEMM for a whole batch
-of faults, and lands on the output pixels whose window holds it; CACC rounding
+per kernel tap, the changed pixels some output window holds there meet that
+tap's weights in one GEMM for a whole batch of faults (a strided convolution
+or a fully-connected layer computes no product it does not use); CACC rounding
 and SDP then run only on the output pixels that received a change.  All exact:
 the GEMM is float32 within its proven bound (|x_f - x_g| <= 255).
 """
@@ -65,8 +66,7 @@ class ConvDelta:
         if fault.size == 0:
             empty = np.empty(0, np.int64)
             return empty, empty, empty, np.empty((0, k), np.int8)
-        spread = np.ascontiguousarray(  # [E, (tap, K)]
-            cmac.exact_matmul(self.matrix, change.T, self.splits).T)
+        change = change.astype(self.matrix.dtype)  # exact: |change| <= DELTA_MAX
         ho, wo = conv.out_height, conv.out_width
         pixels = (int(fault.max()) + 1) * ho * wo
         grid = np.zeros((pixels, k), np.int64)  # the accumulators' change, per output pixel
@@ -77,9 +77,12 @@ class ConvDelta:
                 ox, rx = np.divmod(xs + conv.pad_left - s * conv.dilation_x, conv.stride_x)
                 hit = np.flatnonzero((ry == 0) & (rx == 0) & (oy >= 0) & (oy < ho)
                                      & (ox >= 0) & (ox < wo))
+                if hit.size == 0:
+                    continue
                 at = (fault[hit] * ho + oy[hit]) * wo + ox[hit]  # distinct within one tap
-                tap = r * conv.kernel_width + s
-                grid[at] += spread[hit, tap * k:(tap + 1) * k]
+                tap = (r * conv.kernel_width + s) * k  # the tap's rows of the matrix
+                grid[at] += cmac.exact_matmul(self.matrix[tap:tap + k], change[hit].T,
+                                              self.splits).T
                 touched[at] = True
         at = np.flatnonzero(touched)
         f, pixel = np.divmod(at, ho * wo)
