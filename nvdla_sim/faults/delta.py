@@ -63,31 +63,31 @@ class ConvDelta:
         ``operands``: the layer's decoded SDP operands."""
         conv = self.conv
         k = conv.kernels
-        if fault.size == 0:
-            empty = np.empty(0, np.int64)
-            return empty, empty, empty, np.empty((0, k), np.int8)
         change = change.astype(self.matrix.dtype)  # exact: |change| <= DELTA_MAX
         ho, wo = conv.out_height, conv.out_width
-        pixels = (int(fault.max()) + 1) * ho * wo
-        grid = np.zeros((pixels, k), np.int64)  # the accumulators' change, per output pixel
-        touched = np.zeros(pixels, bool)
+        taps = []  # (matrix rows, changed pixels, their output pixel) per kernel tap
         for r in range(conv.kernel_height):
             oy, ry = np.divmod(ys + conv.pad_top - r * conv.dilation_y, conv.stride_y)
             for s in range(conv.kernel_width):
                 ox, rx = np.divmod(xs + conv.pad_left - s * conv.dilation_x, conv.stride_x)
                 hit = np.flatnonzero((ry == 0) & (rx == 0) & (oy >= 0) & (oy < ho)
                                      & (ox >= 0) & (ox < wo))
-                if hit.size == 0:
-                    continue
-                at = (fault[hit] * ho + oy[hit]) * wo + ox[hit]  # distinct within one tap
-                tap = (r * conv.kernel_width + s) * k  # the tap's rows of the matrix
-                grid[at] += cmac.exact_matmul(self.matrix[tap:tap + k], change[hit].T,
-                                              self.splits).T
-                touched[at] = True
-        at = np.flatnonzero(touched)
+                if hit.size:
+                    tap = (r * conv.kernel_width + s) * k
+                    taps.append((tap, hit, (fault[hit] * ho + oy[hit]) * wo + ox[hit]))
+        if not taps:  # no output window reads a changed pixel
+            empty = np.empty(0, np.int64)
+            return empty, empty, empty, np.empty((0, k), np.int8)
+        at, slot = np.unique(np.concatenate([t[2] for t in taps]), return_inverse=True)
+        grid = np.zeros((at.size, k), np.int64)  # the accumulators' change, per output pixel
+        start = 0
+        for tap, hit, _ in taps:  # a tap's pixels reach distinct output pixels
+            grid[slot[start:start + hit.size]] += cmac.exact_matmul(
+                self.matrix[tap:tap + k], change[hit].T, self.splits).T
+            start += hit.size
         f, pixel = np.divmod(at, ho * wo)
         oy, ox = np.divmod(pixel, wo)
-        total = grid[at] + accumulators[image[f], :, oy, ox]
+        total = grid + accumulators[image[f], :, oy, ox]
         per_kernel = [sdp_rdma.Operands(*(None if a is None else a[:k, 0, 0][None, :]
                                           for a in (o.alu, o.mul))) for o in operands]
         values = sdp_unit.process(cacc.truncate(total, conv.clip_truncate), self.layer.sdp,

@@ -247,7 +247,7 @@ class FaultBatch:
                 self.data[root] = grown
             row[new] = np.arange(count, count + new.size)
             self.ids[root] = np.concatenate([self.ids[root], new])
-            np.take(self.golden(root), self.image[new], axis=0,
+            np.take(self.golden(root), self.image[new], axis=0, mode="clip",  # unbuffered
                     out=self.data[root][count:count + new.size])
             self.boxes[root] = np.concatenate([self.boxes[root],
                                                np.tile(NO_BOX, (new.size, 1))])
