@@ -33,7 +33,6 @@ from nvdla_sim.units import cdma, cdp as cdp_unit, convcore, pdp as pdp_unit, sd
 WHOLE_LAYER = 1.0  # recompute the whole layer once the cone covers this much of it
 BATCH_ELEMENTS = 1 << 23  # faults run together until their patch matrices hold this many
 CUTS_KEPT = 4096  # restricted layer descriptors remembered
-REACH_KEPT = 1 << 17  # cones of input boxes remembered
 # a convolution runs golden + change when the changed input pixels are this few per cone
 # pixel (always: it costs one product per changed pixel, the cone one per output pixel)
 DELTA_SHARE = float("inf")
@@ -382,7 +381,6 @@ class Propagator:
         self.flow = Dataflow(program)
         self.weight_cache = executor.weight_cache if executor.weight_cache is not None else {}
         self._cuts: dict[tuple[int, Box], HardwareLayer] = {}  # restrict(), by layer and box
-        self._reach: dict[tuple[int, tuple], tuple] = {}  # reach(), by layer and input box
         self._deltas: dict[int, ConvDelta | None] = {}
 
     def _cut(self, index: int, box: Box) -> HardwareLayer:
@@ -465,21 +463,6 @@ class Propagator:
         boxes[batch.start >= index] = NO_BOX
         return boxes
 
-    def _cones(self, index: int, boxes: np.ndarray) -> np.ndarray:
-        """Output boxes [N, 6] that input boxes [N, 6] reach (remembered per box: boxes
-        recur across faults and chunks)."""
-        layer = self.program.layers[index]
-        unique, inverse = _unique_rows(boxes)
-        cones = np.empty_like(unique)
-        for n, box in enumerate(map(tuple, unique.tolist())):
-            cone = self._reach.get((index, box))
-            if cone is None:
-                if len(self._reach) >= REACH_KEPT:
-                    self._reach.clear()
-                cone = self._reach[(index, box)] = tuple(reach(layer, Box(*box), self.config))
-            cones[n] = cone
-        return cones[inverse]
-
     def _layer(self, index: int, batch: FaultBatch) -> None:
         """Recompute, for each fault whose changes this layer reads, the cone of the output
         they reach; faults whose cones have one shape run as one batch."""
@@ -488,7 +471,7 @@ class Propagator:
         ids = np.flatnonzero(_nonempty(boxes))
         if ids.size == 0:
             return
-        cones = self._cones(index, boxes[ids])
+        cones = reach(layer, boxes[ids], cfg)
         live = _nonempty(cones)
         ids, cones = ids[live], cones[live]
         conv_delta = self._delta(index, batch.runs[0]) if ids.size else None
