@@ -435,13 +435,16 @@ class Propagator:
                 self._layer(index, batch)
                 for root in self.flow.dead_after[index]:
                     batch.drop(root)
-        changed = batch.changed()
+        ids = np.flatnonzero(batch.changed())
         outputs: list[list[np.ndarray] | None] = [None] * batch.size
-        for f in np.flatnonzero(changed).tolist():
-            ids, zero = np.array([f]), np.zeros(1, np.int64)
-            outputs[f] = [batch.windows(w.root, ids, w.c0, b.surface.channels, zero + w.y0,
-                                        zero + w.x0, b.surface.height, b.surface.width)[0]
-                          for b, w in zip(self.program.outputs, self.flow.outputs)]
+        if ids.size == 0:
+            return outputs
+        zero = np.zeros(ids.size, np.int64)
+        tensors = [batch.windows(w.root, ids, w.c0, b.surface.channels, zero + w.y0,
+                                 zero + w.x0, b.surface.height, b.surface.width)
+                   for b, w in zip(self.program.outputs, self.flow.outputs)]
+        for n, f in enumerate(ids.tolist()):
+            outputs[f] = [t[n] for t in tensors]
         return outputs
 
     def _input_boxes(self, index: int, batch: FaultBatch) -> np.ndarray:
