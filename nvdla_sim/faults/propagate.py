@@ -289,12 +289,10 @@ class FaultBatch:
             a[keep] for a in (fault, oy, ox, values, differ, hit))
         r = self.rows(where.root, fault)
         self.data[where.root][r, where.c0:where.c0 + k, where.y0 + oy, where.x0 + ox] = values
-        chans = np.where(hit[:, None], differ, False)
-        box = np.tile(NO_BOX, (fault.size, 1))
-        box[hit] = np.stack([chans[hit].argmax(axis=1), k - chans[hit][:, ::-1].argmax(axis=1),
-                             oy[hit], oy[hit] + 1, ox[hit], ox[hit] + 1], axis=1)
+        box = np.stack([differ.argmax(axis=1), k - differ[:, ::-1].argmax(axis=1),
+                        oy, oy + 1, ox, ox + 1], axis=1)
         box += np.array([where.c0, where.c0, where.y0, where.y0, where.x0, where.x0])
-        box[~hit] = NO_BOX
+        box[~hit] = NO_BOX  # pixels rewritten with their golden values
         merged = np.tile(NO_BOX, (self.size, 1))  # a fault's pixels may repeat in ``fault``
         for lo, hi in ((0, 1), (2, 3), (4, 5)):
             np.minimum.at(merged[:, lo], fault, box[:, lo])
