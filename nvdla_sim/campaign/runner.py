@@ -67,6 +67,9 @@ class TransientCampaign:
         self.space = self._space()
         self.register_names = [b.register.name for b in self.space.blocks]
         self.register_index = {n: i for i, n in enumerate(dict.fromkeys(self.register_names))}
+        self._block_layer = np.array([b.layer for b in self.space.blocks], np.int64)
+        self._block_register = np.array([self.register_index[n] for n in self.register_names],
+                                        np.int64)
         self.strata = self._strata()
         self._golden: OrderedDict[int, GoldenRun] = OrderedDict()
         self._logits: dict[int, np.ndarray] = {}  # golden logits per image, kept for good
@@ -169,10 +172,12 @@ class TransientCampaign:
         self._evict()  # injection grew the runs' fault-model state
         rows = np.zeros(len(sites), INJECTION_DTYPE)
         rows["id"], rows["site"], rows["image"] = np.arange(start, stop), site_ids, images
-        for name in ("layer", "instance", "bit", "bits", "cycle"):
-            rows[name] = [getattr(site, name) for site in sites]
-        rows["register"] = [self.register_index[site.register] for site in sites]
-        rows["model"] = [MODELS.index(site.model) for site in sites]
+        fields = self.space.decode(site_ids)
+        for name in ("instance", "bit", "bits", "cycle"):
+            rows[name] = fields[name]
+        rows["layer"] = self._block_layer[fields["block"]]
+        rows["register"] = self._block_register[fields["block"]]
+        rows["model"] = MODELS.index(self.space.model)
         rows["label"] = self.workload.labels[images]
         rows["live"] = [result.effect is not None for result in results]
         rows["changed"] = [0 if r.effect is None else r.effect.changed for r in results]

@@ -64,8 +64,9 @@ class SiteSpace:
     def site(self, site_id: int) -> FaultSite:
         return self.sites(np.array([site_id]))[0]
 
-    def sites(self, site_ids: np.ndarray) -> list[FaultSite]:
-        """The sites of many ids (decoded together: a chunk of a campaign at once)."""
+    def decode(self, site_ids: np.ndarray) -> dict[str, np.ndarray]:
+        """The fields of many sites as arrays: ``block`` (index into ``blocks``),
+        ``instance``, ``bit``, ``cycle`` and ``bits``."""
         ids = np.asarray(site_ids, np.int64)
         bad = ids[(ids < 0) | (ids >= self.size)]
         if bad.size:
@@ -78,10 +79,15 @@ class SiteSpace:
         bits = np.minimum(self.bits, width - bit)
         if self.model != "flip":
             cycle = np.zeros_like(cycle)
+        return {"block": block, "instance": instance, "bit": bit, "cycle": cycle, "bits": bits}
+
+    def sites(self, site_ids: np.ndarray) -> list[FaultSite]:
+        """The sites of many ids (decoded together: a chunk of a campaign at once)."""
+        f = self.decode(site_ids)
         return [FaultSite(self.blocks[b].layer, self.blocks[b].register.name, n, i, c,
                           self.model, k)
-                for b, n, i, c, k in zip(block.tolist(), instance.tolist(), bit.tolist(),
-                                         cycle.tolist(), bits.tolist())]
+                for b, n, i, c, k in zip(*(f[name].tolist() for name in (
+                    "block", "instance", "bit", "cycle", "bits")))]
 
     def site_id(self, site: FaultSite) -> int:
         for i, block in enumerate(self.blocks):

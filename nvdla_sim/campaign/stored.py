@@ -28,7 +28,7 @@ import numpy as np
 from nvdla_sim.campaign.space import Block, SiteSpace
 from nvdla_sim.faults.golden import GoldenRun
 from nvdla_sim.faults.injector import FaultInjector, InjectionResult, LayerEffect
-from nvdla_sim.faults.propagate import BatchInputs, FaultState
+from nvdla_sim.faults.propagate import BatchInputs, FaultBatch
 from nvdla_sim.faults.site import FaultSite
 from nvdla_sim.precision import Precision
 from nvdla_sim.timing.registers import STORED_ACTIVATION, STORED_WEIGHT, stored_register
@@ -54,8 +54,10 @@ def _blob(layer) -> tuple:
 class _FaultyWeights(BatchInputs):
     """A layer's golden inputs with one faulty weight array."""
 
-    def __init__(self, state: FaultState, layer, flow, weights: convcore.Weights) -> None:
-        super().__init__([(state, 0, 0)], layer, flow, {})
+    def __init__(self, golden: GoldenRun, layer, flow, weights: convcore.Weights) -> None:
+        zero = np.zeros(1, np.int64)
+        batch = FaultBatch([golden.tensors], zero, zero)
+        super().__init__(batch, zero, zero, zero, layer, flow, {})
         self.faulty = weights
 
     def weights(self, conv) -> convcore.Weights:
@@ -121,7 +123,7 @@ class StoredFaults:
         writes = []
         for i in readers:
             layer = self.program.layers[i]
-            inputs = _FaultyWeights(FaultState(golden.tensors, i), layer, self.flow,
+            inputs = _FaultyWeights(golden, layer, self.flow,
                                     (w2, m2, None))
             (surface, cubes), = executor.compute(layer, inputs)[0]
             writes.append((surface, cubes[0]))

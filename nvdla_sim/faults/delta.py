@@ -5,8 +5,9 @@ a few percent of a feature map, on a fraction of its pixels.  Where no partial
 sum can saturate, accumulation is plain integer addition, so the faulty
 accumulators are the golden ones plus the convolution of the change:
 ``acc_f = acc_g + W * (x_f - x_g)``.  Only input pixels that changed take part:
-each one's channel vector meets every kernel tap in one GEMM for a whole batch
-of faults, and lands on the output pixels whose window holds it; CACC rounding
+per kernel tap, the changed pixels some output window holds there meet that
+tap's weights in one GEMM for a whole batch of faults (a strided convolution
+or a fully-connected layer computes no product it does not use); CACC rounding
 and SDP then run only on the output pixels that received a change.  All exact:
 the GEMM is float32 within its proven bound (|x_f - x_g| <= 255).
 """
@@ -17,21 +18,20 @@ import numpy as np
 
 from nvdla_sim.config import HardwareConfig
 from nvdla_sim.layers import HardwareLayer
-from nvdla_sim.precision import from_code
+from nvdla_sim.precision import INT8
 from nvdla_sim.units import cacc, cmac, sdp as sdp_unit, sdp_rdma
 
 DELTA_MAX = 255  # |x_f - x_g| for int8 values
 
 
 def applies(layer: HardwareLayer) -> bool:
-    """Whether a layer's faulty run is golden + change: an integer convolution (float
-    sums are not associative) whose CACC cannot saturate (for any int8 input), no input
-    conversion, no pooling on the fly, and SDP operands per kernel only (an element's
-    output depends on its accumulator alone)."""
+    """Whether a layer's faulty run is golden + change: an INT8 convolution (float sums
+    are not associative; INT16 changes exceed the int8 bound) whose CACC cannot saturate
+    (for any int8 input), no input conversion, no pooling on the fly, and SDP operands per
+    kernel only (an element's output depends on its accumulator alone)."""
     conv, sdp = layer.conv, layer.sdp
-    if conv is None or sdp is None or layer.pdp is not None or conv.cvt_enable:
-        return False
-    if from_code(conv.proc_precision, "CACC D_MISC_CFG.PROC_PRECISION").is_float:
+    if (conv is None or sdp is None or layer.pdp is not None or conv.cvt_enable
+            or conv.precision is not INT8):
         return False
     taps = conv.in_channels * conv.kernel_height * conv.kernel_width
     return cacc.accumulation_is_safe(taps) and all(
@@ -51,53 +51,46 @@ class ConvDelta:
         self.matrix = taps.astype(np.float32)
         self.splits = cmac.exact_splits(taps, DELTA_MAX)
 
-    def outputs(self, changes: list[tuple[np.ndarray, int, int]], accumulators: np.ndarray,
-                image: np.ndarray, operands: list[sdp_rdma.Operands], golden_out: np.ndarray
-                ) -> np.ndarray:
-        """The layer's int8 outputs [F, Cpad, Ho, Wo] for F faults.
+    def changed(self, fault: np.ndarray, ys: np.ndarray, xs: np.ndarray, change: np.ndarray,
+                accumulators: np.ndarray, image: np.ndarray, operands: list[sdp_rdma.Operands]
+                ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """The outputs of F faults where the input change reaches: (fault, oy, ox,
+        values [E, K]), one row per output pixel some changed input pixel feeds
+        (its other pixels are golden).
 
-        ``changes``: per fault, the input change [C, h, w] (int16) of a window whose
-        top-left input pixel is (y0, x0); ``accumulators``: golden accumulators
-        [G, K, Ho, Wo] of the inputs involved, ``image`` [F] saying whose each fault
-        is; ``operands``: the layer's decoded SDP operands; ``golden_out``: golden
-        outputs [F, Cpad, Ho, Wo], which the result copies where nothing changed."""
+        Input pixel n of fault ``fault[n]`` at (``ys[n]``, ``xs[n]``) changed by
+        ``change[n]`` [C] (int16); ``accumulators``: golden accumulators [G, K, Ho, Wo]
+        of the inputs involved, ``image`` [F] saying whose each fault is;
+        ``operands``: the layer's decoded SDP operands."""
         conv = self.conv
         k = conv.kernels
-        cols, fault, ys, xs = [], [], [], []
-        for f, (delta, y0, x0) in enumerate(changes):
-            py, px = np.nonzero(delta.any(axis=0))
-            cols.append(delta[:, py, px])
-            fault.append(np.full(py.size, f))
-            ys.append(py + y0)
-            xs.append(px + x0)
-        fault, ys, xs = np.concatenate(fault), np.concatenate(ys), np.concatenate(xs)
-        out = golden_out.copy()
-        if fault.size == 0:
-            return out
-        spread = cmac.exact_matmul(self.matrix, np.concatenate(cols, axis=1), self.splits)
-        taps = conv.kernel_height * conv.kernel_width
-        spread = spread.reshape(taps, k, -1).transpose(0, 2, 1).reshape(-1, k)  # [(tap, m), K]
+        change = change.astype(self.matrix.dtype)  # exact: |change| <= DELTA_MAX
         ho, wo = conv.out_height, conv.out_width
-        sources, targets = [], []
+        taps = []  # (matrix rows, changed pixels, their output pixel) per kernel tap
         for r in range(conv.kernel_height):
             oy, ry = np.divmod(ys + conv.pad_top - r * conv.dilation_y, conv.stride_y)
             for s in range(conv.kernel_width):
                 ox, rx = np.divmod(xs + conv.pad_left - s * conv.dilation_x, conv.stride_x)
                 hit = np.flatnonzero((ry == 0) & (rx == 0) & (oy >= 0) & (oy < ho)
                                      & (ox >= 0) & (ox < wo))
-                sources.append((r * conv.kernel_width + s) * fault.size + hit)
-                targets.append((fault[hit] * ho + oy[hit]) * wo + ox[hit])
-        sources, targets = np.concatenate(sources), np.concatenate(targets)
-        order = np.argsort(targets, kind="stable")
-        targets = targets[order]
-        first = np.flatnonzero(np.diff(targets, prepend=-1))
-        change = np.add.reduceat(spread[sources[order]], first, axis=0)  # [E, K]
-        f, pixel = np.divmod(targets[first], ho * wo)
+                if hit.size:
+                    tap = (r * conv.kernel_width + s) * k
+                    taps.append((tap, hit, (fault[hit] * ho + oy[hit]) * wo + ox[hit]))
+        if not taps:  # no output window reads a changed pixel
+            empty = np.empty(0, np.int64)
+            return empty, empty, empty, np.empty((0, k), np.int8)
+        at, slot = np.unique(np.concatenate([t[2] for t in taps]), return_inverse=True)
+        grid = np.zeros((at.size, k), np.int64)  # the accumulators' change, per output pixel
+        start = 0
+        for tap, hit, _ in taps:  # a tap's pixels reach distinct output pixels
+            grid[slot[start:start + hit.size]] += cmac.exact_matmul(
+                self.matrix[tap:tap + k], change[hit].T, self.splits).T
+            start += hit.size
+        f, pixel = np.divmod(at, ho * wo)
         oy, ox = np.divmod(pixel, wo)
-        total = accumulators[image[f], :, oy, ox] + change
+        total = grid + accumulators[image[f], :, oy, ox]
         per_kernel = [sdp_rdma.Operands(*(None if a is None else a[:k, 0, 0][None, :]
                                           for a in (o.alu, o.mul))) for o in operands]
         values = sdp_unit.process(cacc.truncate(total, conv.clip_truncate), self.layer.sdp,
                                   *per_kernel)
-        out[f, :k, oy, ox] = values
-        return out
+        return f, oy, ox, values

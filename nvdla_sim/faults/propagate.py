@@ -1,18 +1,21 @@
 """Incremental, batched propagation of faults through the rest of the network.
 
-Each fault carries its own version of the tensors it changed (copies of the
-golden ones, patched).  Layer by layer, only the faults whose changed values
-the layer reads take part; they run together as one batch through the same
-executor (one GEMM for all of them), on the cone of the output their changes
-can reach (the layer restricted to that box) or the whole layer when the cone
-is most of it.  Each fault's result is compared with the golden one: values
-a layer masks (rounding, ReLU, pooling) stop there, and a fault whose
-changes all died out is masked.
+A chunk of faults runs as one :class:`FaultBatch`: per root tensor, a stack of
+copies (one per fault that changed it, patched) and the box bounding each
+one's changes; the other faults read their input's golden tensor.  Layer by
+layer, only the faults whose changed values the layer reads take part, found
+with whole-batch array operations.  A convolution whose faulty run is golden
++ change (:mod:`nvdla_sim.faults.delta`) takes all of them in one product over
+their changed input pixels; other layers recompute the cone of the output
+each fault's changes reach (the layer restricted to that box, boxes grown to
+few shapes), faults whose cones have one shape running as one batch through
+the executor.  Each result is compared with golden: values a layer masks
+(rounding, ReLU, pooling) stop there, and a fault whose changes all died out
+is masked.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from typing import NamedTuple
 
 import numpy as np
@@ -30,7 +33,9 @@ from nvdla_sim.units import cdma, cdp as cdp_unit, convcore, pdp as pdp_unit, sd
 WHOLE_LAYER = 1.0  # recompute the whole layer once the cone covers this much of it
 BATCH_ELEMENTS = 1 << 23  # faults run together until their patch matrices hold this many
 CUTS_KEPT = 4096  # restricted layer descriptors remembered
-DELTA_SHARE = 0.5  # golden + change when the changed input pixels are this few per cone pixel
+# a convolution runs golden + change when the changed input pixels are this few per cone
+# pixel (always: it costs one product per changed pixel, the cone one per output pixel)
+DELTA_SHARE = float("inf")
 
 
 class Placement(NamedTuple):
@@ -118,22 +123,56 @@ class Dataflow:
         raise ValueError(f"surface at {s.address:#x} lies in no tensor of the program")
 
 
-def changed_boxes(new: np.ndarray, old: np.ndarray) -> list[Box | None]:
-    """Per cube of ``new`` [N, C, H, W], the bounding box of where it differs from ``old``
-    (None: identical).  Reductions of the difference mask, not a list of its elements:
-    a recomputed cone may differ in a fifth of its values."""
+def changed_bounds(new: np.ndarray, old: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per cube of ``new`` [N, C, H, W], whether it differs from ``old`` and the bounding
+    box of where (int64 [N, 6]: c0, c1, y0, y1, x0, x1; meaningless where it does not).
+    Reductions of the difference mask, not a list of its elements: a recomputed cone
+    may differ in a fifth of its values."""
     d = new != old
     n, c, h, w = d.shape
     plane = d.any(axis=1)  # [N, H, W]: some channel differs there
     rows, cols = plane.any(axis=2), plane.any(axis=1)
     chans = d.reshape(n, c, h * w).any(axis=2)
+    bounds = np.empty((n, 6), np.int64)
+    for k, (hits, size) in enumerate(((chans, c), (rows, h), (cols, w))):
+        bounds[:, 2 * k] = hits.argmax(axis=1)
+        bounds[:, 2 * k + 1] = size - hits[:, ::-1].argmax(axis=1)
+    return rows.any(axis=1), bounds
 
-    def span(hits: np.ndarray, size: int) -> tuple[np.ndarray, np.ndarray]:
-        return hits.argmax(axis=1), size - hits[:, ::-1].argmax(axis=1)
-    bounds = [b.tolist() for pair in (span(chans, c), span(rows, h), span(cols, w))
-              for b in pair]
-    return [Box(*(b[i] for b in bounds)) if hit else None
-            for i, hit in enumerate(rows.any(axis=1).tolist())]
+
+NO_BOX = np.array([1 << 30, -(1 << 30)] * 3, np.int64)  # the union's identity: empty
+
+
+def _union(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Bounding boxes [.., 6] of both (an empty box is NO_BOX)."""
+    return np.stack([np.minimum(a[..., 0::2], b[..., 0::2]),
+                     np.maximum(a[..., 1::2], b[..., 1::2])], axis=-1).reshape(a.shape)
+
+
+def _nonempty(boxes: np.ndarray) -> np.ndarray:
+    return ((boxes[..., 0] < boxes[..., 1]) & (boxes[..., 2] < boxes[..., 3])
+            & (boxes[..., 4] < boxes[..., 5]))
+
+
+def _unique_rows(a: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The distinct rows of an int64 array [N, M] and each row's index among them (rows
+    compared as bytes: faster than np.unique's axis=0)."""
+    a = np.ascontiguousarray(a)
+    keys = a.view(np.dtype((np.void, a.dtype.itemsize * a.shape[1]))).ravel()
+    _, first, inverse = np.unique(keys, return_index=True, return_inverse=True)
+    return a[first], inverse.ravel()
+
+
+def _windows(ids: np.ndarray, c0: int, c: int, ys: np.ndarray, xs: np.ndarray, h: int,
+             w: int) -> tuple:
+    """Index of the windows [c0, c0 + c) x [y, y + h) x [x, x + w) of cubes ``ids`` of a
+    stack [N, C, H, W]: plain slices when every window sits at one place."""
+    if ys.size and (ys == ys[0]).all() and (xs == xs[0]).all():
+        y, x = int(ys[0]), int(xs[0])
+        return ids, slice(c0, c0 + c), slice(y, y + h), slice(x, x + w)
+    return (ids[:, None, None, None], np.arange(c0, c0 + c)[None, :, None, None],
+            (ys[:, None] + np.arange(h))[:, None, :, None],
+            (xs[:, None] + np.arange(w))[:, None, None, :])
 
 
 class GoldenTensors:
@@ -148,48 +187,144 @@ class GoldenTensors:
         self.traces = traces
 
 
-@dataclass
-class FaultState:
-    """One fault's tensors: golden ones, and patched copies of those it changed."""
+class FaultBatch:
+    """The tensors of a batch of faults, one stack per root tensor: the faults that
+    changed it (``ids``) hold a patched copy each (``data``) and the box bounding
+    where it differs from golden (``boxes``; NO_BOX when a write left it golden);
+    the others read the golden stack of their input (``golden``).  Whole-batch numpy
+    operations, no per-fault objects."""
 
-    golden: GoldenTensors
-    start: int  # the faulty layer
-    own: dict[int, np.ndarray] = field(default_factory=dict)
-    changed: dict[int, Box] = field(default_factory=dict)
+    def __init__(self, runs: list[GoldenTensors], image: np.ndarray, start: np.ndarray
+                 ) -> None:
+        self.runs, self.image, self.start = runs, image, start
+        self.size = image.size
+        self.ids: dict[int, np.ndarray] = {}
+        self.data: dict[int, np.ndarray] = {}
+        self.boxes: dict[int, np.ndarray] = {}
+        self.row: dict[int, np.ndarray] = {}  # fault -> its row of data (-1: none)
+        self._golden: dict[int, np.ndarray] = {}
 
-    def cube(self, root: int) -> np.ndarray:
-        return self.own.get(root, self.golden.cubes[root])
+    def golden(self, root: int) -> np.ndarray:
+        """Golden cubes [G, C, H, W] of the batch's inputs."""
+        stack = self._golden.get(root)
+        if stack is None:
+            stack = self._golden[root] = np.stack([run.cubes[root] for run in self.runs])
+        return stack
 
-    def golden_at(self, where: Placement, shape: tuple[int, ...]) -> np.ndarray:
-        c, h, w = shape
-        return self.golden.cubes[where.root][where.c0:where.c0 + c, where.y0:where.y0 + h,
-                                             where.x0:where.x0 + w]
+    def windows(self, root: int, ids: np.ndarray, c0: int, c: int, ys: np.ndarray,
+                xs: np.ndarray, h: int, w: int) -> np.ndarray:
+        """Faults ``ids``' values of a window (at ``ys``, ``xs``) of a root tensor."""
+        row = self.row.get(root)
+        if row is None:
+            return self.golden(root)[_windows(self.image[ids], c0, c, ys, xs, h, w)]
+        r = row[ids]
+        own = r >= 0
+        if own.all():
+            return self.data[root][_windows(r, c0, c, ys, xs, h, w)]
+        out = self.golden(root)[_windows(self.image[ids], c0, c, ys, xs, h, w)]
+        if own.any():
+            out[own] = self.data[root][_windows(r[own], c0, c, ys[own], xs[own], h, w)]
+        return out
 
-    def write(self, where: Placement, cube: np.ndarray, box: Box | None) -> None:
-        """Store a layer's output at ``where``; ``box``: where it differs from golden."""
-        c, h, w = cube.shape
-        index = (slice(where.c0, where.c0 + c), slice(where.y0, where.y0 + h),
-                 slice(where.x0, where.x0 + w))
-        if box is None:
-            if where.root in self.own:  # an earlier faulty write there is overwritten
-                self.own[where.root][index] = cube
+    def rows(self, root: int, ids: np.ndarray) -> np.ndarray:
+        """Rows of ``ids`` in the root's stack, made (golden copies) for those without;
+        the stack grows by doubling."""
+        row = self.row.get(root)
+        if row is None:
+            row = self.row[root] = np.full(self.size, -1, np.int64)
+            self.ids[root] = np.empty(0, np.int64)
+            self.data[root] = self.golden(root)[:0]
+            self.boxes[root] = np.empty((0, 6), np.int64)
+        new = ids[row[ids] < 0]
+        if new.size:
+            count = self.ids[root].size
+            if count + new.size > self.data[root].shape[0]:
+                data = self.data[root]
+                grown = np.empty((max(2 * data.shape[0], count + new.size, 16),
+                                  *data.shape[1:]), data.dtype)
+                grown[:count] = data[:count]
+                self.data[root] = grown
+            row[new] = np.arange(count, count + new.size)
+            self.ids[root] = np.concatenate([self.ids[root], new])
+            np.take(self.golden(root), self.image[new], axis=0, mode="clip",  # unbuffered
+                    out=self.data[root][count:count + new.size])
+            self.boxes[root] = np.concatenate([self.boxes[root],
+                                               np.tile(NO_BOX, (new.size, 1))])
+        return row[ids]
+
+    def store(self, where: Placement, ids: np.ndarray, cubes: np.ndarray, ys: np.ndarray,
+              xs: np.ndarray) -> None:
+        """Write faults ``ids``' cubes at ``where`` moved by (``ys``, ``xs``); a fault
+        keeps a copy of the tensor where its cube differs from golden, or where it
+        already had one (an earlier faulty write there is overwritten)."""
+        c, h, w = cubes.shape[1:]
+        ys, xs = ys + where.y0, xs + where.x0
+        golden = self.windows(where.root, ids, where.c0, c, ys, xs, h, w)
+        hit, bounds = changed_bounds(cubes, golden)
+        row = self.row.get(where.root)
+        keep = hit if row is None else hit | (row[ids] >= 0)
+        if not keep.any():
             return
-        if where.root not in self.own:
-            self.own[where.root] = self.golden.cubes[where.root].copy()
-        self.own[where.root][index] = cube
-        moved = box.shift(where.c0, where.y0, where.x0)
-        self.changed[where.root] = moved.union(self.changed.get(where.root))
+        ids, cubes, bounds, hit, ys, xs = (a[keep] for a in (ids, cubes, bounds, hit, ys, xs))
+        r = self.rows(where.root, ids)
+        self.data[where.root][_windows(r, where.c0, c, ys, xs, h, w)] = cubes
+        moved = bounds + np.stack([np.full(ys.size, where.c0), ys, xs], axis=1).repeat(2, 1)
+        moved[~hit] = NO_BOX
+        self.boxes[where.root][r] = _union(self.boxes[where.root][r], moved)
+
+    def store_pixels(self, where: Placement, fault: np.ndarray, oy: np.ndarray,
+                     ox: np.ndarray, values: np.ndarray) -> None:
+        """Write channels [0, K) of output pixels (``fault``, ``oy``, ``ox``) (values
+        [E, K]), the rest of each fault's output being golden."""
+        k = values.shape[1]
+        old = self.golden(where.root)[self.image[fault], where.c0:where.c0 + k,
+                                      where.y0 + oy, where.x0 + ox]
+        differ = values != old
+        hit = differ.any(axis=1)
+        row = self.row.get(where.root)
+        keep = hit if row is None else hit | (row[fault] >= 0)
+        if not keep.any():
+            return
+        fault, oy, ox, values, differ, hit = (
+            a[keep] for a in (fault, oy, ox, values, differ, hit))
+        r = self.rows(where.root, fault)
+        self.data[where.root][r, where.c0:where.c0 + k, where.y0 + oy, where.x0 + ox] = values
+        box = np.stack([differ.argmax(axis=1), k - differ[:, ::-1].argmax(axis=1),
+                        oy, oy + 1, ox, ox + 1], axis=1)
+        box += np.array([where.c0, where.c0, where.y0, where.y0, where.x0, where.x0])
+        box[~hit] = NO_BOX  # pixels rewritten with their golden values
+        merged = np.tile(NO_BOX, (self.size, 1))  # a fault's pixels may repeat in ``fault``
+        for lo, hi in ((0, 1), (2, 3), (4, 5)):
+            np.minimum.at(merged[:, lo], fault, box[:, lo])
+            np.maximum.at(merged[:, hi], fault, box[:, hi])
+        touched = np.unique(fault)
+        rt = self.row[where.root][touched]
+        self.boxes[where.root][rt] = _union(self.boxes[where.root][rt], merged[touched])
+
+    def drop(self, root: int) -> None:
+        """Forget a root tensor no later layer reads."""
+        for d in (self.ids, self.data, self.boxes, self.row):
+            d.pop(root, None)
+
+    def changed(self) -> np.ndarray:
+        """Faults with a change in some tensor still kept."""
+        out = np.zeros(self.size, bool)
+        for root, ids in self.ids.items():
+            out[ids[_nonempty(self.boxes[root])]] = True
+        return out
 
 
 class BatchInputs:
-    """A layer's inputs for a batch of faults, each from its own tensors and its own
-    region.  Every fault runs a translate of one template descriptor (same shape, own
-    place): its reads are the template's, moved by its output offset times the read's
-    stride, so the executor computes all of them in one pass."""
+    """A layer's inputs for faults ``ids`` of a batch, each running a translate of one
+    template descriptor (same shape, own place): its reads are the template's, moved
+    by its output offset (``dy``, ``dx``) times the read's stride, so the executor
+    computes all of them in one pass."""
 
-    def __init__(self, members: list[tuple[FaultState, int, int]], template: HardwareLayer,
-                 flow: Dataflow, weight_cache: convcore.WeightCache) -> None:
-        self.members, self.flow, self.weight_cache = members, flow, weight_cache
+    def __init__(self, batch: FaultBatch, ids: np.ndarray, dy: np.ndarray, dx: np.ndarray,
+                 template: HardwareLayer, flow: Dataflow, weight_cache: convcore.WeightCache
+                 ) -> None:
+        self.batch, self.ids, self.dy, self.dx = batch, ids, dy, dx
+        self.flow, self.weight_cache = flow, weight_cache
         self.roles = layer_reads(template)
         self.places = [flow.place(s) for s in self.roles]
         self.strides = read_strides(template)
@@ -197,24 +332,20 @@ class BatchInputs:
     def feature(self, surface: FeatureSurface) -> np.ndarray:
         role = self.roles.index(surface)
         w, (sy, sx) = self.places[role], self.strides[role]
-        cpad = self.flow.config.channels_padded(surface.channels)
-        h, width = surface.height, surface.width
-        return np.stack([state.cube(w.root)[w.c0:w.c0 + cpad,
-                                            w.y0 + dy * sy:w.y0 + dy * sy + h,
-                                            w.x0 + dx * sx:w.x0 + dx * sx + width]
-                         for state, dy, dx in self.members])
+        cpad = self.flow.config.channels_padded(surface.channels, surface.precision)
+        return self.batch.windows(w.root, self.ids, w.c0, cpad, w.y0 + self.dy * sy,
+                                  w.x0 + self.dx * sx, surface.height, surface.width)
 
     def operand_raw(self, dma: OperandDma, sdp: Sdp) -> np.ndarray:
         if dma.data_mode == sdp_rdma.MODE_PER_ELEMENT:
             if sdp_rdma.element_bytes(dma) != 1:
                 raise NotImplementedError("batched faults need 1-byte per-element operands")
             return self.feature(sdp_rdma.operand_surface(dma, sdp)).view(np.uint8)[..., None]
-        memory = self.members[0][0].golden.constants  # per-kernel operands are constants
-        return sdp_rdma.operand_raw(dma, sdp, memory, self.flow.config)
+        return sdp_rdma.operand_raw(dma, sdp, self.batch.runs[0].constants, self.flow.config)
 
     def weights(self, conv: ConvCore) -> convcore.Weights:
-        memory = self.members[0][0].golden.constants
-        return convcore.weights(conv, memory, self.flow.config, self.weight_cache)
+        return convcore.weights(conv, self.batch.runs[0].constants, self.flow.config,
+                                self.weight_cache)
 
 
 def _work_elements(layer: HardwareLayer) -> int:
@@ -227,16 +358,16 @@ def _work_elements(layer: HardwareLayer) -> int:
     return max(1, out.channels * out.height * out.width)
 
 
-def _round_up(box: Box, h: int, w: int) -> Box:
-    """Grow a box to even height and width (within h x w), so that boxes fall into fewer
-    shapes and batch together."""
-    def grow(lo: int, hi: int, size: int) -> tuple[int, int]:
-        n = min(size, hi - lo + (hi - lo) % 2)
-        lo = min(lo, size - n)
-        return lo, lo + n
-    y0, y1 = grow(box.y0, box.y1, h)
-    x0, x1 = grow(box.x0, box.x1, w)
-    return Box(box.c0, box.c1, y0, y1, x0, x1)
+def _round_up(cones: np.ndarray, h: int, w: int) -> np.ndarray:
+    """Grow boxes [N, 6] to a power-of-two height and width (within h x w), so that they
+    fall into few shapes and batch together."""
+    out = cones.copy()
+    for lo, size in ((2, h), (4, w)):
+        span = cones[:, lo + 1] - cones[:, lo]
+        n = np.minimum(size, 1 << np.ceil(np.log2(np.maximum(span, 1))).astype(np.int64))
+        out[:, lo] = np.maximum(0, np.minimum(cones[:, lo], size - n))
+        out[:, lo + 1] = out[:, lo] + n
+    return out
 
 
 class Propagator:
@@ -248,20 +379,7 @@ class Propagator:
         self.flow = Dataflow(program)
         self.weight_cache = executor.weight_cache if executor.weight_cache is not None else {}
         self._cuts: dict[tuple[int, Box], HardwareLayer] = {}  # restrict(), by layer and box
-        self._read_roots = [tuple(where.root for _, where in reads) for reads in self.flow.reads]
-        self._cones: dict[tuple, tuple[Box | None, Box | None]] = {}  # _cone(), remembered
         self._deltas: dict[int, ConvDelta | None] = {}
-
-    @staticmethod
-    def _store(members: list[tuple[FaultState, Placement]], cubes: np.ndarray,
-               golden: np.ndarray | None = None) -> None:
-        """Write each fault's cube at its place, with the box where it differs from the
-        golden cube there (``golden``: those cubes, when the caller has them)."""
-        if golden is None:
-            golden = np.stack([state.golden_at(where, cubes.shape[1:])
-                               for state, where in members])
-        for (state, where), cube, box in zip(members, cubes, changed_boxes(cubes, golden)):
-            state.write(where, cube, box)
 
     def _cut(self, index: int, box: Box) -> HardwareLayer:
         """The layer restricted to ``box``, remembered (cones recur across chunks)."""
@@ -284,140 +402,151 @@ class Propagator:
                 self._deltas[index] = ConvDelta(layer, weights, self.config)
         return self._deltas[index]
 
-    def _change(self, index: int, state: FaultState, box: Box
-                ) -> tuple[np.ndarray, int, int]:
-        """The fault's change of the convolution input within ``box`` (int16 [C, h, w]),
-        and the box's top-left pixel."""
-        (_, where), = self.flow.reads[index]
-        region = (slice(where.c0, where.c0 + self.program.layers[index].conv.in_channels),
-                  slice(where.y0 + box.y0, where.y0 + box.y1),
-                  slice(where.x0 + box.x0, where.x0 + box.x1))
-        change = (state.cube(where.root)[region].astype(np.int16)
-                  - state.golden.cubes[where.root][region])
-        return change, box.y0, box.x0
-
-    def _by_delta(self, index: int, conv: ConvDelta,
-                  members: list[tuple[FaultState, tuple[np.ndarray, int, int]]]) -> None:
-        """Run faults through a convolution as golden + change, in bounded batches."""
-        out, where = self.flow.writes[index]
-        shape = (self.config.channels_padded(out.channels), out.height, out.width)
-        step = max(1, BATCH_ELEMENTS // 4 // (shape[0] * shape[1] * shape[2]))
-        for at in range(0, len(members), step):
-            batch = members[at:at + step]
-            runs = list({id(state.golden): state.golden for state, _ in batch}.values())
-            position = {id(run): n for n, run in enumerate(runs)}
-            image = np.array([position[id(state.golden)] for state, _ in batch])
-            accumulators = np.stack([run.traces[index].accumulator for run in runs])
-            golden_out = np.stack([state.golden_at(where, shape) for state, _ in batch])
-            cubes = conv.outputs([change for _, change in batch], accumulators, image,
-                                 runs[0].traces[index].sdp_operands, golden_out)
-            self._store([(state, where) for state, _ in batch], cubes, golden_out)
-
     def states(self, faults: list[tuple[GoldenTensors, int, list[tuple[FeatureSurface,
                                                                        np.ndarray]]]]
-               ) -> list[FaultState]:
-        """The :class:`FaultState` of each (golden tensors, faulty layer, its writes); the
+               ) -> FaultBatch:
+        """The :class:`FaultBatch` of (golden tensors, faulty layer, its writes); the
         writes to one surface are compared with golden in one pass."""
-        states = [FaultState(golden, start) for golden, start, _ in faults]
-        by_surface: dict[FeatureSurface, list[tuple[FaultState, np.ndarray]]] = {}
-        for state, (_, _, writes) in zip(states, faults):
+        runs = list({id(golden): golden for golden, _, _ in faults}.values())
+        position = {id(run): n for n, run in enumerate(runs)}
+        batch = FaultBatch(runs, np.array([position[id(g)] for g, _, _ in faults], np.int64),
+                           np.array([start for _, start, _ in faults], np.int64))
+        by_surface: dict[FeatureSurface, tuple[list[int], list[np.ndarray]]] = {}
+        for n, (_, _, writes) in enumerate(faults):
             for surface, cube in writes:
-                by_surface.setdefault(surface, []).append((state, cube))
-        for surface, members in by_surface.items():
-            where = self.flow.place(surface)
-            cpad = self.config.channels_padded(surface.channels)
-            self._store([(state, where) for state, _ in members],
-                        np.stack([cube[:cpad] for _, cube in members]))
-        return states
+                ids, cubes = by_surface.setdefault(surface, ([], []))
+                ids.append(n)
+                cubes.append(cube)
+        for surface, (ids, cubes) in by_surface.items():
+            cpad = self.config.channels_padded(surface.channels, surface.precision)
+            zero = np.zeros(len(ids), np.int64)
+            batch.store(self.flow.place(surface), np.array(ids, np.int64),
+                        np.stack([cube[:cpad] for cube in cubes]), zero, zero)
+        return batch
 
-    def run(self, states: list[FaultState]) -> list[list[np.ndarray] | None]:
+    def run(self, batch: FaultBatch) -> list[list[np.ndarray] | None]:
         """Network outputs of each fault (None: masked before the outputs).  A fault's copy
         of a tensor is dropped once no later layer reads it, so memory stays bounded by
         the tensors live at one point of the network."""
-        if states:
-            first = min(s.start for s in states)
-            for index in range(first + 1, len(self.program.layers)):
-                live = [s for s in states if s.changed]
-                self._layer(index, [s for s in live if s.start < index])
+        if batch.size:
+            for index in range(int(batch.start.min()) + 1, len(self.program.layers)):
+                self._layer(index, batch)
                 for root in self.flow.dead_after[index]:
-                    for s in live:
-                        s.own.pop(root, None)
-                        s.changed.pop(root, None)
-        outputs = []
-        for s in states:
-            if not s.changed:
-                outputs.append(None)
-                continue
-            outputs.append([s.cube(w.root)[w.c0:w.c0 + b.surface.channels,
-                                           w.y0:w.y0 + b.surface.height,
-                                           w.x0:w.x0 + b.surface.width]
-                            for b, w in zip(self.program.outputs, self.flow.outputs)])
+                    batch.drop(root)
+        ids = np.flatnonzero(batch.changed())
+        outputs: list[list[np.ndarray] | None] = [None] * batch.size
+        if ids.size == 0:
+            return outputs
+        zero = np.zeros(ids.size, np.int64)
+        tensors = [batch.windows(w.root, ids, w.c0, b.surface.channels, zero + w.y0,
+                                 zero + w.x0, b.surface.height, b.surface.width)
+                   for b, w in zip(self.program.outputs, self.flow.outputs)]
+        for n, f in enumerate(ids.tolist()):
+            outputs[f] = [t[n] for t in tensors]
         return outputs
 
-    def _cone(self, index: int, state: FaultState) -> tuple[Box | None, Box | None]:
-        """The box of the layer's input that the fault changed and the output box it
-        reaches (None, None: it changed nothing the layer reads), remembered by the
-        changed boxes of the tensors the layer reads (they recur across faults)."""
-        key = (index, *map(state.changed.get, self._read_roots[index]))
-        found = self._cones.get(key)
-        if found is None:
-            if len(self._cones) >= CUTS_KEPT:
-                self._cones.clear()
-            box = self._input_box(index, key[1:])
-            found = self._cones[key] = (
-                box, None if box is None else reach(self.program.layers[index], box,
-                                                     self.config))
-        return found
-
-    def _input_box(self, index: int, changed_boxes: tuple[Box | None, ...]) -> Box | None:
-        cfg, box = self.config, None
-        for (surface, where), changed in zip(self.flow.reads[index], changed_boxes):
-            if changed is None:
+    def _input_boxes(self, index: int, batch: FaultBatch) -> np.ndarray:
+        """Per fault, the box of the layer's input it changed (NO_BOX: none), for faults
+        injected before the layer."""
+        cfg, boxes = self.config, np.tile(NO_BOX, (batch.size, 1))
+        for surface, where in self.flow.reads[index]:
+            ids = batch.ids.get(where.root)
+            if ids is None:
                 continue
-            local = changed.shift(-where.c0, -where.y0, -where.x0).clip(
-                cfg.channels_padded(surface.channels), surface.height, surface.width)
-            if not local.empty:
-                box = local.union(box)
-        return box
+            local = batch.boxes[where.root] - np.array([where.c0, where.c0, where.y0,
+                                                        where.y0, where.x0, where.x0])
+            limit = (cfg.channels_padded(surface.channels, surface.precision), surface.height,
+                     surface.width)
+            for k, size in enumerate(limit):
+                np.clip(local[:, 2 * k:2 * k + 2], 0, size, out=local[:, 2 * k:2 * k + 2])
+            hit = _nonempty(local)
+            boxes[ids[hit]] = _union(boxes[ids[hit]], local[hit])
+        boxes[batch.start >= index] = NO_BOX
+        return boxes
 
-    def _layer(self, index: int, states: list[FaultState]) -> None:
+    def _layer(self, index: int, batch: FaultBatch) -> None:
         """Recompute, for each fault whose changes this layer reads, the cone of the output
         they reach; faults whose cones have one shape run as one batch."""
         layer, cfg = self.program.layers[index], self.config
+        boxes = self._input_boxes(index, batch)
+        ids = np.flatnonzero(_nonempty(boxes))
+        if ids.size == 0:
+            return
+        cones = reach(layer, boxes[ids], cfg)
+        live = _nonempty(cones)
+        ids, cones = ids[live], cones[live]
+        conv_delta = self._delta(index, batch.runs[0]) if ids.size else None
+        if conv_delta is not None:
+            ids, cones = self._by_delta(index, conv_delta, batch, ids, cones)
+        if ids.size == 0:
+            return
         out, out_place = self.flow.writes[index]
-        total = cfg.channels_padded(out.channels) * out.height * out.width
-        whole = Box(0, 0, 0, out.height, 0, out.width)
-        groups: dict[tuple, list[tuple[FaultState, Box]]] = {}
-        conv_delta = self._delta(index, states[0].golden) if states else None
-        by_delta = []
-        for state in states:
-            box, cone = self._cone(index, state)
-            if cone is None or cone.empty:
-                continue
-            if conv_delta is not None:
-                change = self._change(index, state, box)
-                pixels = np.count_nonzero(change[0].any(axis=0))
-                if pixels <= DELTA_SHARE * (cone.y1 - cone.y0) * (cone.x1 - cone.x0):
-                    by_delta.append((state, change))
-                    continue
-            if cone.size < WHOLE_LAYER * total and can_restrict(layer):
-                cone = _round_up(cone, out.height, out.width)
-                key = cut_key(layer, cone)
-            else:
-                cone, key = whole, ("whole",)
-            groups.setdefault(key, []).append((state, cone))
-        if by_delta:
-            self._by_delta(index, conv_delta, by_delta)
-        for key, members in groups.items():
-            first = members[0][1]
-            template = layer if key == ("whole",) else self._cut(index, first)
-            per_member = _work_elements(template)
-            step = max(1, BATCH_ELEMENTS // per_member)
-            for at in range(0, len(members), step):
-                offsets = [(state, c.y0 - first.y0, c.x0 - first.x0)
-                           for state, c in members[at:at + step]]
-                inputs = BatchInputs(offsets, template, self.flow, self.weight_cache)
+        total = cfg.channels_padded(out.channels, out.precision) * out.height * out.width
+        sizes = (cones[:, 1] - cones[:, 0]) * (cones[:, 3] - cones[:, 2]) * (
+            cones[:, 5] - cones[:, 4])
+        if can_restrict(layer):
+            cut = sizes < WHOLE_LAYER * total
+            cones[cut] = _round_up(cones[cut], out.height, out.width)
+        else:
+            cut = np.zeros(ids.size, bool)
+        unique, inverse = _unique_rows(np.where(cut[:, None], cones, -1))
+        keys: dict[tuple, int] = {}
+        group = np.array([keys.setdefault(cut_key(layer, Box(*box)) if box[0] >= 0
+                                          else ("whole",), len(keys))
+                          for box in unique.tolist()])[inverse]
+        for key, number in keys.items():
+            members = np.flatnonzero(group == number)
+            first = Box(*cones[members[0]].tolist())
+            whole = key == ("whole",)
+            template = layer if whole else self._cut(index, first)
+            dy = np.zeros(members.size, np.int64) if whole else cones[members, 2] - first.y0
+            dx = np.zeros(members.size, np.int64) if whole else cones[members, 4] - first.x0
+            y0, x0 = (0, 0) if whole else (first.y0, first.x0)
+            step = max(1, BATCH_ELEMENTS // _work_elements(template))
+            for at in range(0, members.size, step):
+                part = slice(at, at + step)
+                inputs = BatchInputs(batch, ids[members[part]], dy[part], dx[part], template,
+                                     self.flow, self.weight_cache)
                 (_, cubes), = self.executor.compute(template, inputs)[0]
-                self._store([(state, out_place._replace(y0=out_place.y0 + first.y0 + dy,
-                                                        x0=out_place.x0 + first.x0 + dx))
-                             for state, dy, dx in offsets], cubes)
+                batch.store(out_place, ids[members[part]], cubes, dy[part] + y0,
+                            dx[part] + x0)
+
+    def _by_delta(self, index: int, conv: ConvDelta, batch: FaultBatch, ids: np.ndarray,
+                  cones: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Run the faults whose change of the convolution's input is on few pixels (at
+        most DELTA_SHARE per pixel of their cone) as golden + change, in bounded
+        batches; the others (ids, cones) are returned."""
+        (surface, where), = self.flow.reads[index]
+        c = self.program.layers[index].conv.in_channels
+        h, w = surface.height, surface.width
+        golden = batch.golden(where.root)
+        rows = batch.row[where.root][ids]
+        region = (slice(where.c0, where.c0 + c), slice(where.y0, where.y0 + h),
+                  slice(where.x0, where.x0 + w))
+        plane = (batch.data[where.root][(rows, *region)]
+                 != golden[(batch.image[ids], *region)]).any(axis=1)  # [N, h, w]
+        pixels = plane.sum(axis=(1, 2))
+        area = (cones[:, 3] - cones[:, 2]) * (cones[:, 5] - cones[:, 4])
+        take = pixels <= DELTA_SHARE * area
+        if not take.any():
+            return ids, cones
+        out, out_place = self.flow.writes[index]
+        step = max(1, BATCH_ELEMENTS // 4 // (c * h * w))
+        chosen = np.flatnonzero(take)
+        for at in range(0, chosen.size, step):
+            part = chosen[at:at + step]
+            f, py, px = np.nonzero(plane[part])
+            fault = ids[part][f]
+            change = (batch.data[where.root][rows[part][f], where.c0:where.c0 + c,
+                                             where.y0 + py, where.x0 + px].astype(np.int16)
+                      - golden[batch.image[fault], where.c0:where.c0 + c, where.y0 + py,
+                               where.x0 + px])  # [E, C]
+            used = np.unique(batch.image[fault])
+            slot = np.zeros(len(batch.runs), np.int64)
+            slot[used] = np.arange(used.size)
+            accumulators = np.stack([batch.runs[g].traces[index].accumulator for g in used])
+            target, oy, ox, values = conv.changed(
+                f, py, px, change, accumulators, slot[batch.image[ids[part]]],
+                batch.runs[0].traces[index].sdp_operands)
+            batch.store_pixels(out_place, ids[part][target], oy, ox, values)
+        return ids[~take], cones[~take]

@@ -2,7 +2,7 @@
 
 A fault that changes a few values reaches, through each following layer, only
 the outputs whose window covers them: a small box grows by the kernel's reach
-per convolution.  :func:`reach` maps a changed input box to the output box it
+per convolution.  :func:`reach` maps changed input boxes to the output boxes they
 can affect, and :func:`restrict` makes the descriptor of the same layer that
 computes only that output box, reading and writing the same memory, so the
 executor recomputes just the cone of a fault.
@@ -13,14 +13,16 @@ from __future__ import annotations
 import dataclasses
 from typing import NamedTuple
 
+import numpy as np
+
 from nvdla_sim.config import HardwareConfig
 from nvdla_sim.layers import HardwareLayer
 from nvdla_sim.surface import FeatureSurface
 
 
 class Box(NamedTuple):
-    """Half-open ranges of channels, rows and columns (a tuple: made by the thousand per
-    chunk of injections, where a frozen dataclass's constructor shows in profiles)."""
+    """Half-open ranges of channels, rows and columns: the output a restricted layer
+    computes (boxes of many faults at once are int64 arrays [N, 6] in this order)."""
 
     c0: int
     c1: int
@@ -29,62 +31,44 @@ class Box(NamedTuple):
     x0: int
     x1: int
 
-    @property
-    def empty(self) -> bool:
-        return self.c0 >= self.c1 or self.y0 >= self.y1 or self.x0 >= self.x1
 
-    @property
-    def size(self) -> int:
-        return 0 if self.empty else (self.c1 - self.c0) * (self.y1 - self.y0) * (self.x1 - self.x0)
-
-    def union(self, other: "Box | None") -> "Box":
-        if other is None or other.empty:
-            return self
-        if self.empty:
-            return other
-        return Box(min(self.c0, other.c0), max(self.c1, other.c1), min(self.y0, other.y0),
-                   max(self.y1, other.y1), min(self.x0, other.x0), max(self.x1, other.x1))
-
-    def clip(self, c: int, h: int, w: int) -> "Box":
-        return Box(max(self.c0, 0), min(self.c1, c), max(self.y0, 0), min(self.y1, h),
-                   max(self.x0, 0), min(self.x1, w))
-
-    def shift(self, dc: int, dy: int, dx: int) -> "Box":
-        return Box(self.c0 + dc, self.c1 + dc, self.y0 + dy, self.y1 + dy, self.x0 + dx,
-                   self.x1 + dx)
-
-
-def window_reach(lo: int, hi: int, stride: int, pad: int, span: int, n_out: int
-                 ) -> tuple[int, int]:
+def window_reach(lo: np.ndarray, hi: np.ndarray, stride: int, pad: int, span: int,
+                 n_out: int) -> tuple[np.ndarray, np.ndarray]:
     """Outputs [o0, o1) whose window (o * stride - pad .. + span - 1) meets inputs [lo, hi)."""
-    o0 = max(0, -(-(lo + pad - span + 1) // stride))
-    o1 = min(n_out, (hi - 1 + pad) // stride + 1)
+    o0 = np.maximum(0, -(-(lo + pad - span + 1) // stride))
+    o1 = np.minimum(n_out, (hi - 1 + pad) // stride + 1)
     return o0, o1
 
 
-def reach(layer: HardwareLayer, box: Box, cfg: HardwareConfig) -> Box:
-    """Output box (in the layer's final output) that changes of the input ``box`` can reach."""
+def reach(layer: HardwareLayer, boxes: np.ndarray, cfg: HardwareConfig) -> np.ndarray:
+    """Output boxes (in the layer's final output) that changes of the input boxes can
+    reach (boxes: int64 [N, 6] rows c0, c1, y0, y1, x0, x1)."""
+    out = boxes.copy()
     if layer.cdp is not None:
         c = layer.cdp
         half = c.normalz_len + 1
-        return Box(box.c0 - half, box.c1 + half, box.y0, box.y1, box.x0, box.x1).clip(
-            cfg.channels_padded(c.channels), c.height, c.width)
+        out[:, 0] -= half
+        out[:, 1] += half
+        np.maximum(out[:, 0::2], 0, out=out[:, 0::2])
+        for k, size in enumerate((cfg.channels_padded(c.channels), c.height, c.width)):
+            np.minimum(out[:, 2 * k + 1], size, out=out[:, 2 * k + 1])
+        return out
     if layer.conv is not None:
         v = layer.conv
-        y0, y1 = window_reach(box.y0, box.y1, v.stride_y, v.pad_top,
-                              (v.kernel_height - 1) * v.dilation_y + 1, v.out_height)
-        x0, x1 = window_reach(box.x0, box.x1, v.stride_x, v.pad_left,
-                              (v.kernel_width - 1) * v.dilation_x + 1, v.out_width)
-        out = Box(0, cfg.channels_padded(v.kernels), y0, y1, x0, x1)
-    else:
-        out = box  # SDP from memory is element-wise
+        out[:, 2], out[:, 3] = window_reach(boxes[:, 2], boxes[:, 3], v.stride_y, v.pad_top,
+                                            (v.kernel_height - 1) * v.dilation_y + 1,
+                                            v.out_height)
+        out[:, 4], out[:, 5] = window_reach(boxes[:, 4], boxes[:, 5], v.stride_x, v.pad_left,
+                                            (v.kernel_width - 1) * v.dilation_x + 1,
+                                            v.out_width)
+        out[:, 0], out[:, 1] = 0, cfg.channels_padded(v.kernels)
+    # else SDP from memory: element-wise
     p = layer.pdp
     if p is not None:
-        y0, y1 = window_reach(out.y0, out.y1, p.stride_y, p.pad_top, p.kernel_height,
-                              p.out_height)
-        x0, x1 = window_reach(out.x0, out.x1, p.stride_x, p.pad_left, p.kernel_width,
-                              p.out_width)
-        out = Box(out.c0, out.c1, y0, y1, x0, x1)
+        out[:, 2], out[:, 3] = window_reach(out[:, 2], out[:, 3], p.stride_y, p.pad_top,
+                                            p.kernel_height, p.out_height)
+        out[:, 4], out[:, 5] = window_reach(out[:, 4], out[:, 5], p.stride_x, p.pad_left,
+                                            p.kernel_width, p.out_width)
     return out
 
 
