@@ -21,7 +21,7 @@ partial sum of ``L`` data x weight products (``L`` = :meth:`HardwareConfig.mac_c
   the tree is reproduced literally (:func:`booth_product`) where that can happen.  For
   shifts 0 and 4 it equals ``floor(+-w*d / 2**shift)`` for every pair of the 4608
   mantissas an FP16 operand can give (checked exhaustively by
-  ``tools/check_cmac16_shifts.py``), so those products are computed directly.
+  ``tests/units/test_fp16_cmac.py``), so those products are computed directly.
 * **Sum**: the lane products add exactly (``pp_phase1``/``pp_phase3``, 38 bits).
 * **NaN** (``cal_fp16_nan``): a NaN weight, else a NaN datum, in the lowest lane makes
   the result exponent 63 with that operand's sign at bit 37 and fraction at bits 36..27.

@@ -3,7 +3,9 @@ import pytest
 from nvdla_sim.errors import RegisterError
 from nvdla_sim.layers import HardwareLayer, decode_layer, encode_layer
 from nvdla_sim.layers.binding import bits
-from nvdla_sim.registers import REGMAP, RegisterFile
+from nvdla_sim.registers import REGMAP, RegisterFile, from_rdl
+
+from tests.conftest import REPO
 
 
 def test_trace_names_resolve_to_addresses():
@@ -79,3 +81,12 @@ def test_layer_encode_decode_round_trip(trace_dir):
                            result.nvdla.regs.luts, name=layer.name)
     assert decoded == layer
     assert isinstance(decoded, HardwareLayer) and decoded.conv.kernels == 25
+
+
+def test_register_table_is_nvidias_rdl():
+    """The committed table is what NVIDIA's SystemRDL gives (one source of truth)."""
+    rdl = REPO.parent / "shared" / "nvdla-spec" / "rdl"
+    if not rdl.is_dir():
+        pytest.skip(f"NVDLA RDL not found at {rdl}")
+    table = REPO / "nvdla_sim" / "registers" / "regmap_table.py"
+    assert from_rdl.render(rdl) == table.read_text()
