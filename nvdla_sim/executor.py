@@ -12,6 +12,7 @@ golden values the timing and fault models start from).
 from __future__ import annotations
 
 import dataclasses
+from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Protocol
@@ -82,6 +83,32 @@ class MemoryInputs:
 
 Writes = list[tuple[FeatureSurface, np.ndarray]]
 
+TABLES_KEPT = 32  # SDP tables (16-256 KiB per channel group); a network has a handful
+PLANS_KEPT = 256
+
+
+class Lru(OrderedDict):
+    """A dict that keeps its ``size`` most recently used entries: fault campaigns give a
+    new descriptor to every upset of an SDP or convolution register, and a cache keyed by
+    descriptor must not grow with the number of injections."""
+
+    def __init__(self, size: int) -> None:
+        super().__init__()
+        self.size = size
+
+    def __getitem__(self, key: object) -> object:
+        self.move_to_end(key)
+        return super().__getitem__(key)
+
+    def get(self, key: object, default: object = None) -> object:
+        return self[key] if key in self else default
+
+    def __setitem__(self, key: object, value: object) -> None:
+        super().__setitem__(key, value)
+        self.move_to_end(key)
+        if len(self) > self.size:
+            self.popitem(last=False)
+
 
 class Executor:
     """Runs :class:`HardwareLayer` descriptors for one hardware configuration."""
@@ -95,9 +122,8 @@ class Executor:
         self.weight_cache: convcore.WeightCache | None = {} if constant_weights else None
         self.operand_cache: dict[tuple, sdp_rdma.Operands] | None = (
             {} if constant_weights else None)
-        self.plan_cache: dict[tuple, sdp_affine.AffinePlan | None] | None = (
-            {} if constant_weights else None)
-        self.table_cache: dict[tuple, np.ndarray] = {}
+        self.plan_cache: Lru | None = Lru(PLANS_KEPT) if constant_weights else None
+        self.table_cache = Lru(TABLES_KEPT)
 
     def run(self, layer: HardwareLayer, mem: Memory, keep: bool = False) -> LayerTrace | None:
         """Run one layer on memory: read its inputs, write its outputs."""

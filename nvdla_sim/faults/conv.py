@@ -323,13 +323,20 @@ class ConvFaults:
         p = np.full(k.size, p)
         step = self.step_of(s)
         ps = self.psums(k, p)
-        if site.register == "cacc.sum":  # sum = running + psum, flipped, then saturated
-            running = self.accumulate(ps[:, :step]) if step else np.zeros(1, np.int64)
-            total = site.apply(running + ps[:, step], self.sum_bits)
-            acc = sat(total, self.acc_bits)
-            return AccPatch(k, p, self.accumulate(ps, step + 1, acc))
-        ps[:, step] = site.apply(ps[:, step], self.psum_bits)
+        if site.register == "cacc.sum":
+            return AccPatch(k, p, self.accumulate(ps, step + 1,
+                                                  self._flipped_sum(site, ps, step)))
+        ps[:, step] = self._flipped_psum(site, ps[:, step])
         return AccPatch(k, p, self.accumulate(ps))
+
+    def _flipped_sum(self, site: FaultSite, ps: np.ndarray, step: int) -> np.ndarray:
+        """CACC's adder output at ``step`` with the upset: running + psum, flipped, then
+        saturated."""
+        running = self.accumulate(ps[:, :step]) if step else np.zeros(1, np.int64)
+        return sat(site.apply(running + ps[:, step], self.sum_bits), self.acc_bits)
+
+    def _flipped_psum(self, site: FaultSite, psum: np.ndarray) -> np.ndarray:
+        return site.apply(psum, self.psum_bits)
 
     def abuf_flips(self, sites: list[FaultSite]) -> list[AccPatch | None]:
         """:meth:`transient` for many assembly-buffer upsets at once (the most numerous

@@ -117,17 +117,14 @@ class FloatConvFaults(ConvFaults):
         ps[:, self.step_of(s)] = self.atomic(w[None, :], self.data[b, t][:, p])[0]
         return AccPatch(k, p, self.accumulate(ps))
 
-    def _psum_flip(self, site: FaultSite, s: int, j: int) -> AccPatch:
-        k, p = self.elements(s, j, np.array([site.instance]))
-        p = np.full(k.size, p)
-        step = self.step_of(s)
-        ps = self.psums(k, p)
-        if site.register == "cacc.sum":  # the adder's output, flipped, is the new value
-            total = self.add(self.accumulate(ps[:, :step]), ps[:, step])
-            acc = site.apply(total, self.sum_bits) & _mask(self.sum_bits)
-            return AccPatch(k, p, self.accumulate(ps, step + 1, acc))
-        ps[:, step] = site.apply(ps[:, step], self.psum_bits) & _mask(self.psum_bits)
-        return AccPatch(k, p, self.accumulate(ps))
+    def _flipped_sum(self, site: FaultSite, ps: np.ndarray, step: int) -> np.ndarray:
+        """The adder's output (running + psum in the accumulator's format), flipped: the
+        new running value, no saturation."""
+        total = self.add(self.accumulate(ps[:, :step]), ps[:, step])
+        return site.apply(total, self.sum_bits) & _mask(self.sum_bits)
+
+    def _flipped_psum(self, site: FaultSite, psum: np.ndarray) -> np.ndarray:
+        return site.apply(psum, self.psum_bits) & _mask(self.psum_bits)
 
     def _abuf_flip(self, site: FaultSite) -> AccPatch | None:
         patch = super()._abuf_flip(site)  # the integer model's liveness and re-accumulation
