@@ -81,6 +81,8 @@ class ConvFaults:
     kept in the precision's integer type (a campaign holds one per layer and input) and
     widened where used."""
 
+    integer = True  # golden + change and batched assembly-buffer upsets apply
+
     def __init__(self, conv: ConvCore, schedule: ConvSchedule, ops: ConvOperands,
                  config: HardwareConfig, weights: np.ndarray | None = None,
                  accumulator: np.ndarray | None = None) -> None:
@@ -227,70 +229,8 @@ class ConvFaults:
         return *at, cell, DATA if reg == "cmac.dat_actv" else PSUM
 
     def transients(self, sites: list[FaultSite]) -> list[AccPatch | None]:
-        """:meth:`transient` for many upsets of CMAC's data, weight and partial-sum
-        registers and CACC's result register: schedule lookups per site, the arithmetic
-        for all at once where the faulty runs are golden + change (:meth:`_linear`);
-        per site otherwise and for the other registers."""
-        out: list[AccPatch | None] = [None] * len(sites)
-        flips: list[tuple[int, int, int, np.ndarray, int]] = []  # (site, op, pixel, cells, kind)
-        for n, site in enumerate(sites):
-            if not self._batchable(site.register):
-                out[n] = self.transient(site)
-                continue
-            target = self._target(site)
-            if target is not None:
-                flips.append((n, *target))
-        if flips:
-            for n, patch in zip([f[0] for f in flips], self._flips(sites, flips)):
-                out[n] = patch
-        return out
-
-    def _flips(self, sites: list[FaultSite],
-               flips: list[tuple[int, int, int, np.ndarray, int]]) -> list[AccPatch]:
-        """Golden accumulator + change for data, weight and partial-sum flips, together.
-        A data flip changes one lane vector for some cells (kernels) at one pixel; a
-        weight flip one cell's lane vector for the pixels from ``first`` to the stripe's
-        end; a partial-sum flip one cell's sum at one pixel."""
-        ops, ak, lw = self.schedule.ops, self.cells, self.lane_bits
-        kinds = np.array([f[4] for f in flips])
-        op = np.array([f[1] for f in flips])
-        start = np.array([f[2] for f in flips])  # pixel in stripe (first pixel: weights)
-        cells = [f[3] for f in flips]
-        # elements (kernel, pixel) of each flip, flattened
-        pixels_per = np.where(kinds == WEIGHT, ops["length"][op] - start, 1)
-        cells_per = np.array([c.size for c in cells])
-        count = pixels_per * cells_per
-        owner = np.repeat(np.arange(len(flips)), count)
-        offset = np.arange(owner.size) - np.repeat(np.cumsum(count) - count, count)
-        cell = np.concatenate(cells)[np.repeat(np.cumsum(cells_per) - cells_per, count)
-                                     + offset % cells_per[owner]]
-        kernel = ops["group"][op][owner] * ak + cell
-        pixel = ops["first"][op][owner] + start[owner] + offset // cells_per[owner]
-        block, tap = ops["block"][op][owner], ops["tap"][op][owner]
-        data = self.data[block, tap, :, pixel].astype(np.int64)  # [E, lane]
-        weights = self.weights[kernel, block, tap].astype(np.int64)  # [E, lane]
-        # the flipped register's bits per lane (transient upsets are flips)
-        masks = np.array([sites[f[0]].lane_masks(data.shape[1], lw) for f in flips],
-                         np.int64)[owner]
-        change = np.zeros(owner.size, np.int64)
-        live = (data != 0) & (weights != 0)  # zero lanes are gated off
-        for kind, values in ((DATA, data), (WEIGHT, weights)):
-            sel = kinds[owner] == kind
-            if sel.any():
-                new = sx((values[sel] & ((1 << lw) - 1)) ^ masks[sel], lw)
-                other = weights[sel] if kind == DATA else data[sel]
-                change[sel] = np.where(live[sel], (new - values[sel]) * other, 0).sum(axis=1)
-        sel = kinds[owner] == PSUM
-        if sel.any():
-            psum = (data[sel] * weights[sel]).sum(axis=1)
-            width = self.psum_bits
-            new = np.array([sites[flips[i][0]].apply(int(v), width)
-                            for i, v in zip(owner[sel].tolist(), psum.tolist())], np.int64)
-            change[sel] = new - psum
-        acc = self.golden_acc(kernel, pixel) + change
-        bounds = np.concatenate([[0], np.cumsum(count)]).tolist()
-        return [AccPatch(kernel[a:b], pixel[a:b], acc[a:b])
-                for a, b in zip(bounds[:-1], bounds[1:])]
+        """:meth:`transient` for many upsets of this input (:class:`LayerFaults`)."""
+        return LayerFaults([self]).transients(sites, np.zeros(len(sites), np.int64)).split()
 
     def _data_flip(self, site: FaultSite, s: int, j: int, cells: np.ndarray) -> AccPatch:
         k, p = self.elements(s, j, cells)
@@ -339,43 +279,8 @@ class ConvFaults:
         return site.apply(psum, self.psum_bits)
 
     def abuf_flips(self, sites: list[FaultSite]) -> list[AccPatch | None]:
-        """:meth:`transient` for many assembly-buffer upsets at once (the most numerous
-        convolution-core faults); exact whenever no running sum saturates, per fault
-        in hardware order otherwise."""
-        sched, ak = self.schedule, self.cells
-        ops, steps = sched.ops, sched.blocks * sched.taps
-        entry, cell = np.divmod(np.array([s.instance for s in sites]), ak)
-        cycle = np.array([s.cycle for s in sites])
-        op = np.searchsorted(ops["start"], cycle - entry - CACC_WRITE, side="right") - 1
-        safe = np.maximum(op, 0)
-        step = safe % steps
-        live = (op >= 0) & (entry < ops["length"][safe]) & (step != steps - 1)
-        nxt = np.minimum(safe + 1, ops["start"].size - 1)
-        live &= cycle <= ops["start"][nxt] + entry + CACC_SUM - 1
-        out: list[AccPatch | None] = [None] * len(sites)
-        rows = np.flatnonzero(live)
-        if rows.size == 0:
-            return out
-        kernels = ops["group"][op[rows]] * ak + cell[rows]
-        pixels = ops["first"][op[rows]] + entry[rows]
-        sums = np.cumsum(self.psums(kernels, pixels), axis=1)  # golden running sums
-        step = step[rows]
-        running = sums[np.arange(rows.size), step]
-        width = self.acc_bits
-        raw = running & ((1 << width) - 1)
-        bit = np.array([sites[r].bit for r in rows], np.int64)
-        span = np.array([sites[r].bits for r in rows], np.int64)
-        flipped = raw ^ (((np.int64(1) << span) - 1) << bit & ((1 << width) - 1))
-        flipped = flipped - ((flipped >> (width - 1)) << width)  # sign-extend
-        later = np.arange(steps)[None, :] > step[:, None]
-        faulty = np.where(later, sums - running[:, None] + flipped[:, None], sums)
-        exact = (np.abs(faulty) < self.acc_limit).all(axis=1)
-        for n, r in enumerate(rows):
-            if exact[n]:
-                out[r] = AccPatch(kernels[n:n + 1], pixels[n:n + 1], faulty[n, -1:])
-            else:
-                out[r] = self._abuf_flip(sites[r])
-        return out
+        """:meth:`transient` for many assembly-buffer upsets of this input."""
+        return self.transients(sites)
 
     def _abuf_flip(self, site: FaultSite) -> AccPatch | None:
         """Entry ``e`` holds pixel ``first + e`` of a stripe between the write of step n
@@ -395,6 +300,342 @@ class ConvFaults:
         step = self.step_of(s)
         running = site.apply(self.accumulate(ps[:, :step + 1]), self.acc_bits)
         return AccPatch(k, p, self.accumulate(ps, step + 1, running))
+
+
+class Patches(NamedTuple):
+    """The accumulator patches of many upsets of one layer, flattened: element ``e``
+    belongs to upset ``owner[e]`` on input ``image[e]`` (a position in the layer's list
+    of inputs).  Elements of one upset are contiguous, upsets in order."""
+
+    live: np.ndarray  # [upsets] bool: the register held something live
+    owner: np.ndarray
+    image: np.ndarray
+    kernels: np.ndarray
+    pixels: np.ndarray
+    acc: np.ndarray
+    final: np.ndarray | None = None  # forced rounded values where ``forced`` (else None)
+    forced: np.ndarray | None = None
+
+    @staticmethod
+    def of(patches: list[AccPatch | None], image: np.ndarray) -> Patches:
+        """Per-upset patches (None: nothing live) of inputs ``image``, flattened."""
+        live = np.array([p is not None for p in patches], bool)
+        kept = [p for p in patches if p is not None]
+        if not kept:
+            empty = np.zeros(0, np.int64)
+            return Patches(live, empty, empty, empty, empty, empty)
+        sizes = np.array([p.acc.size for p in kept])
+        owner = np.repeat(np.flatnonzero(live), sizes)
+        cat = [np.concatenate([np.asarray(p[i], np.int64) for p in kept]) for i in range(3)]
+        final = forced = None
+        if any(p.final is not None for p in kept):
+            final = np.concatenate([np.zeros(p.acc.size, np.int64) if p.final is None
+                                    else np.asarray(p.final, np.int64) for p in kept])
+            forced = np.repeat([p.final is not None for p in kept], sizes)
+        return Patches(live, owner, np.asarray(image)[owner], *cat, final, forced)
+
+    @staticmethod
+    def join(parts: list[tuple[np.ndarray, Patches]]) -> Patches:
+        """Patches of disjoint sets of upsets (``positions``: each set's upsets among all,
+        together covering 0..n-1), in upset order."""
+        n = sum(p.live.size for _, p in parts)
+        live = np.zeros(n, bool)
+        for positions, p in parts:
+            live[positions] = p.live
+        owner = np.concatenate([positions[p.owner] for positions, p in parts])
+        order = np.argsort(owner, kind="stable")
+        pick = [np.concatenate([getattr(p, name) for _, p in parts])[order]
+                for name in ("image", "kernels", "pixels", "acc")]
+        final = forced = None
+        if any(p.final is not None for _, p in parts):
+            final = np.concatenate([np.zeros(p.acc.size, np.int64) if p.final is None
+                                    else p.final for _, p in parts])[order]
+            forced = np.concatenate([np.zeros(p.acc.size, bool) if p.forced is None
+                                     else p.forced for _, p in parts])[order]
+        return Patches(live, owner[order], *pick, final, forced)
+
+    def split(self) -> list[AccPatch | None]:
+        """One :class:`AccPatch` per upset (None where nothing was live)."""
+        bounds = np.searchsorted(self.owner, np.arange(self.live.size + 1)).tolist()
+        out: list[AccPatch | None] = []
+        for n, live in enumerate(self.live.tolist()):
+            a, b = bounds[n], bounds[n + 1]
+            final = None
+            if self.forced is not None and self.forced[a:b].any():
+                final = self.final[a:b]
+            out.append(AccPatch(self.kernels[a:b], self.pixels[a:b], self.acc[a:b], final)
+                       if live else None)
+        return out
+
+
+def by_input(image: np.ndarray, inputs: int, pick) -> np.ndarray:
+    """``pick(n, sel)`` (rows of input ``n``'s elements ``sel``) for every input, put
+    together in element order."""
+    if inputs == 1:
+        return pick(0, slice(None))
+    if image.size == 0:
+        return pick(0, np.zeros(0, np.int64))
+    order = np.argsort(image, kind="stable")
+    bounds = np.searchsorted(image[order], np.arange(inputs + 1)).tolist()
+    out = None
+    for n in range(inputs):
+        if bounds[n] == bounds[n + 1]:
+            continue
+        sel = order[bounds[n]:bounds[n + 1]]
+        rows = pick(n, sel)
+        if out is None:
+            out = np.empty((image.size, *rows.shape[1:]), rows.dtype)
+        out[sel] = rows
+    return out
+
+
+class LayerFaults:
+    """Transient upsets of one convolution layer over several inputs at once (a campaign
+    chunk's upsets of the layer, whatever their input image): each input's
+    :class:`ConvFaults` holds its operands; schedule lookups and the golden + change
+    arithmetic run once for all upsets, so numpy's per-call cost is paid per layer, not
+    per (layer, input) pair.  Upsets whose faulty run may saturate (and every upset of
+    a float datapath) are re-accumulated one at a time by their input's model."""
+
+    def __init__(self, parts: list[ConvFaults]) -> None:
+        self.parts = parts
+        self.f = parts[0]  # the layer: schedule, widths, weights (shared by the inputs)
+
+    def lanes(self, image: np.ndarray, block: np.ndarray, tap: np.ndarray,
+              pixel: np.ndarray) -> np.ndarray:
+        """Data lanes [element, lane] (int64) of (input, block, tap, pixel) elements."""
+        def pick(n, sel):
+            idx = (block, tap, pixel) if isinstance(sel, slice) else (
+                block[sel], tap[sel], pixel[sel])
+            return self.parts[n].data[idx[0], idx[1], :, idx[2]]
+        return by_input(image, len(self.parts), pick).astype(np.int64)
+
+    def golden_acc(self, image: np.ndarray, kernels: np.ndarray,
+                   pixels: np.ndarray) -> np.ndarray:
+        return by_input(image, len(self.parts), lambda n, sel: self.parts[n].golden_acc(
+            kernels[sel], pixels[sel]))
+
+    def psums(self, image: np.ndarray, kernels: np.ndarray, pixels: np.ndarray) -> np.ndarray:
+        return by_input(image, len(self.parts), lambda n, sel: self.parts[n].psums(
+            kernels[sel], pixels[sel]))
+
+    def transients(self, sites: list[FaultSite], image: np.ndarray) -> Patches:
+        """The patches of transient upsets ``sites`` on inputs ``image``."""
+        f = self.f
+        groups: dict[str, list[int]] = {"abuf": [], "sum": [], "out": [], "flips": [],
+                                        "one": []}
+        for n, site in enumerate(sites):
+            reg = site.register
+            if not f.integer:
+                groups["one"].append(n)
+            elif reg == "cacc.abuf" or reg == "cacc.sum":
+                groups[reg[5:]].append(n)
+            elif reg == "cacc.out" and f.accumulator is not None:
+                groups["out"].append(n)
+            else:
+                groups["flips" if f._batchable(reg) else "one"].append(n)
+        parts = []
+        for name, members in groups.items():
+            if not members:
+                continue
+            positions = np.array(members, np.int64)
+            subset, img = [sites[n] for n in members], image[positions]
+            if name == "one":
+                part = Patches.of([self.parts[i].transient(s) for s, i in
+                                   zip(subset, img.tolist())], img)
+            else:
+                part = getattr(self, "_" + name)(subset, img)
+            parts.append((positions, part))
+        if len(parts) == 1 and parts[0][0].size == len(sites):
+            return parts[0][1]
+        if not parts:
+            empty = np.zeros(0, np.int64)
+            return Patches(np.zeros(0, bool), empty, empty, empty, empty, empty)
+        return Patches.join(parts)
+
+    def _targets(self, sites: list[FaultSite]) -> tuple[np.ndarray, ...]:
+        """:meth:`ConvFaults._target` of many CMAC data, weight and partial-sum upsets (and
+        CACC sum upsets): (live, stripe operation, first pixel in its stripe, first cell,
+        cells, kind), each an array over the sites."""
+        f = self.f
+        sched, ops = f.schedule, f.schedule.ops
+        start, length = ops["start"], ops["length"]
+        reg = [s.register for s in sites]
+        cycle = np.array([s.cycle for s in sites], np.int64)
+        cell = np.array([s.instance for s in sites], np.int64)
+        offset = np.array([CMAC_TARGETS.get(r, CACC_SUM) or 0 for r in reg], np.int64)
+        kind = np.array([DATA if r in ("cmac.dat_in", "cmac.dat_actv") else
+                         WEIGHT if r in ("cmac.wt_actv", "cmac.wt_sd") else PSUM for r in reg])
+        active = np.array([r == "cmac.wt_actv" for r in reg])
+        shadow = np.array([r == "cmac.wt_sd" for r in reg])
+        ncells = np.ones(len(sites), np.int64)
+        dat_in = np.array([r == "cmac.dat_in" for r in reg])
+        half = f.cells // 2
+        ncells[dat_in] = half
+        first_cell = np.where(dat_in, cell * half, cell)
+        last = start.size - 1
+        # atomic_at / weight_holder: the latest operation started by (cycle - offset)
+        behind = np.where(active, DAT_ACTV, np.where(shadow, DAT_ACTV + cell, offset))
+        op = np.searchsorted(start, cycle - behind, side="right") - 1
+        op = np.where(shadow, op + 1, op)  # shadow_holder: the next operation to load
+        safe = np.clip(op, 0, last)
+        j = cycle - offset - start[safe]
+        live = (op >= 0) & (op <= last)
+        first = np.where(active, np.maximum(0, cycle - start[safe] - DAT_ACTV), 0)
+        weights = active | shadow
+        live &= np.where(weights, first < length[safe], j < length[safe])
+        live &= ~active | (cycle <= start[safe] + length[safe] - 1 + DAT_ACTV)
+        live &= ~shadow | ((cycle >= cell) & (cycle < start[safe] + DAT_ACTV))
+        return live, safe, np.where(weights, first, j), first_cell, ncells, kind
+
+    def _flips(self, sites: list[FaultSite], image: np.ndarray) -> Patches:
+        """Golden accumulator + change for data, weight and partial-sum flips, together.
+        A data flip changes one lane vector for some cells (kernels) at one pixel; a
+        weight flip one cell's lane vector for the pixels from ``first`` to the stripe's
+        end; a partial-sum flip one cell's sum at one pixel."""
+        f = self.f
+        ops, ak, lw = f.schedule.ops, f.cells, f.lane_bits
+        live, op, start, first_cell, cells_per, kinds = self._targets(sites)
+        who = np.flatnonzero(live)
+        if who.size == 0:
+            empty = np.zeros(0, np.int64)
+            return Patches(live, empty, empty, empty, empty, empty)
+        op, start, first_cell, cells_per, kinds = (a[who] for a in (
+            op, start, first_cell, cells_per, kinds))
+        # elements (kernel, pixel) of each flip, flattened
+        pixels_per = np.where(kinds == WEIGHT, ops["length"][op] - start, 1)
+        count = pixels_per * cells_per
+        owner = np.repeat(np.arange(who.size), count)
+        offset = np.arange(owner.size) - np.repeat(np.cumsum(count) - count, count)
+        cell = first_cell[owner] + offset % cells_per[owner]
+        kernel = ops["group"][op][owner] * ak + cell
+        pixel = ops["first"][op][owner] + start[owner] + offset // cells_per[owner]
+        block, tap = ops["block"][op][owner], ops["tap"][op][owner]
+        img = image[who][owner]
+        data = self.lanes(img, block, tap, pixel)  # [E, lane]
+        weights = f.weights[kernel, block, tap].astype(np.int64)  # [E, lane]
+        # the flipped register's bits per lane (transient upsets are flips)
+        bit = np.array([sites[n].bit for n in who.tolist()], np.int64)
+        bits = np.array([sites[n].bits for n in who.tolist()], np.int64)
+        masks = _lane_masks(bit, bits, data.shape[1], lw)[owner]
+        change = np.zeros(owner.size, np.int64)
+        gated = (data != 0) & (weights != 0)  # zero lanes are gated off
+        for kind, values in ((DATA, data), (WEIGHT, weights)):
+            sel = kinds[owner] == kind
+            if sel.any():
+                new = sx((values[sel] & ((1 << lw) - 1)) ^ masks[sel], lw)
+                other = weights[sel] if kind == DATA else data[sel]
+                change[sel] = np.where(gated[sel], (new - values[sel]) * other, 0).sum(axis=1)
+        sel = kinds[owner] == PSUM
+        if sel.any():
+            psum = (data[sel] * weights[sel]).sum(axis=1)
+            width = f.psum_bits
+            mask = (((np.int64(1) << bits) - 1) << bit)[owner[sel]] & ((1 << width) - 1)
+            change[sel] = sx((psum & ((1 << width) - 1)) ^ mask, width) - psum
+        acc = self.golden_acc(img, kernel, pixel) + change
+        return Patches(live, who[owner], img, kernel, pixel, acc)
+
+    def _abuf(self, sites: list[FaultSite], image: np.ndarray) -> Patches:
+        """Assembly-buffer upsets (the most numerous convolution-core faults): entry ``e``
+        holds pixel ``first + e`` of a stripe between the write of step n and the read for
+        step n + 1 (:meth:`ConvFaults._abuf_flip`); the running sum flips."""
+        f = self.f
+        sched, ak = f.schedule, f.cells
+        ops, steps = sched.ops, sched.blocks * sched.taps
+        entry, cell = np.divmod(np.array([s.instance for s in sites], np.int64), ak)
+        cycle = np.array([s.cycle for s in sites], np.int64)
+        op = np.searchsorted(ops["start"], cycle - entry - CACC_WRITE, side="right") - 1
+        safe = np.maximum(op, 0)
+        step = safe % steps
+        live = (op >= 0) & (entry < ops["length"][safe]) & (step != steps - 1)
+        nxt = np.minimum(safe + 1, ops["start"].size - 1)
+        live &= cycle <= ops["start"][nxt] + entry + CACC_SUM - 1
+        return self._resumed(sites, image, live, safe, entry, cell, False,
+                             lambda running, rows: _flip(running, sites, rows, f.acc_bits))
+
+    def _sum(self, sites: list[FaultSite], image: np.ndarray) -> Patches:
+        """CACC adder-output upsets: running + psum of one step flips, then saturates."""
+        f = self.f
+        live, op, j, cell, _, _ = self._targets(sites)
+        return self._resumed(sites, image, live, op, j, cell, True, lambda total, rows: sat(
+            _flip(total, sites, rows, f.sum_bits), f.acc_bits))
+
+    def _resumed(self, sites: list[FaultSite], image: np.ndarray, live: np.ndarray,
+                 op: np.ndarray, j: np.ndarray, cell: np.ndarray, inclusive: bool,
+                 new) -> Patches:
+        """Upsets of one running sum (one cell, one pixel) at stripe operation ``op``'s
+        step: from there the golden running sums move by ``new(value, rows) - value``
+        (``value``: the running sum after the step, or with ``inclusive`` the adder's
+        output at it).  Exact whenever no running sum reaches the assembly buffer's bound;
+        those that may are re-accumulated in hardware order by their input's model."""
+        f = self.f
+        ops, steps = f.schedule.ops, f.schedule.blocks * f.schedule.taps
+        rows = np.flatnonzero(live)
+        if rows.size == 0:
+            empty = np.zeros(0, np.int64)
+            return Patches(live, empty, empty, empty, empty, empty)
+        op = op[rows]
+        kernels = ops["group"][op] * f.cells + cell[rows]
+        pixels = ops["first"][op] + j[rows]
+        img = image[rows]
+        step = op % steps
+        sums = np.cumsum(self.psums(img, kernels, pixels), axis=1)  # golden running sums
+        at = sums[np.arange(rows.size), step]
+        later = np.arange(steps)[None, :] >= step[:, None] + (0 if inclusive else 1)
+        faulty = np.where(later, sums - at[:, None] + new(at, rows)[:, None], sums)
+        acc = faulty[:, -1]
+        exact = (np.abs(faulty) < f.acc_limit).all(axis=1)
+        if exact.all():
+            return Patches(live, rows, img, kernels, pixels, acc)
+        slow_rows = rows[~exact]
+        slow = Patches.of([self.parts[i].transient(sites[r]) for r, i in
+                           zip(slow_rows.tolist(), img[~exact].tolist())], img[~exact])
+        rest = np.setdiff1d(np.arange(live.size), slow_rows)  # sorted: rows[exact] in it
+        fast = Patches(live[rest], np.searchsorted(rest, rows[exact]), img[exact],
+                       kernels[exact], pixels[exact], acc[exact])
+        return Patches.join([(rest, fast), (slow_rows, slow)])
+
+    def _out(self, sites: list[FaultSite], image: np.ndarray) -> Patches:
+        """Result-register upsets: the rounded final value of one element flips (the
+        register holds finals only after a channel operation's last step)."""
+        f = self.f
+        sched = f.schedule
+        ops, steps = sched.ops, sched.blocks * sched.taps
+        cycle = np.array([s.cycle for s in sites], np.int64)
+        op = np.searchsorted(ops["start"], cycle - CACC_WRITE, side="right") - 1
+        safe = np.maximum(op, 0)
+        j = cycle - CACC_WRITE - ops["start"][safe]
+        live = (op >= 0) & (j < ops["length"][safe]) & (safe % steps == steps - 1)
+        rows = np.flatnonzero(live)
+        op = safe[rows]
+        kernels = ops["group"][op] * f.cells + np.array(
+            [sites[r].instance for r in rows.tolist()], np.int64)
+        pixels = ops["first"][op] + j[rows]
+        img = image[rows]
+        acc = self.golden_acc(img, kernels, pixels)
+        final = _flip(deliver(f.conv, acc), sites, rows, f.out_bits)
+        return Patches(live, rows, img, kernels, pixels, acc, final,
+                       np.ones(rows.size, bool))
+
+
+def _flip(value: np.ndarray, sites: list[FaultSite], rows: np.ndarray,
+          width: int) -> np.ndarray:
+    """``value[n]`` as a ``width``-bit register with the bits of upset ``sites[rows[n]]``
+    flipped, read back as signed (:meth:`FaultSite.apply` of a flip, vectorized)."""
+    bit = np.array([sites[r].bit for r in rows.tolist()], np.int64)
+    bits = np.array([sites[r].bits for r in rows.tolist()], np.int64)
+    mask = (((np.int64(1) << bits) - 1) << bit) & ((1 << width) - 1)
+    return sx((np.asarray(value, np.int64) & ((1 << width) - 1)) ^ mask, width)
+
+
+def _lane_masks(bit: np.ndarray, bits: np.ndarray, lanes: int, lane_width: int) -> np.ndarray:
+    """[upset, lane] the flipped bits of each ``lane_width``-bit lane of upsets of bits
+    ``bit .. bit + bits - 1`` of a register of ``lanes`` lanes (lane 0 in the low bits):
+    :meth:`FaultSite.lane_masks`, vectorized."""
+    low = np.arange(lanes, dtype=np.int64)[None, :] * lane_width
+    lo = np.clip(bit[:, None] - low, 0, lane_width)
+    hi = np.clip((bit + bits)[:, None] - low, 0, lane_width)
+    return ((np.int64(1) << hi) - (np.int64(1) << lo)) & ((1 << lane_width) - 1)
 
 
 class ConvStuck:

@@ -23,7 +23,8 @@ from typing import NamedTuple
 import numpy as np
 
 from nvdla_sim.executor import LayerTrace
-from nvdla_sim.faults.conv import AccPatch, ConvFaults, deliver, lane_weights
+from nvdla_sim.faults.conv import (
+    AccPatch, ConvFaults, LayerFaults, Patches, by_input, deliver, lane_weights)
 from nvdla_sim.faults.conv_float import FloatConvFaults
 from nvdla_sim.faults.golden import GoldenRun
 from nvdla_sim.faults.propagate import GoldenTensors, Propagator
@@ -83,17 +84,18 @@ def _differs(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return a != b
 
 
-def _gather(operands: Operands, flat: np.ndarray, shape: tuple[int, ...]) -> Operands:
-    """The operand values of cube elements ``flat`` (indexing the broadcast dimensions of
-    a per-kernel operand at 0, never materializing it at the cube's size)."""
+def _pick(a: np.ndarray, flat: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
+    """The values of one operand at cube elements ``flat`` (indexing the broadcast
+    dimensions of a per-kernel operand at 0, never materializing it at the cube's size)."""
     index = np.unravel_index(flat, shape)
+    lead = len(shape) - a.ndim
+    return a[tuple(0 if n == 1 else i for n, i in zip(a.shape, index[lead:]))]
 
-    def pick(a):
-        if a is None:
-            return None
-        lead = len(shape) - a.ndim
-        return a[tuple(0 if n == 1 else i for n, i in zip(a.shape, index[lead:]))]
-    return Operands(pick(operands.alu), pick(operands.mul))
+
+def _gather(operands: Operands, flat: np.ndarray, shape: tuple[int, ...]) -> Operands:
+    """The operand values of cube elements ``flat``."""
+    return Operands(*(None if a is None else _pick(a, flat, shape)
+                      for a in (operands.alu, operands.mul)))
 
 
 def _in_layer(patch: AccPatch | None, trace: LayerTrace) -> AccPatch | None:
@@ -219,7 +221,8 @@ class FaultInjector:
     def _conv_effect(self, site: FaultSite, index: int, trace: LayerTrace,
                      golden: GoldenRun | None) -> LayerEffect | None:
         patch = self.conv_patch(site, index, trace, golden)
-        return None if patch is None else self._conv_effects(index, trace, [patch])[0]
+        image = np.zeros(1, np.int64)
+        return self._conv_effects(index, [trace], image, Patches.of([patch], image))[0]
 
     def _conv_faults(self, index: int, trace: LayerTrace, golden: GoldenRun | None
                      ) -> ConvFaults:
@@ -252,41 +255,64 @@ class FaultInjector:
         return _in_layer(AccPatch(np.repeat(kernels, pixels), p, acc.ravel(),
                                   None if final is None else final.ravel()), trace)
 
-    def _conv_effects(self, index: int, trace: LayerTrace,
-                      patches: list[AccPatch]) -> list[LayerEffect]:
-        """Layer outputs for many accumulator patches of one layer and input: CACC's
-        rounding and SDP run once for all of them."""
+    def _conv_effects(self, index: int, traces: list[LayerTrace], image: np.ndarray,
+                      patches: Patches) -> list[LayerEffect | None]:
+        """Layer outputs for the accumulator patches of many upsets of one layer (upset
+        ``u`` on input ``traces[image[u]]``), one per upset (None: nothing live): CACC's
+        rounding, SDP and the comparison with the golden output run once for all."""
         layer = self.program.layers[index]
-        pixels = self.schedules[index].conv.pixels
-        flats = [p.kernels * pixels + p.pixels for p in patches]
-        rounded = deliver(layer.conv, np.concatenate([p.acc for p in patches]))
-        finals = [p.final for p in patches]
-        if any(f is not None for f in finals):  # a fault in the result register itself
-            start = 0
-            for p, final in zip(patches, finals):
-                if final is not None:
-                    rounded[start:start + p.acc.size] = final
-                start += p.acc.size
-        flat = np.concatenate(flats)
-        values = self._sdp_elements(index, trace, rounded, flat)
-        bounds = np.cumsum([0] + [f.size for f in flats])
-        differ = np.concatenate([[0], np.cumsum(_differs(values, trace.sdp_out.reshape(-1)[flat]))])
-        starts, changes = bounds[:-1], (differ[bounds[1:]] - differ[bounds[:-1]]).tolist()
-        golden = ((pdp_unit.output_surface(layer.pdp), trace.pdp_out) if layer.pdp
-                  else (sdp_rdma.output_surface(layer.sdp), trace.sdp_out))
-        effects = []
-        for f, start, changed in zip(flats, starts.tolist(), changes):
-            detail = f"{f.size} accumulator(s)"
-            if changed == 0:  # the layer's output (pooled or not) is golden
+        keep = patches.kernels < traces[0].sdp_in.shape[0]  # cells beyond write nothing
+        owner, inputs = patches.owner[keep], patches.image[keep]
+        flat = (patches.kernels[keep] * self.schedules[index].conv.pixels
+                + patches.pixels[keep])
+        rounded = deliver(layer.conv, patches.acc[keep])
+        if patches.forced is not None:  # a fault in the result register itself
+            rounded = np.where(patches.forced[keep], patches.final[keep], rounded)
+        values = self._sdp_inputs(index, traces, inputs, rounded, flat)
+        before = by_input(inputs, len(traces),
+                          lambda n, sel: traces[n].sdp_out.reshape(-1)[flat[sel]])
+        upsets = patches.live.size
+        changes = np.bincount(owner[_differs(values, before)], minlength=upsets).tolist()
+        sizes = np.bincount(owner, minlength=upsets).tolist()
+        starts = np.searchsorted(owner, np.arange(upsets)).tolist()
+        surface = (pdp_unit.output_surface(layer.pdp) if layer.pdp
+                   else sdp_rdma.output_surface(layer.sdp))
+        effects: list[LayerEffect | None] = []
+        for n, (live, i) in enumerate(zip(patches.live.tolist(), image.tolist())):
+            if not live:
+                effects.append(None)
+                continue
+            trace = traces[i]
+            golden = (surface, trace.pdp_out if layer.pdp else trace.sdp_out)
+            detail = f"{sizes[n]} accumulator(s)"
+            if changes[n] == 0:  # the layer's output (pooled or not) is golden
                 effects.append(LayerEffect([golden], 0, detail))
                 continue
+            part = slice(starts[n], starts[n] + sizes[n])
             out = trace.sdp_out.copy()
-            out.reshape(-1)[f] = values[start:start + f.size]
+            out.reshape(-1)[flat[part]] = values[part]
             if layer.pdp is None:
-                effects.append(LayerEffect([(golden[0], out)], changed, detail))
+                effects.append(LayerEffect([(golden[0], out)], changes[n], detail))
             else:
                 effects.append(self._finish(layer, trace, out, detail=detail))
         return effects
+
+    def _sdp_inputs(self, index: int, traces: list[LayerTrace], image: np.ndarray,
+                    x: np.ndarray, flat: np.ndarray) -> np.ndarray:
+        """SDP on elements ``flat`` of inputs ``image`` (``traces``), with the operands
+        SDP_RDMA read when each input ran: one pass for all."""
+        sdp = self.program.layers[index].sdp
+        shape = traces[0].sdp_in.shape
+
+        def pick(stage: int, name: str) -> np.ndarray | None:
+            arrays = [getattr(t.sdp_operands[stage], name) for t in traces]
+            if arrays[0] is None or all(a is arrays[0] for a in arrays):  # constant weights
+                return None if arrays[0] is None else _pick(arrays[0], flat, shape)
+            return by_input(image, len(traces), lambda n, sel: _pick(arrays[n], flat[sel],
+                                                                     shape))
+        ops = [Operands(pick(stage, "alu"), pick(stage, "mul"))
+               for stage in range(len(traces[0].sdp_operands))]
+        return sdp_unit.process(x, sdp, *ops).astype(sdp.out_prec.dtype)
 
     # -- whole runs --------------------------------------------------------------------------
     def run(self, site: FaultSite, golden: GoldenRun) -> InjectionResult:
@@ -294,43 +320,23 @@ class FaultInjector:
         return self.run_many([(site, golden)])[0]
 
     def run_many(self, items: list[tuple[FaultSite, GoldenRun]]) -> list[InjectionResult]:
-        """Inject many faults (any inputs, any layers).  Convolution-core faults of one layer
-        and input share one SDP pass; all downstream runs are batched."""
+        """Inject many faults (any inputs, any layers).  Convolution-core faults of one
+        layer share one mapping and SDP pass, whatever their inputs; all downstream runs
+        are batched."""
         effects: dict[int, LayerEffect | None] = {}
-        conv: dict[tuple[int, int], list[tuple[int, AccPatch]]] = {}
-        abuf: dict[tuple[int, int], list[int]] = {}  # assembly-buffer upsets
-        core: dict[tuple[int, int], list[int]] = {}  # other convolution-core upsets
+        core: dict[int, tuple[list[int], list[int]]] = {}  # layer: transients, stuck-ats
         for k, (site, golden) in enumerate(items):
             if site.layer < 0:
                 continue
-            trace = golden.traces[site.layer]
-            if site.unit in ("cmac", "cacc") and site.transient:
-                group = abuf if site.register == "cacc.abuf" else core
-                group.setdefault((site.layer, id(golden)), []).append(k)
-            elif site.unit in ("cmac", "cacc"):
-                patch = self.conv_patch(site, site.layer, trace, golden)
-                if patch is None:
-                    effects[k] = None
-                else:
-                    conv.setdefault((site.layer, id(golden)), []).append((k, patch))
+            if site.unit in ("cmac", "cacc"):
+                core.setdefault(site.layer, ([], []))[0 if site.transient else 1].append(k)
             else:
-                effects[k] = self.layer_effect(site, site.layer, trace, golden)
-        for group, batched in ((abuf, ConvFaults.abuf_flips), (core, ConvFaults.transients)):
-            for key, ks in group.items():
-                golden = items[ks[0]][1]
-                trace = golden.traces[key[0]]
-                faults = self._conv_faults(key[0], trace, golden)
-                for k, patch in zip(ks, batched(faults, [items[k][0] for k in ks])):
-                    patch = _in_layer(patch, trace)
-                    if patch is None:
-                        effects[k] = None
-                    else:
-                        conv.setdefault(key, []).append((k, patch))
-        for (index, _), members in conv.items():
-            golden = items[members[0][0]][1]
-            for (k, _), effect in zip(members, self._conv_effects(
-                    index, golden.traces[index], [patch for _, patch in members])):
-                effects[k] = effect
+                effects[k] = self.layer_effect(site, site.layer, golden.traces[site.layer],
+                                               golden)
+        for index, (transient, stuck) in core.items():
+            for ks, effect in zip((transient, stuck), self._core_effects(index, items,
+                                                                         transient, stuck)):
+                effects.update(zip(ks, effect))
         results: list[InjectionResult | None] = [None] * len(items)
         pending = []
         for k, (site, golden) in enumerate(items):
@@ -351,6 +357,33 @@ class FaultInjector:
         for (k, site, golden, effect), out in zip(pending, outputs):
             results[k] = InjectionResult(site, golden.outputs if out is None else out, effect)
         return results
+
+    def _core_effects(self, index: int, items: list[tuple[FaultSite, GoldenRun]],
+                      transient: list[int], stuck: list[int]
+                      ) -> tuple[list[LayerEffect | None], list[LayerEffect | None]]:
+        """The layer effects of convolution-core upsets ``transient`` and stuck-ats
+        ``stuck`` (positions in ``items``) of layer ``index``, over all their inputs."""
+        goldens: dict[int, int] = {}  # id(golden run) -> position among this layer's inputs
+        runs: list[GoldenRun] = []
+        for k in transient + stuck:
+            golden = items[k][1]
+            if goldens.setdefault(id(golden), len(runs)) == len(runs):
+                runs.append(golden)
+        traces = [g.traces[index] for g in runs]
+        out = []
+        for ks, is_transient in ((transient, True), (stuck, False)):
+            if not ks:
+                out.append([])
+                continue
+            image = np.array([goldens[id(items[k][1])] for k in ks], np.int64)
+            if is_transient:
+                parts = [self._conv_faults(index, t, g) for t, g in zip(traces, runs)]
+                patches = LayerFaults(parts).transients([items[k][0] for k in ks], image)
+            else:
+                patches = Patches.of([self.conv_patch(items[k][0], index, traces[i], runs[i])
+                                      for k, i in zip(ks, image.tolist())], image)
+            out.append(self._conv_effects(index, traces, image, patches))
+        return out[0], out[1]
 
     def _rerun(self, site: FaultSite, golden: GoldenRun, effect: LayerEffect | None = None
                ) -> InjectionResult:
