@@ -64,12 +64,22 @@ def deliver(conv: ConvCore, acc: np.ndarray) -> np.ndarray:
     return cacc.truncate(acc, conv.clip_truncate)
 
 
+def block_lanes(conv: ConvCore, schedule: ConvSchedule) -> int:
+    """The lanes of a channel block the fault model keeps: all of them, except that an
+    integer layer of a single block keeps only its channels.  The others hold zeros, and
+    CMAC gates zero lanes off, so no fault there does anything (a float sum's structure
+    keeps them: adding a +0 lane can change the sign of a zero result)."""
+    if conv.precision.is_float or schedule.blocks > 1:
+        return schedule.lanes
+    return min(schedule.lanes, conv.in_channels)
+
+
 def lane_weights(conv: ConvCore, schedule: ConvSchedule, weights: np.ndarray,
                  config: HardwareConfig) -> np.ndarray:
     """Weights as CMAC cells see them: [kernel, block, tap, lane] in the precision's integer
-    type, kernels padded to whole groups and channels to whole blocks with zeros.  The
-    same for every input."""
-    ac, c, blocks = schedule.lanes, conv.in_channels, schedule.blocks
+    type, kernels padded to whole groups and channels to whole blocks with zeros
+    (:func:`block_lanes` lanes per block).  The same for every input."""
+    ac, c, blocks = block_lanes(conv, schedule), conv.in_channels, schedule.blocks
     kpad = schedule.groups * schedule.cells
     w = np.zeros((kpad, blocks * ac, schedule.taps), conv.precision.dtype)
     w[: conv.kernels, :c] = weights.reshape(conv.kernels, c, schedule.taps)
@@ -98,7 +108,7 @@ class ConvFaults:
         self.acc_limit = 1 << (self.acc_bits - 1)
         self.accumulator = (None if accumulator is None
                             else accumulator.reshape(accumulator.shape[0], -1))
-        ac = schedule.lanes
+        ac = block_lanes(conv, schedule)
         win = csc.windows(conv, ops.data)  # [C, R, S, Ho, Wo]
         c, blocks = conv.in_channels, schedule.blocks
         # data[b, tap, lane, pixel], channels >= C are zero
