@@ -560,24 +560,21 @@ class LayerFaults:
         live = (op >= 0) & (entry < ops["length"][safe]) & (step != steps - 1)
         nxt = np.minimum(safe + 1, ops["start"].size - 1)
         live &= cycle <= ops["start"][nxt] + entry + CACC_SUM - 1
-        return self._resumed(sites, image, live, safe, entry, cell, False,
-                             lambda running, rows: _flip(running, sites, rows, f.acc_bits))
+        return self._resumed(sites, image, live, safe, entry, cell, False)
 
     def _sum(self, sites: list[FaultSite], image: np.ndarray) -> Patches:
         """CACC adder-output upsets: running + psum of one step flips, then saturates."""
-        f = self.f
         live, op, j, cell, _, _ = self._targets(sites)
-        return self._resumed(sites, image, live, op, j, cell, True, lambda total, rows: sat(
-            _flip(total, sites, rows, f.sum_bits), f.acc_bits))
+        return self._resumed(sites, image, live, op, j, cell, True)
 
     def _resumed(self, sites: list[FaultSite], image: np.ndarray, live: np.ndarray,
-                 op: np.ndarray, j: np.ndarray, cell: np.ndarray, inclusive: bool,
-                 new) -> Patches:
+                 op: np.ndarray, j: np.ndarray, cell: np.ndarray, adder: bool) -> Patches:
         """Upsets of one running sum (one cell, one pixel) at stripe operation ``op``'s
-        step: from there the golden running sums move by ``new(value, rows) - value``
-        (``value``: the running sum after the step, or with ``inclusive`` the adder's
-        output at it).  Exact whenever no running sum reaches the assembly buffer's bound;
-        those that may are re-accumulated in hardware order by their input's model."""
+        step: the assembly-buffer value written at that step flips, or with ``adder`` the
+        adder's output (running + psum) flips and then saturates.  From there the golden
+        running sums move by the change, exactly whenever no running sum reaches the
+        assembly buffer's bound; those that may are re-accumulated in hardware order,
+        step by step for all of them at once."""
         f = self.f
         ops, steps = f.schedule.ops, f.schedule.blocks * f.schedule.taps
         rows = np.flatnonzero(live)
@@ -589,21 +586,40 @@ class LayerFaults:
         pixels = ops["first"][op] + j[rows]
         img = image[rows]
         step = op % steps
-        sums = np.cumsum(self.psums(img, kernels, pixels), axis=1)  # golden running sums
+        bit = np.array([sites[r].bit for r in rows.tolist()], np.int64)
+        bits = np.array([sites[r].bits for r in rows.tolist()], np.int64)
+        width = f.sum_bits if adder else f.acc_bits
+
+        def upset(value: np.ndarray, sel=slice(None)) -> np.ndarray:
+            flipped = _flip(value, bit[sel], bits[sel], width)
+            return sat(flipped, f.acc_bits) if adder else flipped
+        psums = self.psums(img, kernels, pixels)
+        sums = np.cumsum(psums, axis=1)  # golden running sums
         at = sums[np.arange(rows.size), step]
-        later = np.arange(steps)[None, :] >= step[:, None] + (0 if inclusive else 1)
-        faulty = np.where(later, sums - at[:, None] + new(at, rows)[:, None], sums)
+        later = np.arange(steps)[None, :] >= step[:, None] + (0 if adder else 1)
+        faulty = np.where(later, sums - at[:, None] + upset(at)[:, None], sums)
         acc = faulty[:, -1]
-        exact = (np.abs(faulty) < f.acc_limit).all(axis=1)
-        if exact.all():
-            return Patches(live, rows, img, kernels, pixels, acc)
-        slow_rows = rows[~exact]
-        slow = Patches.of([self.parts[i].transient(sites[r]) for r, i in
-                           zip(slow_rows.tolist(), img[~exact].tolist())], img[~exact])
-        rest = np.setdiff1d(np.arange(live.size), slow_rows)  # sorted: rows[exact] in it
-        fast = Patches(live[rest], np.searchsorted(rest, rows[exact]), img[exact],
-                       kernels[exact], pixels[exact], acc[exact])
-        return Patches.join([(rest, fast), (slow_rows, slow)])
+        slow = np.flatnonzero(~(np.abs(faulty) < f.acc_limit).all(axis=1))
+        if slow.size:
+            acc[slow] = self._saturating(psums[slow], step[slow], adder,
+                                         lambda value: upset(value, slow))
+        return Patches(live, rows, img, kernels, pixels, acc)
+
+    def _saturating(self, psums: np.ndarray, step: np.ndarray, adder: bool,
+                    upset) -> np.ndarray:
+        """Final accumulators in hardware order (saturating after every step), the
+        running sum (or with ``adder`` the adder's output) of row ``n`` replaced by
+        ``upset`` of it at step ``step[n]``: :meth:`ConvFaults._abuf_flip` and
+        :meth:`ConvFaults._psum_flip` for many upsets at once."""
+        acc = np.zeros(psums.shape[0], np.int64)
+        for n in range(psums.shape[1]):
+            total = acc + psums[:, n]
+            if adder:
+                acc = np.where(step == n, upset(total), sat(total, self.f.acc_bits))
+            else:
+                acc = sat(total, self.f.acc_bits)
+                acc = np.where(step == n, upset(acc), acc)
+        return acc
 
     def _out(self, sites: list[FaultSite], image: np.ndarray) -> Patches:
         """Result-register upsets: the rounded final value of one element flips (the
@@ -623,17 +639,16 @@ class LayerFaults:
         pixels = ops["first"][op] + j[rows]
         img = image[rows]
         acc = self.golden_acc(img, kernels, pixels)
-        final = _flip(deliver(f.conv, acc), sites, rows, f.out_bits)
+        bit = np.array([sites[r].bit for r in rows.tolist()], np.int64)
+        bits = np.array([sites[r].bits for r in rows.tolist()], np.int64)
+        final = _flip(deliver(f.conv, acc), bit, bits, f.out_bits)
         return Patches(live, rows, img, kernels, pixels, acc, final,
                        np.ones(rows.size, bool))
 
 
-def _flip(value: np.ndarray, sites: list[FaultSite], rows: np.ndarray,
-          width: int) -> np.ndarray:
-    """``value[n]`` as a ``width``-bit register with the bits of upset ``sites[rows[n]]``
-    flipped, read back as signed (:meth:`FaultSite.apply` of a flip, vectorized)."""
-    bit = np.array([sites[r].bit for r in rows.tolist()], np.int64)
-    bits = np.array([sites[r].bits for r in rows.tolist()], np.int64)
+def _flip(value: np.ndarray, bit: np.ndarray, bits: np.ndarray, width: int) -> np.ndarray:
+    """``value`` as ``width``-bit registers with bits ``bit .. bit + bits - 1`` flipped,
+    read back as signed (:meth:`FaultSite.apply` of a flip, vectorized)."""
     mask = (((np.int64(1) << bits) - 1) << bit) & ((1 << width) - 1)
     return sx((np.asarray(value, np.int64) & ((1 << width) - 1)) ^ mask, width)
 
