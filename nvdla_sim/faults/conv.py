@@ -28,7 +28,7 @@ import numpy as np
 
 from nvdla_sim.arith import sat, sx
 from nvdla_sim.config import HardwareConfig
-from nvdla_sim.faults.site import FaultSite
+from nvdla_sim.faults.site import FaultSite, flip_bits
 from nvdla_sim.fp16 import cacc_fp48_to_fp32
 from nvdla_sim.layers import ConvCore
 from nvdla_sim.precision import FP16, FP32
@@ -591,7 +591,7 @@ class LayerFaults:
         width = f.sum_bits if adder else f.acc_bits
 
         def upset(value: np.ndarray, sel=slice(None)) -> np.ndarray:
-            flipped = _flip(value, bit[sel], bits[sel], width)
+            flipped = flip_bits(value, bit[sel], bits[sel], width)
             return sat(flipped, f.acc_bits) if adder else flipped
         psums = self.psums(img, kernels, pixels)
         sums = np.cumsum(psums, axis=1)  # golden running sums
@@ -641,16 +641,9 @@ class LayerFaults:
         acc = self.golden_acc(img, kernels, pixels)
         bit = np.array([sites[r].bit for r in rows.tolist()], np.int64)
         bits = np.array([sites[r].bits for r in rows.tolist()], np.int64)
-        final = _flip(deliver(f.conv, acc), bit, bits, f.out_bits)
+        final = flip_bits(deliver(f.conv, acc), bit, bits, f.out_bits)
         return Patches(live, rows, img, kernels, pixels, acc, final,
                        np.ones(rows.size, bool))
-
-
-def _flip(value: np.ndarray, bit: np.ndarray, bits: np.ndarray, width: int) -> np.ndarray:
-    """``value`` as ``width``-bit registers with bits ``bit .. bit + bits - 1`` flipped,
-    read back as signed (:meth:`FaultSite.apply` of a flip, vectorized)."""
-    mask = (((np.int64(1) << bits) - 1) << bit) & ((1 << width) - 1)
-    return sx((np.asarray(value, np.int64) & ((1 << width) - 1)) ^ mask, width)
 
 
 def _lane_masks(bit: np.ndarray, bits: np.ndarray, lanes: int, lane_width: int) -> np.ndarray:

@@ -28,7 +28,7 @@ from nvdla_sim.faults.conv import (
 from nvdla_sim.faults.conv_float import FloatConvFaults
 from nvdla_sim.faults.golden import GoldenRun
 from nvdla_sim.faults.propagate import GoldenTensors, Propagator
-from nvdla_sim.faults.site import FaultSite
+from nvdla_sim.faults.site import FaultSite, flip_bits
 from nvdla_sim.layers import HardwareLayer
 from nvdla_sim.precision import INT8
 from nvdla_sim.program import Program
@@ -121,6 +121,8 @@ class FaultInjector:
         self.propagator = Propagator(program, self.runner.executor)
         self.incremental = self.config.precision in INCREMENTAL
         self._lane_weights: dict[int, np.ndarray] = {}  # per convolution layer, all inputs
+        self._sdp_batched = {i for i, layer in enumerate(program.layers)  # integer SDP
+                             if layer.sdp is not None and not layer.sdp.proc_prec.is_float}
 
     def golden(self, x_q: np.ndarray) -> GoldenRun:
         """The fault-free run of one quantized input, with everything injection reuses."""
@@ -269,36 +271,107 @@ class FaultInjector:
         if patches.forced is not None:  # a fault in the result register itself
             rounded = np.where(patches.forced[keep], patches.final[keep], rounded)
         values = self._sdp_inputs(index, traces, inputs, rounded, flat)
+        sizes = np.bincount(owner, minlength=patches.live.size).tolist()
+        return self._element_effects(index, traces, image, patches.live, owner, inputs, flat,
+                                     values, [f"{n} accumulator(s)" for n in sizes])
+
+    def _element_effects(self, index: int, traces: list[LayerTrace], image: np.ndarray,
+                         live: np.ndarray, owner: np.ndarray, inputs: np.ndarray,
+                         flat: np.ndarray, values: np.ndarray, details: list[str]
+                         ) -> list[LayerEffect | None]:
+        """The layer effects of upsets (upset ``u`` on input ``traces[image[u]]``, None
+        where not ``live``) that change SDP output elements ``flat`` of upset ``owner``
+        (sorted) on input ``inputs`` to ``values``: compared with the golden output at
+        once, and only the outputs that differ are built (then pooled by a flying PDP)."""
+        layer = self.program.layers[index]
         before = by_input(inputs, len(traces),
                           lambda n, sel: traces[n].sdp_out.reshape(-1)[flat[sel]])
-        upsets = patches.live.size
+        upsets = live.size
         changes = np.bincount(owner[_differs(values, before)], minlength=upsets).tolist()
-        sizes = np.bincount(owner, minlength=upsets).tolist()
-        starts = np.searchsorted(owner, np.arange(upsets)).tolist()
+        starts = np.searchsorted(owner, np.arange(upsets + 1)).tolist()
         surface = (pdp_unit.output_surface(layer.pdp) if layer.pdp
                    else sdp_rdma.output_surface(layer.sdp))
         effects: list[LayerEffect | None] = []
-        for n, (live, i) in enumerate(zip(patches.live.tolist(), image.tolist())):
-            if not live:
+        for n, (is_live, i) in enumerate(zip(live.tolist(), image.tolist())):
+            if not is_live:
                 effects.append(None)
                 continue
             trace = traces[i]
-            golden = (surface, trace.pdp_out if layer.pdp else trace.sdp_out)
-            detail = f"{sizes[n]} accumulator(s)"
             if changes[n] == 0:  # the layer's output (pooled or not) is golden
-                effects.append(LayerEffect([golden], 0, detail))
+                golden = trace.pdp_out if layer.pdp else trace.sdp_out
+                effects.append(LayerEffect([(surface, golden)], 0, details[n]))
                 continue
-            part = slice(starts[n], starts[n] + sizes[n])
+            part = slice(starts[n], starts[n + 1])
             out = trace.sdp_out.copy()
             out.reshape(-1)[flat[part]] = values[part]
             if layer.pdp is None:
-                effects.append(LayerEffect([(golden[0], out)], changes[n], detail))
+                effects.append(LayerEffect([(surface, out)], changes[n], details[n]))
             else:
-                effects.append(self._finish(layer, trace, out, detail=detail))
+                effects.append(self._finish(layer, trace, out, detail=details[n]))
         return effects
 
+    def _sdp_effects(self, index: int, items: list[tuple[FaultSite, GoldenRun]],
+                     ks: list[int]) -> list[LayerEffect | None]:
+        """The layer effects of transient SDP register upsets ``ks`` (positions in
+        ``items``) of layer ``index``: each corrupts one element as it passes one pipeline
+        register; SDP runs once on all those elements, each register flipped where its
+        upsets are."""
+        layer, sched = self.program.layers[index], self.schedules[index]
+        runs, image = self._inputs(items, ks)
+        traces = [g.traces[index] for g in runs]
+        live = np.zeros(len(ks), bool)
+        element = np.zeros(len(ks), np.int64)
+        names: list[str] = []
+        for n, k in enumerate(ks):
+            site = items[k][0]
+            name = site.register.split(".", 1)[1]
+            names.append(name)
+            stage = {"bs": layer.sdp.bs, "bn": layer.sdp.bn}.get(name.split("_")[0])
+            if stage is not None and not sdp_unit.x_register_live(stage, name.split("_")[1]):
+                continue  # a bypassed stage's (ALU's, multiplier's) registers hold nothing
+            e = sched.sdp_stream.at(site.cycle - sched.sdp_register_offset(site.register))
+            if e is not None:
+                live[n], element[n] = True, e
+        rows = np.flatnonzero(live)
+        flat, inputs = element[rows], image[rows]
+        sites = [items[ks[r]][0] for r in rows.tolist()]
+        bit = np.array([s.bit for s in sites], np.int64)
+        bits = np.array([s.bits for s in sites], np.int64)
+        where: dict[str, np.ndarray] = {}
+        for n, r in enumerate(rows.tolist()):
+            where.setdefault(names[r], []).append(n)
+        widths = {name: sched.register(f"sdp.{name}").width for name in where}
+
+        def tap(name: str, value: np.ndarray) -> np.ndarray:
+            at = where.get(name)
+            if at is None:
+                return value
+            out = np.array(value, np.int64, copy=True)
+            out[at] = flip_bits(out[at], bit[at], bits[at], widths[name])
+            return out
+        x = by_input(inputs, len(traces), lambda n, sel: traces[n].sdp_in.reshape(-1)[flat[sel]])
+        values = self._sdp_inputs(index, traces, inputs, x, flat, tap)
+        return self._element_effects(index, traces, image, live, rows, inputs, flat, values,
+                                     [f"SDP element register {name}" for name in names])
+
+    @staticmethod
+    def _inputs(items: list[tuple[FaultSite, GoldenRun]], ks: list[int]
+                ) -> tuple[list[GoldenRun], np.ndarray]:
+        """The distinct golden runs of upsets ``ks`` and each upset's position among
+        them."""
+        positions: dict[int, int] = {}  # id(golden run) -> position
+        runs: list[GoldenRun] = []
+        image = np.empty(len(ks), np.int64)
+        for n, k in enumerate(ks):
+            golden = items[k][1]
+            i = positions.setdefault(id(golden), len(runs))
+            if i == len(runs):
+                runs.append(golden)
+            image[n] = i
+        return runs, image
+
     def _sdp_inputs(self, index: int, traces: list[LayerTrace], image: np.ndarray,
-                    x: np.ndarray, flat: np.ndarray) -> np.ndarray:
+                    x: np.ndarray, flat: np.ndarray, tap: Tap = no_tap) -> np.ndarray:
         """SDP on elements ``flat`` of inputs ``image`` (``traces``), with the operands
         SDP_RDMA read when each input ran: one pass for all."""
         sdp = self.program.layers[index].sdp
@@ -312,7 +385,7 @@ class FaultInjector:
                                                                      shape))
         ops = [Operands(pick(stage, "alu"), pick(stage, "mul"))
                for stage in range(len(traces[0].sdp_operands))]
-        return sdp_unit.process(x, sdp, *ops).astype(sdp.out_prec.dtype)
+        return sdp_unit.process(x, sdp, *ops, tap=tap).astype(sdp.out_prec.dtype)
 
     # -- whole runs --------------------------------------------------------------------------
     def run(self, site: FaultSite, golden: GoldenRun) -> InjectionResult:
@@ -324,19 +397,22 @@ class FaultInjector:
         layer share one mapping and SDP pass, whatever their inputs; all downstream runs
         are batched."""
         effects: dict[int, LayerEffect | None] = {}
-        core: dict[int, tuple[list[int], list[int]]] = {}  # layer: transients, stuck-ats
+        groups: dict[tuple[int, str], list[int]] = {}  # (layer, kind): upsets done together
         for k, (site, golden) in enumerate(items):
             if site.layer < 0:
                 continue
-            if site.unit in ("cmac", "cacc"):
-                core.setdefault(site.layer, ([], []))[0 if site.transient else 1].append(k)
+            unit = site.unit
+            if unit == "cmac" or unit == "cacc":
+                groups.setdefault((site.layer, "core" if site.transient else "stuck"),
+                                  []).append(k)
+            elif unit == "sdp" and site.transient and site.layer in self._sdp_batched:
+                groups.setdefault((site.layer, "sdp"), []).append(k)
             else:
                 effects[k] = self.layer_effect(site, site.layer, golden.traces[site.layer],
                                                golden)
-        for index, (transient, stuck) in core.items():
-            for ks, effect in zip((transient, stuck), self._core_effects(index, items,
-                                                                         transient, stuck)):
-                effects.update(zip(ks, effect))
+        for (index, kind), ks in groups.items():
+            effects.update(zip(ks, self._sdp_effects(index, items, ks) if kind == "sdp"
+                               else self._core_effects(index, items, ks, kind == "core")))
         results: list[InjectionResult | None] = [None] * len(items)
         pending = []
         for k, (site, golden) in enumerate(items):
@@ -359,31 +435,18 @@ class FaultInjector:
         return results
 
     def _core_effects(self, index: int, items: list[tuple[FaultSite, GoldenRun]],
-                      transient: list[int], stuck: list[int]
-                      ) -> tuple[list[LayerEffect | None], list[LayerEffect | None]]:
-        """The layer effects of convolution-core upsets ``transient`` and stuck-ats
-        ``stuck`` (positions in ``items``) of layer ``index``, over all their inputs."""
-        goldens: dict[int, int] = {}  # id(golden run) -> position among this layer's inputs
-        runs: list[GoldenRun] = []
-        for k in transient + stuck:
-            golden = items[k][1]
-            if goldens.setdefault(id(golden), len(runs)) == len(runs):
-                runs.append(golden)
+                      ks: list[int], transient: bool) -> list[LayerEffect | None]:
+        """The layer effects of convolution-core upsets ``ks`` (positions in ``items``,
+        transient or stuck-at) of layer ``index``, over all their inputs."""
+        runs, image = self._inputs(items, ks)
         traces = [g.traces[index] for g in runs]
-        out = []
-        for ks, is_transient in ((transient, True), (stuck, False)):
-            if not ks:
-                out.append([])
-                continue
-            image = np.array([goldens[id(items[k][1])] for k in ks], np.int64)
-            if is_transient:
-                parts = [self._conv_faults(index, t, g) for t, g in zip(traces, runs)]
-                patches = LayerFaults(parts).transients([items[k][0] for k in ks], image)
-            else:
-                patches = Patches.of([self.conv_patch(items[k][0], index, traces[i], runs[i])
-                                      for k, i in zip(ks, image.tolist())], image)
-            out.append(self._conv_effects(index, traces, image, patches))
-        return out[0], out[1]
+        if transient:
+            parts = [self._conv_faults(index, t, g) for t, g in zip(traces, runs)]
+            patches = LayerFaults(parts).transients([items[k][0] for k in ks], image)
+        else:
+            patches = Patches.of([self.conv_patch(items[k][0], index, traces[i], runs[i])
+                                  for k, i in zip(ks, image.tolist())], image)
+        return self._conv_effects(index, traces, image, patches)
 
     def _rerun(self, site: FaultSite, golden: GoldenRun, effect: LayerEffect | None = None
                ) -> InjectionResult:

@@ -90,3 +90,67 @@ def test_convolution_core_chunk_equals_naive(make):
         assert all(np.array_equal(a, b) for a, b in zip(result.outputs, want)), site
         changed += result.effect is not None and result.effect.changed > 0
     assert changed > 0
+
+
+def _stream_sites(program, inj, layer: int, count: int, seed: int) -> list[FaultSite]:
+    """Random transient SDP register upsets of ``layer``: every register, cycles over the
+    stream and past its end, multi-bit ones."""
+    rng = np.random.default_rng(seed)
+    sched = inj.schedules[layer]
+    regs = [r for r in sched.registers if r.name.startswith("sdp.")]
+    end = sched.sdp_stream.end + 12
+    out = []
+    for _ in range(count):
+        reg = regs[rng.integers(len(regs))]
+        bit = int(rng.integers(reg.width))
+        out.append(FaultSite(layer, reg.name, 0, bit, int(rng.integers(end)), "flip",
+                             int(min(rng.integers(1, 4), reg.width - bit))))
+    return out
+
+
+@pytest.mark.parametrize("net", ["small", "flying"])
+def test_sdp_upsets_over_inputs_equal_one_at_a_time(small, net):
+    """SDP register upsets of many inputs in one pass give each upset's own layer output
+    (``layer_effect``, one SDP run per upset), with a PDP on the fly or not."""
+    from tests.faults.networks import flying_net
+    inj = small[0]
+    if net == "flying":
+        inj = FaultInjector(flying_net(inj.program))
+    layer = 1 if net == "small" else 0
+    xs = [sample_input(seed) for seed in range(INPUTS)]
+    if net == "flying":  # its input: the small net's first layer output
+        xs = [small[0].golden_tensor(g, small[0].program.tensors["c1"].surface)
+              for g in small[1]]
+    goldens = [inj.golden(x) for x in xs]
+    sites = _stream_sites(inj.program, inj, layer, 120, seed=4)
+    image = np.random.default_rng(5).integers(0, INPUTS, len(sites)).tolist()
+    got = inj._sdp_effects(layer, [(s, goldens[i]) for s, i in zip(sites, image)],
+                           list(range(len(sites))))
+    changed = 0
+    for site, i, effect in zip(sites, image, got):
+        want = inj.layer_effect(site, layer, goldens[i].traces[layer])
+        assert (effect is None) == (want is None), site.describe()
+        if want is None:
+            continue
+        assert effect.changed == want.changed and effect.detail == want.detail, site.describe()
+        for (sa, a), (sb, b) in zip(effect.writes, want.writes):
+            assert sa == sb and np.array_equal(a, b), site.describe()
+        changed += want.changed > 0
+    assert changed > 0 and sum(e is None for e in got) > 0
+
+
+@pytest.mark.parametrize("make", [toy_net, wide_net])
+def test_sdp_chunk_equals_naive(make):
+    program = lower(make())
+    fast, naive = FaultInjector(program), NaiveInjector(program)
+    rng = np.random.default_rng(8)
+    xs = rng.integers(-128, 128, (4, *program.inputs[0].shape), dtype=np.int8)
+    goldens = [fast.golden(x) for x in xs]
+    layers = [i for i, layer in enumerate(program.layers) if layer.sdp is not None]
+    sites = [s for n, layer in enumerate(layers)
+             for s in _stream_sites(program, fast, layer, 40, seed=n)]
+    images = rng.integers(0, len(xs), len(sites)).tolist()
+    results = fast.run_many([(site, goldens[i]) for site, i in zip(sites, images)])
+    for site, i, result in zip(sites, images, results):
+        want = naive.run(site, xs[i])
+        assert all(np.array_equal(a, b) for a, b in zip(result.outputs, want)), site
