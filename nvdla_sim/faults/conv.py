@@ -40,6 +40,7 @@ from nvdla_sim.units.convcore import ConvOperands
 
 DATA, WEIGHT, PSUM = 0, 1, 2  # what a CMAC upset changes
 # CMAC registers mapped through the schedule, with their pipeline offset (weights: by holder)
+STACK_BYTES = 1 << 25  # largest copy of a layer's operands over a chunk's inputs
 CMAC_TARGETS = {"cmac.dat_in": DAT_IN, "cmac.dat_actv": DAT_ACTV, "cmac.sum_out": SUM_OUT,
                 "cmac.mac_out": MAC_OUT, "cmac.wt_actv": None, "cmac.wt_sd": None}
 
@@ -410,10 +411,27 @@ class LayerFaults:
     def __init__(self, parts: list[ConvFaults]) -> None:
         self.parts = parts
         self.f = parts[0]  # the layer: schedule, widths, weights (shared by the inputs)
+        self._stacks: dict[str, np.ndarray | None] = {}
+
+    def _stack(self, name: str) -> np.ndarray | None:
+        """The inputs' operands (``data`` [N, B, T, L, P]) or golden accumulators
+        (``accumulator`` [N, K, P]) stacked, made once (a campaign keeps this object
+        while its chunks draw the same inputs); None when the copy would exceed
+        STACK_BYTES: then each input's elements are gathered apart."""
+        if name not in self._stacks:
+            first = getattr(self.f, name)
+            small = first is not None and len(self.parts) * first.nbytes <= STACK_BYTES
+            self._stacks[name] = (np.stack([getattr(p, name) for p in self.parts])
+                                  if small else None)
+        return self._stacks[name]
 
     def lanes(self, image: np.ndarray, block: np.ndarray, tap: np.ndarray,
               pixel: np.ndarray) -> np.ndarray:
         """Data lanes [element, lane] (int64) of (input, block, tap, pixel) elements."""
+        data = self._stack("data")
+        if data is not None:
+            return data[image, block, tap, :, pixel].astype(np.int64)
+
         def pick(n, sel):
             idx = (block, tap, pixel) if isinstance(sel, slice) else (
                 block[sel], tap[sel], pixel[sel])
@@ -422,12 +440,23 @@ class LayerFaults:
 
     def golden_acc(self, image: np.ndarray, kernels: np.ndarray,
                    pixels: np.ndarray) -> np.ndarray:
-        return by_input(image, len(self.parts), lambda n, sel: self.parts[n].golden_acc(
-            kernels[sel], pixels[sel]))
+        """Golden final accumulators (0 for kernels padding the last group)."""
+        acc = self._stack("accumulator")
+        if acc is None:
+            return by_input(image, len(self.parts), lambda n, sel: self.parts[n].golden_acc(
+                kernels[sel], pixels[sel]))
+        real = kernels < acc.shape[1]
+        return np.where(real, acc[image, np.where(real, kernels, 0), pixels], 0)
 
     def psums(self, image: np.ndarray, kernels: np.ndarray, pixels: np.ndarray) -> np.ndarray:
-        return by_input(image, len(self.parts), lambda n, sel: self.parts[n].psums(
-            kernels[sel], pixels[sel]))
+        """Partial sums [element, step] in accumulation order (block, then tap)."""
+        data = self._stack("data")
+        if data is None:
+            return by_input(image, len(self.parts), lambda n, sel: self.parts[n].psums(
+                kernels[sel], pixels[sel]))
+        d = data[image, :, :, :, pixels].astype(np.int64)  # [E, B, T, lane]
+        w = self.f.weights[kernels].astype(np.int64)  # [E, B, T, lane]
+        return np.einsum("ebtl,ebtl->ebt", d, w).reshape(len(kernels), -1)
 
     def transients(self, sites: list[FaultSite], image: np.ndarray) -> Patches:
         """The patches of transient upsets ``sites`` on inputs ``image``."""
@@ -602,7 +631,7 @@ class LayerFaults:
         slow = np.flatnonzero(~(np.abs(faulty) < f.acc_limit).all(axis=1))
         if slow.size:
             acc[slow] = self._saturating(psums[slow], step[slow], adder,
-                                         lambda value: upset(value, slow))
+                                         lambda value, rows: upset(value, slow[rows]))
         return Patches(live, rows, img, kernels, pixels, acc)
 
     def _saturating(self, psums: np.ndarray, step: np.ndarray, adder: bool,
@@ -612,13 +641,20 @@ class LayerFaults:
         ``upset`` of it at step ``step[n]``: :meth:`ConvFaults._abuf_flip` and
         :meth:`ConvFaults._psum_flip` for many upsets at once."""
         acc = np.zeros(psums.shape[0], np.int64)
+        low, high = -self.f.acc_limit, self.f.acc_limit - 1
+        at = {n: np.flatnonzero(step == n) for n in np.unique(step).tolist()}
         for n in range(psums.shape[1]):
-            total = acc + psums[:, n]
-            if adder:
-                acc = np.where(step == n, upset(total), sat(total, self.f.acc_bits))
-            else:
-                acc = sat(total, self.f.acc_bits)
-                acc = np.where(step == n, upset(acc), acc)
+            acc += psums[:, n]
+            rows = at.get(n)
+            if rows is not None and adder:
+                acc[rows] = upset(acc[rows], rows)  # saturated by the upset itself
+                keep = np.ones(acc.size, bool)
+                keep[rows] = False
+                acc[keep] = np.clip(acc[keep], low, high)
+                continue
+            np.clip(acc, low, high, out=acc)
+            if rows is not None:
+                acc[rows] = upset(acc[rows], rows)
         return acc
 
     def _out(self, sites: list[FaultSite], image: np.ndarray) -> Patches:

@@ -121,6 +121,8 @@ class FaultInjector:
         self.propagator = Propagator(program, self.runner.executor)
         self.incremental = self.config.precision in INCREMENTAL
         self._lane_weights: dict[int, np.ndarray] = {}  # per convolution layer, all inputs
+        # per convolution layer: (golden runs, their LayerFaults) of the last chunk
+        self._layer_cache: dict[int, tuple[list[GoldenRun], LayerFaults]] = {}
         self._sdp_batched = {i for i, layer in enumerate(program.layers)  # integer SDP
                              if layer.sdp is not None and not layer.sdp.proc_prec.is_float}
 
@@ -357,18 +359,32 @@ class FaultInjector:
     @staticmethod
     def _inputs(items: list[tuple[FaultSite, GoldenRun]], ks: list[int]
                 ) -> tuple[list[GoldenRun], np.ndarray]:
-        """The distinct golden runs of upsets ``ks`` and each upset's position among
-        them."""
-        positions: dict[int, int] = {}  # id(golden run) -> position
+        """The distinct golden runs of upsets ``ks`` (in a fixed order: chunks drawing the
+        same inputs list them alike) and each upset's position among them."""
+        positions: dict[int, int] = {}  # id(golden run) -> position in order of appearance
         runs: list[GoldenRun] = []
-        image = np.empty(len(ks), np.int64)
+        seen = np.empty(len(ks), np.int64)
         for n, k in enumerate(ks):
             golden = items[k][1]
             i = positions.setdefault(id(golden), len(runs))
             if i == len(runs):
                 runs.append(golden)
-            image[n] = i
-        return runs, image
+            seen[n] = i
+        order = sorted(range(len(runs)), key=lambda i: id(runs[i]))
+        rank = np.empty(len(runs), np.int64)
+        rank[order] = np.arange(len(runs))
+        return [runs[i] for i in order], rank[seen]
+
+    def _layer_faults(self, index: int, runs: list[GoldenRun]) -> LayerFaults:
+        """The layer's :class:`LayerFaults` over the inputs of ``runs``, kept while the
+        next chunk draws the same inputs (it holds their operands stacked)."""
+        kept = self._layer_cache.get(index)
+        if kept is not None and len(kept[0]) == len(runs) and all(
+                a is b for a, b in zip(kept[0], runs)):
+            return kept[1]
+        made = LayerFaults([self._conv_faults(index, g.traces[index], g) for g in runs])
+        self._layer_cache[index] = (runs, made)
+        return made
 
     def _sdp_inputs(self, index: int, traces: list[LayerTrace], image: np.ndarray,
                     x: np.ndarray, flat: np.ndarray, tap: Tap = no_tap) -> np.ndarray:
@@ -441,8 +457,8 @@ class FaultInjector:
         runs, image = self._inputs(items, ks)
         traces = [g.traces[index] for g in runs]
         if transient:
-            parts = [self._conv_faults(index, t, g) for t, g in zip(traces, runs)]
-            patches = LayerFaults(parts).transients([items[k][0] for k in ks], image)
+            patches = self._layer_faults(index, runs).transients([items[k][0] for k in ks],
+                                                                 image)
         else:
             patches = Patches.of([self.conv_patch(items[k][0], index, traces[i], runs[i])
                                   for k, i in zip(ks, image.tolist())], image)

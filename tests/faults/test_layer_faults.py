@@ -44,8 +44,12 @@ def _sites(refs, layer: int) -> list[FaultSite]:
             for f in faults]
 
 
+@pytest.mark.parametrize("stack", [True, False], ids=["stacked", "per_input"])
 @pytest.mark.parametrize("layer", [0, 1], ids=["conv1", "conv2_stride2_clip3"])
-def test_layer_faults_over_inputs_equal_one_at_a_time(small, layer):
+def test_layer_faults_over_inputs_equal_one_at_a_time(small, layer, stack, monkeypatch):
+    """Operands stacked over the inputs, or gathered input by input (large layers)."""
+    if not stack:
+        monkeypatch.setattr("nvdla_sim.faults.conv.STACK_BYTES", 0)
     inj, goldens, refs = small
     parts = [inj._conv_faults(layer, g.traces[layer], None) for g in goldens]
     slow = [inj._conv_faults(layer, g.traces[layer], None) for g in goldens]
