@@ -17,7 +17,6 @@ with the faulty layer's output written in its place.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import NamedTuple
 
 import numpy as np
@@ -55,8 +54,9 @@ class LayerEffect(NamedTuple):
     detail: str
 
 
-@dataclass(frozen=True)
-class InjectionResult:
+class InjectionResult(NamedTuple):
+    """One injection's outcome (a tuple: made for every injection)."""
+
     site: FaultSite
     outputs: list[np.ndarray]  # the network's outputs under the fault
     effect: LayerEffect | None  # None: the register held nothing live (masked at once)
@@ -294,14 +294,19 @@ class FaultInjector:
         surface = (pdp_unit.output_surface(layer.pdp) if layer.pdp
                    else sdp_rdma.output_surface(layer.sdp))
         effects: list[LayerEffect | None] = []
+        unchanged: dict[tuple[int, str], LayerEffect] = {}  # one per input and detail
         for n, (is_live, i) in enumerate(zip(live.tolist(), image.tolist())):
             if not is_live:
                 effects.append(None)
                 continue
             trace = traces[i]
             if changes[n] == 0:  # the layer's output (pooled or not) is golden
-                golden = trace.pdp_out if layer.pdp else trace.sdp_out
-                effects.append(LayerEffect([(surface, golden)], 0, details[n]))
+                effect = unchanged.get((i, details[n]))
+                if effect is None:
+                    golden = trace.pdp_out if layer.pdp else trace.sdp_out
+                    effect = unchanged[(i, details[n])] = LayerEffect([(surface, golden)], 0,
+                                                                      details[n])
+                effects.append(effect)
                 continue
             part = slice(starts[n], starts[n + 1])
             out = trace.sdp_out.copy()
@@ -361,19 +366,9 @@ class FaultInjector:
                 ) -> tuple[list[GoldenRun], np.ndarray]:
         """The distinct golden runs of upsets ``ks`` (in a fixed order: chunks drawing the
         same inputs list them alike) and each upset's position among them."""
-        positions: dict[int, int] = {}  # id(golden run) -> position in order of appearance
-        runs: list[GoldenRun] = []
-        seen = np.empty(len(ks), np.int64)
-        for n, k in enumerate(ks):
-            golden = items[k][1]
-            i = positions.setdefault(id(golden), len(runs))
-            if i == len(runs):
-                runs.append(golden)
-            seen[n] = i
-        order = sorted(range(len(runs)), key=lambda i: id(runs[i]))
-        rank = np.empty(len(runs), np.int64)
-        rank[order] = np.arange(len(runs))
-        return [runs[i] for i in order], rank[seen]
+        ids = np.array([id(items[k][1]) for k in ks], np.int64)
+        _, first, image = np.unique(ids, return_index=True, return_inverse=True)
+        return [items[ks[i]][1] for i in first.tolist()], image.ravel()
 
     def _layer_faults(self, index: int, runs: list[GoldenRun]) -> LayerFaults:
         """The layer's :class:`LayerFaults` over the inputs of ``runs``, kept while the
@@ -412,23 +407,23 @@ class FaultInjector:
         """Inject many faults (any inputs, any layers).  Convolution-core faults of one
         layer share one mapping and SDP pass, whatever their inputs; all downstream runs
         are batched."""
-        effects: dict[int, LayerEffect | None] = {}
+        effects: list[LayerEffect | None] = [None] * len(items)
         groups: dict[tuple[int, str], list[int]] = {}  # (layer, kind): upsets done together
         for k, (site, golden) in enumerate(items):
-            if site.layer < 0:
+            layer = site.layer
+            if layer < 0:
                 continue
-            unit = site.unit
+            unit, transient = site.unit, site.model == "flip"
             if unit == "cmac" or unit == "cacc":
-                groups.setdefault((site.layer, "core" if site.transient else "stuck"),
-                                  []).append(k)
-            elif unit == "sdp" and site.transient and site.layer in self._sdp_batched:
-                groups.setdefault((site.layer, "sdp"), []).append(k)
+                groups.setdefault((layer, "core" if transient else "stuck"), []).append(k)
+            elif unit == "sdp" and transient and layer in self._sdp_batched:
+                groups.setdefault((layer, "sdp"), []).append(k)
             else:
-                effects[k] = self.layer_effect(site, site.layer, golden.traces[site.layer],
-                                               golden)
+                effects[k] = self.layer_effect(site, layer, golden.traces[layer], golden)
         for (index, kind), ks in groups.items():
-            effects.update(zip(ks, self._sdp_effects(index, items, ks) if kind == "sdp"
-                               else self._core_effects(index, items, ks, kind == "core")))
+            for k, effect in zip(ks, self._sdp_effects(index, items, ks) if kind == "sdp"
+                                 else self._core_effects(index, items, ks, kind == "core")):
+                effects[k] = effect
         results: list[InjectionResult | None] = [None] * len(items)
         pending = []
         for k, (site, golden) in enumerate(items):
