@@ -400,6 +400,26 @@ def by_input(image: np.ndarray, inputs: int, pick) -> np.ndarray:
     return out
 
 
+class Upsets(NamedTuple):
+    """The fields of many transient upsets, as arrays (read once from their sites)."""
+
+    register: np.ndarray  # register names (str)
+    instance: np.ndarray
+    bit: np.ndarray
+    bits: np.ndarray
+    cycle: np.ndarray
+
+    @staticmethod
+    def of(sites: list[FaultSite]) -> Upsets:
+        fields = [(s.register, s.instance, s.bit, s.bits, s.cycle) for s in sites]
+        columns = list(zip(*fields)) if fields else [(), (), (), (), ()]
+        return Upsets(np.array(columns[0], str),
+                      *(np.array(c, np.int64) for c in columns[1:]))
+
+    def take(self, rows: np.ndarray) -> Upsets:
+        return Upsets(*(a[rows] for a in self))
+
+
 class LayerFaults:
     """Transient upsets of one convolution layer over several inputs at once (a campaign
     chunk's upsets of the layer, whatever their input image): each input's
@@ -461,29 +481,33 @@ class LayerFaults:
     def transients(self, sites: list[FaultSite], image: np.ndarray) -> Patches:
         """The patches of transient upsets ``sites`` on inputs ``image``."""
         f = self.f
-        groups: dict[str, list[int]] = {"abuf": [], "sum": [], "out": [], "flips": [],
-                                        "one": []}
-        for n, site in enumerate(sites):
-            reg = site.register
-            if not f.integer:
-                groups["one"].append(n)
-            elif reg == "cacc.abuf" or reg == "cacc.sum":
-                groups[reg[5:]].append(n)
-            elif reg == "cacc.out" and f.accumulator is not None:
-                groups["out"].append(n)
-            else:
-                groups["flips" if f._batchable(reg) else "one"].append(n)
+        upsets = Upsets.of(sites)
+        reg = upsets.register
+        if not f.integer:
+            group = np.full(len(sites), "one", object)
+        else:
+            flips = np.isin(reg, ("cmac.dat_in", "cmac.dat_actv", "cmac.wt_actv",
+                                  "cmac.wt_sd", "cmac.sum_out", "cmac.mac_out"))
+            batchable = {name: f._batchable(name) for name in np.unique(reg[flips]).tolist()}
+            group = np.full(len(sites), "one", object)
+            group[reg == "cacc.abuf"] = "abuf"
+            group[reg == "cacc.sum"] = "sum"
+            if f.accumulator is not None:
+                group[reg == "cacc.out"] = "out"
+            for name, ok in batchable.items():
+                if ok:
+                    group[reg == name] = "flips"
         parts = []
-        for name, members in groups.items():
-            if not members:
+        for name in ("abuf", "sum", "out", "flips", "one"):
+            positions = np.flatnonzero(group == name)
+            if not positions.size:
                 continue
-            positions = np.array(members, np.int64)
-            subset, img = [sites[n] for n in members], image[positions]
+            img = image[positions]
             if name == "one":
-                part = Patches.of([self.parts[i].transient(s) for s, i in
-                                   zip(subset, img.tolist())], img)
+                part = Patches.of([self.parts[i].transient(sites[n]) for n, i in
+                                   zip(positions.tolist(), img.tolist())], img)
             else:
-                part = getattr(self, "_" + name)(subset, img)
+                part = getattr(self, "_" + name)(upsets.take(positions), img)
             parts.append((positions, part))
         if len(parts) == 1 and parts[0][0].size == len(sites):
             return parts[0][1]
@@ -492,23 +516,22 @@ class LayerFaults:
             return Patches(np.zeros(0, bool), empty, empty, empty, empty, empty)
         return Patches.join(parts)
 
-    def _targets(self, sites: list[FaultSite]) -> tuple[np.ndarray, ...]:
+    def _targets(self, u: Upsets) -> tuple[np.ndarray, ...]:
         """:meth:`ConvFaults._target` of many CMAC data, weight and partial-sum upsets (and
         CACC sum upsets): (live, stripe operation, first pixel in its stripe, first cell,
         cells, kind), each an array over the sites."""
         f = self.f
         sched, ops = f.schedule, f.schedule.ops
         start, length = ops["start"], ops["length"]
-        reg = [s.register for s in sites]
-        cycle = np.array([s.cycle for s in sites], np.int64)
-        cell = np.array([s.instance for s in sites], np.int64)
-        offset = np.array([CMAC_TARGETS.get(r, CACC_SUM) or 0 for r in reg], np.int64)
-        kind = np.array([DATA if r in ("cmac.dat_in", "cmac.dat_actv") else
-                         WEIGHT if r in ("cmac.wt_actv", "cmac.wt_sd") else PSUM for r in reg])
-        active = np.array([r == "cmac.wt_actv" for r in reg])
-        shadow = np.array([r == "cmac.wt_sd" for r in reg])
-        ncells = np.ones(len(sites), np.int64)
-        dat_in = np.array([r == "cmac.dat_in" for r in reg])
+        reg, cycle, cell = u.register, u.cycle, u.instance
+        offset = np.zeros(reg.size, np.int64)
+        for name, at in (*CMAC_TARGETS.items(), ("cacc.sum", CACC_SUM)):
+            offset[reg == name] = at or 0
+        dat_in = reg == "cmac.dat_in"
+        active, shadow = reg == "cmac.wt_actv", reg == "cmac.wt_sd"
+        kind = np.where(dat_in | (reg == "cmac.dat_actv"), DATA,
+                        np.where(active | shadow, WEIGHT, PSUM))
+        ncells = np.ones(reg.size, np.int64)
         half = f.cells // 2
         ncells[dat_in] = half
         first_cell = np.where(dat_in, cell * half, cell)
@@ -527,14 +550,14 @@ class LayerFaults:
         live &= ~shadow | ((cycle >= cell) & (cycle < start[safe] + DAT_ACTV))
         return live, safe, np.where(weights, first, j), first_cell, ncells, kind
 
-    def _flips(self, sites: list[FaultSite], image: np.ndarray) -> Patches:
+    def _flips(self, u: Upsets, image: np.ndarray) -> Patches:
         """Golden accumulator + change for data, weight and partial-sum flips, together.
         A data flip changes one lane vector for some cells (kernels) at one pixel; a
         weight flip one cell's lane vector for the pixels from ``first`` to the stripe's
         end; a partial-sum flip one cell's sum at one pixel."""
         f = self.f
         ops, ak, lw = f.schedule.ops, f.cells, f.lane_bits
-        live, op, start, first_cell, cells_per, kinds = self._targets(sites)
+        live, op, start, first_cell, cells_per, kinds = self._targets(u)
         who = np.flatnonzero(live)
         if who.size == 0:
             empty = np.zeros(0, np.int64)
@@ -554,8 +577,7 @@ class LayerFaults:
         data = self.lanes(img, block, tap, pixel)  # [E, lane]
         weights = f.weights[kernel, block, tap].astype(np.int64)  # [E, lane]
         # the flipped register's bits per lane (transient upsets are flips)
-        bit = np.array([sites[n].bit for n in who.tolist()], np.int64)
-        bits = np.array([sites[n].bits for n in who.tolist()], np.int64)
+        bit, bits = u.bit[who], u.bits[who]
         masks = _lane_masks(bit, bits, data.shape[1], lw)[owner]
         change = np.zeros(owner.size, np.int64)
         gated = (data != 0) & (weights != 0)  # zero lanes are gated off
@@ -574,29 +596,29 @@ class LayerFaults:
         acc = self.golden_acc(img, kernel, pixel) + change
         return Patches(live, who[owner], img, kernel, pixel, acc)
 
-    def _abuf(self, sites: list[FaultSite], image: np.ndarray) -> Patches:
+    def _abuf(self, u: Upsets, image: np.ndarray) -> Patches:
         """Assembly-buffer upsets (the most numerous convolution-core faults): entry ``e``
         holds pixel ``first + e`` of a stripe between the write of step n and the read for
         step n + 1 (:meth:`ConvFaults._abuf_flip`); the running sum flips."""
         f = self.f
         sched, ak = f.schedule, f.cells
         ops, steps = sched.ops, sched.blocks * sched.taps
-        entry, cell = np.divmod(np.array([s.instance for s in sites], np.int64), ak)
-        cycle = np.array([s.cycle for s in sites], np.int64)
+        entry, cell = np.divmod(u.instance, ak)
+        cycle = u.cycle
         op = np.searchsorted(ops["start"], cycle - entry - CACC_WRITE, side="right") - 1
         safe = np.maximum(op, 0)
         step = safe % steps
         live = (op >= 0) & (entry < ops["length"][safe]) & (step != steps - 1)
         nxt = np.minimum(safe + 1, ops["start"].size - 1)
         live &= cycle <= ops["start"][nxt] + entry + CACC_SUM - 1
-        return self._resumed(sites, image, live, safe, entry, cell, False)
+        return self._resumed(u, image, live, safe, entry, cell, False)
 
-    def _sum(self, sites: list[FaultSite], image: np.ndarray) -> Patches:
+    def _sum(self, u: Upsets, image: np.ndarray) -> Patches:
         """CACC adder-output upsets: running + psum of one step flips, then saturates."""
-        live, op, j, cell, _, _ = self._targets(sites)
-        return self._resumed(sites, image, live, op, j, cell, True)
+        live, op, j, cell, _, _ = self._targets(u)
+        return self._resumed(u, image, live, op, j, cell, True)
 
-    def _resumed(self, sites: list[FaultSite], image: np.ndarray, live: np.ndarray,
+    def _resumed(self, u: Upsets, image: np.ndarray, live: np.ndarray,
                  op: np.ndarray, j: np.ndarray, cell: np.ndarray, adder: bool) -> Patches:
         """Upsets of one running sum (one cell, one pixel) at stripe operation ``op``'s
         step: the assembly-buffer value written at that step flips, or with ``adder`` the
@@ -615,8 +637,7 @@ class LayerFaults:
         pixels = ops["first"][op] + j[rows]
         img = image[rows]
         step = op % steps
-        bit = np.array([sites[r].bit for r in rows.tolist()], np.int64)
-        bits = np.array([sites[r].bits for r in rows.tolist()], np.int64)
+        bit, bits = u.bit[rows], u.bits[rows]
         width = f.sum_bits if adder else f.acc_bits
 
         def upset(value: np.ndarray, sel=slice(None)) -> np.ndarray:
@@ -657,27 +678,24 @@ class LayerFaults:
                 acc[rows] = upset(acc[rows], rows)
         return acc
 
-    def _out(self, sites: list[FaultSite], image: np.ndarray) -> Patches:
+    def _out(self, u: Upsets, image: np.ndarray) -> Patches:
         """Result-register upsets: the rounded final value of one element flips (the
         register holds finals only after a channel operation's last step)."""
         f = self.f
         sched = f.schedule
         ops, steps = sched.ops, sched.blocks * sched.taps
-        cycle = np.array([s.cycle for s in sites], np.int64)
+        cycle = u.cycle
         op = np.searchsorted(ops["start"], cycle - CACC_WRITE, side="right") - 1
         safe = np.maximum(op, 0)
         j = cycle - CACC_WRITE - ops["start"][safe]
         live = (op >= 0) & (j < ops["length"][safe]) & (safe % steps == steps - 1)
         rows = np.flatnonzero(live)
         op = safe[rows]
-        kernels = ops["group"][op] * f.cells + np.array(
-            [sites[r].instance for r in rows.tolist()], np.int64)
+        kernels = ops["group"][op] * f.cells + u.instance[rows]
         pixels = ops["first"][op] + j[rows]
         img = image[rows]
         acc = self.golden_acc(img, kernels, pixels)
-        bit = np.array([sites[r].bit for r in rows.tolist()], np.int64)
-        bits = np.array([sites[r].bits for r in rows.tolist()], np.int64)
-        final = flip_bits(deliver(f.conv, acc), bit, bits, f.out_bits)
+        final = flip_bits(deliver(f.conv, acc), u.bit[rows], u.bits[rows], f.out_bits)
         return Patches(live, rows, img, kernels, pixels, acc, final,
                        np.ones(rows.size, bool))
 

@@ -17,7 +17,7 @@ with the faulty layer's output written in its place.
 
 from __future__ import annotations
 
-from typing import NamedTuple
+from typing import Callable, NamedTuple
 
 import numpy as np
 
@@ -273,49 +273,48 @@ class FaultInjector:
         if patches.forced is not None:  # a fault in the result register itself
             rounded = np.where(patches.forced[keep], patches.final[keep], rounded)
         values = self._sdp_inputs(index, traces, inputs, rounded, flat)
-        sizes = np.bincount(owner, minlength=patches.live.size).tolist()
+        sizes = np.bincount(owner, minlength=patches.live.size)
         return self._element_effects(index, traces, image, patches.live, owner, inputs, flat,
-                                     values, [f"{n} accumulator(s)" for n in sizes])
+                                     values, sizes, lambda n: f"{n} accumulator(s)")
 
     def _element_effects(self, index: int, traces: list[LayerTrace], image: np.ndarray,
                          live: np.ndarray, owner: np.ndarray, inputs: np.ndarray,
-                         flat: np.ndarray, values: np.ndarray, details: list[str]
-                         ) -> list[LayerEffect | None]:
+                         flat: np.ndarray, values: np.ndarray, detail: np.ndarray,
+                         label: Callable[[int], str]) -> list[LayerEffect | None]:
         """The layer effects of upsets (upset ``u`` on input ``traces[image[u]]``, None
-        where not ``live``) that change SDP output elements ``flat`` of upset ``owner``
-        (sorted) on input ``inputs`` to ``values``: compared with the golden output at
-        once, and only the outputs that differ are built (then pooled by a flying PDP)."""
+        where not ``live``, described by ``label(detail[u])``) that change SDP output
+        elements ``flat`` of upset ``owner`` (sorted) on input ``inputs`` to ``values``:
+        compared with the golden output at once; the upsets that leave it golden share
+        one effect per input and description, and only the outputs that differ are built
+        (then pooled by a flying PDP)."""
         layer = self.program.layers[index]
         before = by_input(inputs, len(traces),
                           lambda n, sel: traces[n].sdp_out.reshape(-1)[flat[sel]])
         upsets = live.size
-        changes = np.bincount(owner[_differs(values, before)], minlength=upsets).tolist()
-        starts = np.searchsorted(owner, np.arange(upsets + 1)).tolist()
+        changes = np.bincount(owner[_differs(values, before)], minlength=upsets)
         surface = (pdp_unit.output_surface(layer.pdp) if layer.pdp
                    else sdp_rdma.output_surface(layer.sdp))
-        effects: list[LayerEffect | None] = []
-        unchanged: dict[tuple[int, str], LayerEffect] = {}  # one per input and detail
-        for n, (is_live, i) in enumerate(zip(live.tolist(), image.tolist())):
-            if not is_live:
-                effects.append(None)
-                continue
-            trace = traces[i]
-            if changes[n] == 0:  # the layer's output (pooled or not) is golden
-                effect = unchanged.get((i, details[n]))
-                if effect is None:
-                    golden = trace.pdp_out if layer.pdp else trace.sdp_out
-                    effect = unchanged[(i, details[n])] = LayerEffect([(surface, golden)], 0,
-                                                                      details[n])
-                effects.append(effect)
-                continue
+        effects = np.full(upsets, None, object)
+        quiet = np.flatnonzero(live & (changes == 0))  # the layer's output is golden
+        if quiet.size:
+            key = image[quiet] * (int(detail[quiet].max()) + 1) + detail[quiet]
+            _, first, which = np.unique(key, return_index=True, return_inverse=True)
+            shared = np.empty(first.size, object)
+            for j, u in enumerate(quiet[first].tolist()):
+                trace = traces[int(image[u])]
+                golden = trace.pdp_out if layer.pdp else trace.sdp_out
+                shared[j] = LayerEffect([(surface, golden)], 0, label(int(detail[u])))
+            effects[quiet] = shared[which.ravel()]
+        starts = np.searchsorted(owner, np.arange(upsets + 1)).tolist()
+        for n in np.flatnonzero(live & (changes > 0)).tolist():
+            trace = traces[int(image[n])]
             part = slice(starts[n], starts[n + 1])
             out = trace.sdp_out.copy()
             out.reshape(-1)[flat[part]] = values[part]
-            if layer.pdp is None:
-                effects.append(LayerEffect([(surface, out)], changes[n], details[n]))
-            else:
-                effects.append(self._finish(layer, trace, out, detail=details[n]))
-        return effects
+            text = label(int(detail[n]))
+            effects[n] = (LayerEffect([(surface, out)], int(changes[n]), text)
+                          if layer.pdp is None else self._finish(layer, trace, out, detail=text))
+        return effects.tolist()
 
     def _sdp_effects(self, index: int, items: list[tuple[FaultSite, GoldenRun]],
                      ks: list[int]) -> list[LayerEffect | None]:
@@ -358,8 +357,10 @@ class FaultInjector:
             return out
         x = by_input(inputs, len(traces), lambda n, sel: traces[n].sdp_in.reshape(-1)[flat[sel]])
         values = self._sdp_inputs(index, traces, inputs, x, flat, tap)
+        kinds = sorted(set(names))
+        code = np.array([kinds.index(name) for name in names], np.int64)
         return self._element_effects(index, traces, image, live, rows, inputs, flat, values,
-                                     [f"SDP element register {name}" for name in names])
+                                     code, lambda c: f"SDP element register {kinds[c]}")
 
     @staticmethod
     def _inputs(items: list[tuple[FaultSite, GoldenRun]], ks: list[int]
