@@ -18,6 +18,11 @@ faulty step: no re-accumulation at all.  Lanes whose data or
 weight is zero are gated off in CMAC (RTL: enable = valid & non-zero), so a
 flip there has no effect.  Stuck-at faults recompute the layer's partial-sum
 tensor for the affected kernels with the bit forced at every use.
+
+A campaign chunk's transient upsets of one layer are mapped together whatever
+their input image (:class:`LayerFaults`): schedule lookups and arithmetic are
+array operations over all of them, so numpy's per-call cost is paid per layer
+and chunk rather than per upset or per (layer, input) pair.
 """
 
 from __future__ import annotations
@@ -39,8 +44,8 @@ from nvdla_sim.units import cacc, csc
 from nvdla_sim.units.convcore import ConvOperands
 
 DATA, WEIGHT, PSUM = 0, 1, 2  # what a CMAC upset changes
-# CMAC registers mapped through the schedule, with their pipeline offset (weights: by holder)
 STACK_BYTES = 1 << 25  # largest copy of a layer's operands over a chunk's inputs
+# CMAC registers mapped through the schedule, with their pipeline offset (weights: by holder)
 CMAC_TARGETS = {"cmac.dat_in": DAT_IN, "cmac.dat_actv": DAT_ACTV, "cmac.sum_out": SUM_OUT,
                 "cmac.mac_out": MAC_OUT, "cmac.wt_actv": None, "cmac.wt_sd": None}
 
@@ -288,10 +293,6 @@ class ConvFaults:
 
     def _flipped_psum(self, site: FaultSite, psum: np.ndarray) -> np.ndarray:
         return site.apply(psum, self.psum_bits)
-
-    def abuf_flips(self, sites: list[FaultSite]) -> list[AccPatch | None]:
-        """:meth:`transient` for many assembly-buffer upsets of this input."""
-        return self.transients(sites)
 
     def _abuf_flip(self, site: FaultSite) -> AccPatch | None:
         """Entry ``e`` holds pixel ``first + e`` of a stripe between the write of step n
