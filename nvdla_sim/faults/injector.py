@@ -305,15 +305,18 @@ class FaultInjector:
                 golden = trace.pdp_out if layer.pdp else trace.sdp_out
                 shared[j] = LayerEffect([(surface, golden)], 0, label(int(detail[u])))
             effects[quiet] = shared[which.ravel()]
-        starts = np.searchsorted(owner, np.arange(upsets + 1)).tolist()
-        for n in np.flatnonzero(live & (changes > 0)).tolist():
-            trace = traces[int(image[n])]
-            part = slice(starts[n], starts[n + 1])
-            out = trace.sdp_out.copy()
-            out.reshape(-1)[flat[part]] = values[part]
-            text = label(int(detail[n]))
-            effects[n] = (LayerEffect([(surface, out)], int(changes[n]), text)
-                          if layer.pdp is None else self._finish(layer, trace, out, detail=text))
+        hit = np.flatnonzero(live & (changes > 0))
+        if hit.size:  # their SDP outputs: golden copies, patched all at once
+            outs = np.stack([t.sdp_out for t in traces])[image[hit]]
+            slot = np.full(upsets, -1, np.int64)
+            slot[hit] = np.arange(hit.size)
+            mine = slot[owner] >= 0
+            outs.reshape(hit.size, -1)[slot[owner[mine]], flat[mine]] = values[mine]
+            for out, n in zip(outs, hit.tolist()):
+                text = label(int(detail[n]))
+                effects[n] = (LayerEffect([(surface, out)], int(changes[n]), text)
+                              if layer.pdp is None else
+                              self._finish(layer, traces[int(image[n])], out, detail=text))
         return effects.tolist()
 
     def _sdp_effects(self, index: int, items: list[tuple[FaultSite, GoldenRun]],
