@@ -48,6 +48,8 @@ STACK_BYTES = 1 << 25  # largest copy of a layer's operands over a chunk's input
 # CMAC registers mapped through the schedule, with their pipeline offset (weights: by holder)
 CMAC_TARGETS = {"cmac.dat_in": DAT_IN, "cmac.dat_actv": DAT_ACTV, "cmac.sum_out": SUM_OUT,
                 "cmac.mac_out": MAC_OUT, "cmac.wt_actv": None, "cmac.wt_sd": None}
+# convolution-core registers by number (:class:`Upsets` compares numbers, not names)
+CORE = {name: n for n, name in enumerate((*CMAC_TARGETS, "cacc.sum", "cacc.abuf", "cacc.out"))}
 
 
 class AccPatch(NamedTuple):
@@ -404,7 +406,7 @@ def by_input(image: np.ndarray, inputs: int, pick) -> np.ndarray:
 class Upsets(NamedTuple):
     """The fields of many transient upsets, as arrays (read once from their sites)."""
 
-    register: np.ndarray  # register names (str)
+    register: np.ndarray  # register numbers (CORE; -1: another register)
     instance: np.ndarray
     bit: np.ndarray
     bits: np.ndarray
@@ -414,7 +416,7 @@ class Upsets(NamedTuple):
     def of(sites: list[FaultSite]) -> Upsets:
         fields = [(s.register, s.instance, s.bit, s.bits, s.cycle) for s in sites]
         columns = list(zip(*fields)) if fields else [(), (), (), (), ()]
-        return Upsets(np.array(columns[0], str),
+        return Upsets(np.array([CORE.get(name, -1) for name in columns[0]], np.int64),
                       *(np.array(c, np.int64) for c in columns[1:]))
 
     def take(self, rows: np.ndarray) -> Upsets:
@@ -484,20 +486,15 @@ class LayerFaults:
         f = self.f
         upsets = Upsets.of(sites)
         reg = upsets.register
-        if not f.integer:
-            group = np.full(len(sites), "one", object)
-        else:
-            flips = np.isin(reg, ("cmac.dat_in", "cmac.dat_actv", "cmac.wt_actv",
-                                  "cmac.wt_sd", "cmac.sum_out", "cmac.mac_out"))
-            batchable = {name: f._batchable(name) for name in np.unique(reg[flips]).tolist()}
-            group = np.full(len(sites), "one", object)
-            group[reg == "cacc.abuf"] = "abuf"
-            group[reg == "cacc.sum"] = "sum"
+        group = np.full(len(sites), "one", object)  # each by its input's model
+        if f.integer:
+            group[reg == CORE["cacc.abuf"]] = "abuf"
+            group[reg == CORE["cacc.sum"]] = "sum"
             if f.accumulator is not None:
-                group[reg == "cacc.out"] = "out"
-            for name, ok in batchable.items():
-                if ok:
-                    group[reg == name] = "flips"
+                group[reg == CORE["cacc.out"]] = "out"
+            for name in CMAC_TARGETS:
+                if f._batchable(name):
+                    group[reg == CORE[name]] = "flips"
         parts = []
         for name in ("abuf", "sum", "out", "flips", "one"):
             positions = np.flatnonzero(group == name)
@@ -527,10 +524,10 @@ class LayerFaults:
         reg, cycle, cell = u.register, u.cycle, u.instance
         offset = np.zeros(reg.size, np.int64)
         for name, at in (*CMAC_TARGETS.items(), ("cacc.sum", CACC_SUM)):
-            offset[reg == name] = at or 0
-        dat_in = reg == "cmac.dat_in"
-        active, shadow = reg == "cmac.wt_actv", reg == "cmac.wt_sd"
-        kind = np.where(dat_in | (reg == "cmac.dat_actv"), DATA,
+            offset[reg == CORE[name]] = at or 0
+        dat_in = reg == CORE["cmac.dat_in"]
+        active, shadow = reg == CORE["cmac.wt_actv"], reg == CORE["cmac.wt_sd"]
+        kind = np.where(dat_in | (reg == CORE["cmac.dat_actv"]), DATA,
                         np.where(active | shadow, WEIGHT, PSUM))
         ncells = np.ones(reg.size, np.int64)
         half = f.cells // 2
@@ -669,14 +666,11 @@ class LayerFaults:
             acc += psums[:, n]
             rows = at.get(n)
             if rows is not None and adder:
-                acc[rows] = upset(acc[rows], rows)  # saturated by the upset itself
-                keep = np.ones(acc.size, bool)
-                keep[rows] = False
-                acc[keep] = np.clip(acc[keep], low, high)
-                continue
-            np.clip(acc, low, high, out=acc)
+                flipped = upset(acc[rows], rows)  # the adder's output, saturated by upset
+            np.maximum(acc, low, out=acc)
+            np.minimum(acc, high, out=acc)
             if rows is not None:
-                acc[rows] = upset(acc[rows], rows)
+                acc[rows] = flipped if adder else upset(acc[rows], rows)
         return acc
 
     def _out(self, u: Upsets, image: np.ndarray) -> Patches:

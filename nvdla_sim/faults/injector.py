@@ -288,8 +288,8 @@ class FaultInjector:
         one effect per input and description, and only the outputs that differ are built
         (then pooled by a flying PDP)."""
         layer = self.program.layers[index]
-        before = by_input(inputs, len(traces),
-                          lambda n, sel: traces[n].sdp_out.reshape(-1)[flat[sel]])
+        golden_out = np.stack([t.sdp_out for t in traces])  # [input, C, H, W]
+        before = golden_out.reshape(len(traces), -1)[inputs, flat]
         upsets = live.size
         changes = np.bincount(owner[_differs(values, before)], minlength=upsets)
         surface = (pdp_unit.output_surface(layer.pdp) if layer.pdp
@@ -307,16 +307,17 @@ class FaultInjector:
             effects[quiet] = shared[which.ravel()]
         hit = np.flatnonzero(live & (changes > 0))
         if hit.size:  # their SDP outputs: golden copies, patched all at once
-            outs = np.stack([t.sdp_out for t in traces])[image[hit]]
+            outs = golden_out[image[hit]]
             slot = np.full(upsets, -1, np.int64)
             slot[hit] = np.arange(hit.size)
             mine = slot[owner] >= 0
             outs.reshape(hit.size, -1)[slot[owner[mine]], flat[mine]] = values[mine]
-            for out, n in zip(outs, hit.tolist()):
-                text = label(int(detail[n]))
-                effects[n] = (LayerEffect([(surface, out)], int(changes[n]), text)
+            texts = {d: label(d) for d in np.unique(detail[hit]).tolist()}
+            for out, n, changed, d, i in zip(outs, hit.tolist(), changes[hit].tolist(),
+                                             detail[hit].tolist(), image[hit].tolist()):
+                effects[n] = (LayerEffect([(surface, out)], changed, texts[d])
                               if layer.pdp is None else
-                              self._finish(layer, traces[int(image[n])], out, detail=text))
+                              self._finish(layer, traces[i], out, detail=texts[d]))
         return effects.tolist()
 
     def _sdp_effects(self, index: int, items: list[tuple[FaultSite, GoldenRun]],
