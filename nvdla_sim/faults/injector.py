@@ -347,7 +347,7 @@ class FaultInjector:
         sites = [items[ks[r]][0] for r in rows.tolist()]
         bit = np.array([s.bit for s in sites], np.int64)
         bits = np.array([s.bits for s in sites], np.int64)
-        where: dict[str, np.ndarray] = {}
+        where: dict[str, list[int]] = {}  # register -> its upsets among the live ones
         for n, r in enumerate(rows.tolist()):
             where.setdefault(names[r], []).append(n)
         widths = {name: sched.register(f"sdp.{name}").width for name in where}
