@@ -179,8 +179,9 @@ class TransientCampaign:
         rows["register"] = self._block_register[fields["block"]]
         rows["model"] = MODELS.index(self.space.model)
         rows["label"] = self.workload.labels[images]
-        rows["live"] = [result.effect is not None for result in results]
-        rows["changed"] = [0 if r.effect is None else r.effect.changed for r in results]
+        effects = [r.effect for r in results]
+        rows["live"] = [e is not None for e in effects]
+        rows["changed"] = [0 if e is None else e.changed for e in effects]
         top1 = {image: int(self.image_logits(image).argmax()) for image in goldens}
         rows["golden_top1"] = [top1[image] for image in images.tolist()]
         rows["faulty_top1"] = rows["golden_top1"]  # masked unless corrupted below
@@ -191,7 +192,9 @@ class TransientCampaign:
         if corrupted:
             out = classify_corrupted(
                 np.stack([self.image_logits(int(images[n])) for n in corrupted]),
-                np.stack([self.logits(results[n].outputs) for n in corrupted]),
+                self.injector.runner.dequantize_output(  # elementwise: all at once
+                    np.stack([results[n].outputs[0] for n in corrupted])).reshape(
+                        len(corrupted), -1),
                 rows["label"][corrupted])
             for name, values in (("outcome", out.category), ("flags", out.flags),
                                  ("faulty_top1", out.faulty_top1),

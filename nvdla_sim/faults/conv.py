@@ -18,6 +18,11 @@ faulty step: no re-accumulation at all.  Lanes whose data or
 weight is zero are gated off in CMAC (RTL: enable = valid & non-zero), so a
 flip there has no effect.  Stuck-at faults recompute the layer's partial-sum
 tensor for the affected kernels with the bit forced at every use.
+
+A campaign chunk's transient upsets of one layer are mapped together whatever
+their input image (:class:`LayerFaults`): schedule lookups and arithmetic are
+array operations over all of them, so numpy's per-call cost is paid per layer
+and chunk rather than per upset or per (layer, input) pair.
 """
 
 from __future__ import annotations
@@ -28,7 +33,7 @@ import numpy as np
 
 from nvdla_sim.arith import sat, sx
 from nvdla_sim.config import HardwareConfig
-from nvdla_sim.faults.site import FaultSite
+from nvdla_sim.faults.site import FaultSite, flip_bits
 from nvdla_sim.fp16 import cacc_fp48_to_fp32
 from nvdla_sim.layers import ConvCore
 from nvdla_sim.precision import FP16, FP32
@@ -39,9 +44,12 @@ from nvdla_sim.units import cacc, csc
 from nvdla_sim.units.convcore import ConvOperands
 
 DATA, WEIGHT, PSUM = 0, 1, 2  # what a CMAC upset changes
+STACK_BYTES = 1 << 25  # largest copy of a layer's operands over a chunk's inputs
 # CMAC registers mapped through the schedule, with their pipeline offset (weights: by holder)
 CMAC_TARGETS = {"cmac.dat_in": DAT_IN, "cmac.dat_actv": DAT_ACTV, "cmac.sum_out": SUM_OUT,
                 "cmac.mac_out": MAC_OUT, "cmac.wt_actv": None, "cmac.wt_sd": None}
+# convolution-core registers by number (:class:`Upsets` compares numbers, not names)
+CORE = {name: n for n, name in enumerate((*CMAC_TARGETS, "cacc.sum", "cacc.abuf", "cacc.out"))}
 
 
 class AccPatch(NamedTuple):
@@ -64,12 +72,22 @@ def deliver(conv: ConvCore, acc: np.ndarray) -> np.ndarray:
     return cacc.truncate(acc, conv.clip_truncate)
 
 
+def block_lanes(conv: ConvCore, schedule: ConvSchedule) -> int:
+    """The lanes of a channel block the fault model keeps: all of them, except that an
+    integer layer of a single block keeps only its channels.  The others hold zeros, and
+    CMAC gates zero lanes off, so no fault there does anything (a float sum's structure
+    keeps them: adding a +0 lane can change the sign of a zero result)."""
+    if conv.precision.is_float or schedule.blocks > 1:
+        return schedule.lanes
+    return min(schedule.lanes, conv.in_channels)
+
+
 def lane_weights(conv: ConvCore, schedule: ConvSchedule, weights: np.ndarray,
                  config: HardwareConfig) -> np.ndarray:
     """Weights as CMAC cells see them: [kernel, block, tap, lane] in the precision's integer
-    type, kernels padded to whole groups and channels to whole blocks with zeros.  The
-    same for every input."""
-    ac, c, blocks = schedule.lanes, conv.in_channels, schedule.blocks
+    type, kernels padded to whole groups and channels to whole blocks with zeros
+    (:func:`block_lanes` lanes per block).  The same for every input."""
+    ac, c, blocks = block_lanes(conv, schedule), conv.in_channels, schedule.blocks
     kpad = schedule.groups * schedule.cells
     w = np.zeros((kpad, blocks * ac, schedule.taps), conv.precision.dtype)
     w[: conv.kernels, :c] = weights.reshape(conv.kernels, c, schedule.taps)
@@ -80,6 +98,8 @@ class ConvFaults:
     """Fault effects for one convolution layer, given its golden operands.  Operands are
     kept in the precision's integer type (a campaign holds one per layer and input) and
     widened where used."""
+
+    integer = True  # golden + change and batched assembly-buffer upsets apply
 
     def __init__(self, conv: ConvCore, schedule: ConvSchedule, ops: ConvOperands,
                  config: HardwareConfig, weights: np.ndarray | None = None,
@@ -96,7 +116,7 @@ class ConvFaults:
         self.acc_limit = 1 << (self.acc_bits - 1)
         self.accumulator = (None if accumulator is None
                             else accumulator.reshape(accumulator.shape[0], -1))
-        ac = schedule.lanes
+        ac = block_lanes(conv, schedule)
         win = csc.windows(conv, ops.data)  # [C, R, S, Ho, Wo]
         c, blocks = conv.in_channels, schedule.blocks
         # data[b, tap, lane, pixel], channels >= C are zero
@@ -227,70 +247,8 @@ class ConvFaults:
         return *at, cell, DATA if reg == "cmac.dat_actv" else PSUM
 
     def transients(self, sites: list[FaultSite]) -> list[AccPatch | None]:
-        """:meth:`transient` for many upsets of CMAC's data, weight and partial-sum
-        registers and CACC's result register: schedule lookups per site, the arithmetic
-        for all at once where the faulty runs are golden + change (:meth:`_linear`);
-        per site otherwise and for the other registers."""
-        out: list[AccPatch | None] = [None] * len(sites)
-        flips: list[tuple[int, int, int, np.ndarray, int]] = []  # (site, op, pixel, cells, kind)
-        for n, site in enumerate(sites):
-            if not self._batchable(site.register):
-                out[n] = self.transient(site)
-                continue
-            target = self._target(site)
-            if target is not None:
-                flips.append((n, *target))
-        if flips:
-            for n, patch in zip([f[0] for f in flips], self._flips(sites, flips)):
-                out[n] = patch
-        return out
-
-    def _flips(self, sites: list[FaultSite],
-               flips: list[tuple[int, int, int, np.ndarray, int]]) -> list[AccPatch]:
-        """Golden accumulator + change for data, weight and partial-sum flips, together.
-        A data flip changes one lane vector for some cells (kernels) at one pixel; a
-        weight flip one cell's lane vector for the pixels from ``first`` to the stripe's
-        end; a partial-sum flip one cell's sum at one pixel."""
-        ops, ak, lw = self.schedule.ops, self.cells, self.lane_bits
-        kinds = np.array([f[4] for f in flips])
-        op = np.array([f[1] for f in flips])
-        start = np.array([f[2] for f in flips])  # pixel in stripe (first pixel: weights)
-        cells = [f[3] for f in flips]
-        # elements (kernel, pixel) of each flip, flattened
-        pixels_per = np.where(kinds == WEIGHT, ops["length"][op] - start, 1)
-        cells_per = np.array([c.size for c in cells])
-        count = pixels_per * cells_per
-        owner = np.repeat(np.arange(len(flips)), count)
-        offset = np.arange(owner.size) - np.repeat(np.cumsum(count) - count, count)
-        cell = np.concatenate(cells)[np.repeat(np.cumsum(cells_per) - cells_per, count)
-                                     + offset % cells_per[owner]]
-        kernel = ops["group"][op][owner] * ak + cell
-        pixel = ops["first"][op][owner] + start[owner] + offset // cells_per[owner]
-        block, tap = ops["block"][op][owner], ops["tap"][op][owner]
-        data = self.data[block, tap, :, pixel].astype(np.int64)  # [E, lane]
-        weights = self.weights[kernel, block, tap].astype(np.int64)  # [E, lane]
-        # the flipped register's bits per lane (transient upsets are flips)
-        masks = np.array([sites[f[0]].lane_masks(data.shape[1], lw) for f in flips],
-                         np.int64)[owner]
-        change = np.zeros(owner.size, np.int64)
-        live = (data != 0) & (weights != 0)  # zero lanes are gated off
-        for kind, values in ((DATA, data), (WEIGHT, weights)):
-            sel = kinds[owner] == kind
-            if sel.any():
-                new = sx((values[sel] & ((1 << lw) - 1)) ^ masks[sel], lw)
-                other = weights[sel] if kind == DATA else data[sel]
-                change[sel] = np.where(live[sel], (new - values[sel]) * other, 0).sum(axis=1)
-        sel = kinds[owner] == PSUM
-        if sel.any():
-            psum = (data[sel] * weights[sel]).sum(axis=1)
-            width = self.psum_bits
-            new = np.array([sites[flips[i][0]].apply(int(v), width)
-                            for i, v in zip(owner[sel].tolist(), psum.tolist())], np.int64)
-            change[sel] = new - psum
-        acc = self.golden_acc(kernel, pixel) + change
-        bounds = np.concatenate([[0], np.cumsum(count)]).tolist()
-        return [AccPatch(kernel[a:b], pixel[a:b], acc[a:b])
-                for a, b in zip(bounds[:-1], bounds[1:])]
+        """:meth:`transient` for many upsets of this input (:class:`LayerFaults`)."""
+        return LayerFaults([self]).transients(sites, np.zeros(len(sites), np.int64)).split()
 
     def _data_flip(self, site: FaultSite, s: int, j: int, cells: np.ndarray) -> AccPatch:
         k, p = self.elements(s, j, cells)
@@ -338,45 +296,6 @@ class ConvFaults:
     def _flipped_psum(self, site: FaultSite, psum: np.ndarray) -> np.ndarray:
         return site.apply(psum, self.psum_bits)
 
-    def abuf_flips(self, sites: list[FaultSite]) -> list[AccPatch | None]:
-        """:meth:`transient` for many assembly-buffer upsets at once (the most numerous
-        convolution-core faults); exact whenever no running sum saturates, per fault
-        in hardware order otherwise."""
-        sched, ak = self.schedule, self.cells
-        ops, steps = sched.ops, sched.blocks * sched.taps
-        entry, cell = np.divmod(np.array([s.instance for s in sites]), ak)
-        cycle = np.array([s.cycle for s in sites])
-        op = np.searchsorted(ops["start"], cycle - entry - CACC_WRITE, side="right") - 1
-        safe = np.maximum(op, 0)
-        step = safe % steps
-        live = (op >= 0) & (entry < ops["length"][safe]) & (step != steps - 1)
-        nxt = np.minimum(safe + 1, ops["start"].size - 1)
-        live &= cycle <= ops["start"][nxt] + entry + CACC_SUM - 1
-        out: list[AccPatch | None] = [None] * len(sites)
-        rows = np.flatnonzero(live)
-        if rows.size == 0:
-            return out
-        kernels = ops["group"][op[rows]] * ak + cell[rows]
-        pixels = ops["first"][op[rows]] + entry[rows]
-        sums = np.cumsum(self.psums(kernels, pixels), axis=1)  # golden running sums
-        step = step[rows]
-        running = sums[np.arange(rows.size), step]
-        width = self.acc_bits
-        raw = running & ((1 << width) - 1)
-        bit = np.array([sites[r].bit for r in rows], np.int64)
-        span = np.array([sites[r].bits for r in rows], np.int64)
-        flipped = raw ^ (((np.int64(1) << span) - 1) << bit & ((1 << width) - 1))
-        flipped = flipped - ((flipped >> (width - 1)) << width)  # sign-extend
-        later = np.arange(steps)[None, :] > step[:, None]
-        faulty = np.where(later, sums - running[:, None] + flipped[:, None], sums)
-        exact = (np.abs(faulty) < self.acc_limit).all(axis=1)
-        for n, r in enumerate(rows):
-            if exact[n]:
-                out[r] = AccPatch(kernels[n:n + 1], pixels[n:n + 1], faulty[n, -1:])
-            else:
-                out[r] = self._abuf_flip(sites[r])
-        return out
-
     def _abuf_flip(self, site: FaultSite) -> AccPatch | None:
         """Entry ``e`` holds pixel ``first + e`` of a stripe between the write of step n
         (issue + CACC_WRITE) and the read for step n + 1 (issue' + CACC_SUM - 1)."""
@@ -395,6 +314,395 @@ class ConvFaults:
         step = self.step_of(s)
         running = site.apply(self.accumulate(ps[:, :step + 1]), self.acc_bits)
         return AccPatch(k, p, self.accumulate(ps, step + 1, running))
+
+
+class Patches(NamedTuple):
+    """The accumulator patches of many upsets of one layer, flattened: element ``e``
+    belongs to upset ``owner[e]`` on input ``image[e]`` (a position in the layer's list
+    of inputs).  Elements of one upset are contiguous, upsets in order."""
+
+    live: np.ndarray  # [upsets] bool: the register held something live
+    owner: np.ndarray
+    image: np.ndarray
+    kernels: np.ndarray
+    pixels: np.ndarray
+    acc: np.ndarray
+    final: np.ndarray | None = None  # forced rounded values where ``forced`` (else None)
+    forced: np.ndarray | None = None
+
+    @staticmethod
+    def of(patches: list[AccPatch | None], image: np.ndarray) -> Patches:
+        """Per-upset patches (None: nothing live) of inputs ``image``, flattened."""
+        live = np.array([p is not None for p in patches], bool)
+        kept = [p for p in patches if p is not None]
+        if not kept:
+            empty = np.zeros(0, np.int64)
+            return Patches(live, empty, empty, empty, empty, empty)
+        sizes = np.array([p.acc.size for p in kept])
+        owner = np.repeat(np.flatnonzero(live), sizes)
+        cat = [np.concatenate([np.asarray(p[i], np.int64) for p in kept]) for i in range(3)]
+        final = forced = None
+        if any(p.final is not None for p in kept):
+            final = np.concatenate([np.zeros(p.acc.size, np.int64) if p.final is None
+                                    else np.asarray(p.final, np.int64) for p in kept])
+            forced = np.repeat([p.final is not None for p in kept], sizes)
+        return Patches(live, owner, np.asarray(image)[owner], *cat, final, forced)
+
+    @staticmethod
+    def join(parts: list[tuple[np.ndarray, Patches]]) -> Patches:
+        """Patches of disjoint sets of upsets (``positions``: each set's upsets among all,
+        together covering 0..n-1), in upset order."""
+        n = sum(p.live.size for _, p in parts)
+        live = np.zeros(n, bool)
+        for positions, p in parts:
+            live[positions] = p.live
+        owner = np.concatenate([positions[p.owner] for positions, p in parts])
+        order = np.argsort(owner, kind="stable")
+        pick = [np.concatenate([getattr(p, name) for _, p in parts])[order]
+                for name in ("image", "kernels", "pixels", "acc")]
+        final = forced = None
+        if any(p.final is not None for _, p in parts):
+            final = np.concatenate([np.zeros(p.acc.size, np.int64) if p.final is None
+                                    else p.final for _, p in parts])[order]
+            forced = np.concatenate([np.zeros(p.acc.size, bool) if p.forced is None
+                                     else p.forced for _, p in parts])[order]
+        return Patches(live, owner[order], *pick, final, forced)
+
+    def split(self) -> list[AccPatch | None]:
+        """One :class:`AccPatch` per upset (None where nothing was live)."""
+        bounds = np.searchsorted(self.owner, np.arange(self.live.size + 1)).tolist()
+        out: list[AccPatch | None] = []
+        for n, live in enumerate(self.live.tolist()):
+            a, b = bounds[n], bounds[n + 1]
+            final = None
+            if self.forced is not None and self.forced[a:b].any():
+                final = self.final[a:b]
+            out.append(AccPatch(self.kernels[a:b], self.pixels[a:b], self.acc[a:b], final)
+                       if live else None)
+        return out
+
+
+def by_input(image: np.ndarray, inputs: int, pick) -> np.ndarray:
+    """``pick(n, sel)`` (rows of input ``n``'s elements ``sel``) for every input, put
+    together in element order."""
+    if inputs == 1:
+        return pick(0, slice(None))
+    if image.size == 0:
+        return pick(0, np.zeros(0, np.int64))
+    order = np.argsort(image, kind="stable")
+    bounds = np.searchsorted(image[order], np.arange(inputs + 1)).tolist()
+    out = None
+    for n in range(inputs):
+        if bounds[n] == bounds[n + 1]:
+            continue
+        sel = order[bounds[n]:bounds[n + 1]]
+        rows = pick(n, sel)
+        if out is None:
+            out = np.empty((image.size, *rows.shape[1:]), rows.dtype)
+        out[sel] = rows
+    return out
+
+
+class Upsets(NamedTuple):
+    """The fields of many transient upsets, as arrays (read once from their sites)."""
+
+    register: np.ndarray  # register numbers (CORE; -1: another register)
+    instance: np.ndarray
+    bit: np.ndarray
+    bits: np.ndarray
+    cycle: np.ndarray
+
+    @staticmethod
+    def of(sites: list[FaultSite]) -> Upsets:
+        fields = [(s.register, s.instance, s.bit, s.bits, s.cycle) for s in sites]
+        columns = list(zip(*fields)) if fields else [(), (), (), (), ()]
+        return Upsets(np.array([CORE.get(name, -1) for name in columns[0]], np.int64),
+                      *(np.array(c, np.int64) for c in columns[1:]))
+
+    def take(self, rows: np.ndarray) -> Upsets:
+        return Upsets(*(a[rows] for a in self))
+
+
+class LayerFaults:
+    """Transient upsets of one convolution layer over several inputs at once (a campaign
+    chunk's upsets of the layer, whatever their input image): each input's
+    :class:`ConvFaults` holds its operands; schedule lookups and the golden + change
+    arithmetic run once for all upsets, so numpy's per-call cost is paid per layer, not
+    per (layer, input) pair.  Upsets whose faulty run may saturate (and every upset of
+    a float datapath) are re-accumulated one at a time by their input's model."""
+
+    def __init__(self, parts: list[ConvFaults]) -> None:
+        self.parts = parts
+        self.f = parts[0]  # the layer: schedule, widths, weights (shared by the inputs)
+        self._stacks: dict[str, np.ndarray | None] = {}
+
+    def _stack(self, name: str) -> np.ndarray | None:
+        """The inputs' operands (``data`` [N, B, T, L, P]) or golden accumulators
+        (``accumulator`` [N, K, P]) stacked, made once (a campaign keeps this object
+        while its chunks draw the same inputs); None when the copy would exceed
+        STACK_BYTES: then each input's elements are gathered apart."""
+        if name not in self._stacks:
+            first = getattr(self.f, name)
+            small = first is not None and len(self.parts) * first.nbytes <= STACK_BYTES
+            self._stacks[name] = (np.stack([getattr(p, name) for p in self.parts])
+                                  if small else None)
+        return self._stacks[name]
+
+    def lanes(self, image: np.ndarray, block: np.ndarray, tap: np.ndarray,
+              pixel: np.ndarray) -> np.ndarray:
+        """Data lanes [element, lane] (int64) of (input, block, tap, pixel) elements."""
+        data = self._stack("data")
+        if data is not None:
+            return data[image, block, tap, :, pixel].astype(np.int64)
+
+        def pick(n, sel):
+            idx = (block, tap, pixel) if isinstance(sel, slice) else (
+                block[sel], tap[sel], pixel[sel])
+            return self.parts[n].data[idx[0], idx[1], :, idx[2]]
+        return by_input(image, len(self.parts), pick).astype(np.int64)
+
+    def golden_acc(self, image: np.ndarray, kernels: np.ndarray,
+                   pixels: np.ndarray) -> np.ndarray:
+        """Golden final accumulators (0 for kernels padding the last group)."""
+        acc = self._stack("accumulator")
+        if acc is None:
+            return by_input(image, len(self.parts), lambda n, sel: self.parts[n].golden_acc(
+                kernels[sel], pixels[sel]))
+        real = kernels < acc.shape[1]
+        return np.where(real, acc[image, np.where(real, kernels, 0), pixels], 0)
+
+    def psums(self, image: np.ndarray, kernels: np.ndarray, pixels: np.ndarray) -> np.ndarray:
+        """Partial sums [element, step] in accumulation order (block, then tap)."""
+        data = self._stack("data")
+        if data is None:
+            return by_input(image, len(self.parts), lambda n, sel: self.parts[n].psums(
+                kernels[sel], pixels[sel]))
+        d = data[image, :, :, :, pixels].astype(np.int64)  # [E, B, T, lane]
+        w = self.f.weights[kernels].astype(np.int64)  # [E, B, T, lane]
+        return np.einsum("ebtl,ebtl->ebt", d, w).reshape(len(kernels), -1)
+
+    def transients(self, sites: list[FaultSite], image: np.ndarray) -> Patches:
+        """The patches of transient upsets ``sites`` on inputs ``image``."""
+        f = self.f
+        upsets = Upsets.of(sites)
+        reg = upsets.register
+        group = np.full(len(sites), "one", object)  # each by its input's model
+        if f.integer:
+            group[reg == CORE["cacc.abuf"]] = "abuf"
+            group[reg == CORE["cacc.sum"]] = "sum"
+            if f.accumulator is not None:
+                group[reg == CORE["cacc.out"]] = "out"
+            for name in CMAC_TARGETS:
+                if f._batchable(name):
+                    group[reg == CORE[name]] = "flips"
+        parts = []
+        for name in ("abuf", "sum", "out", "flips", "one"):
+            positions = np.flatnonzero(group == name)
+            if not positions.size:
+                continue
+            img = image[positions]
+            if name == "one":
+                part = Patches.of([self.parts[i].transient(sites[n]) for n, i in
+                                   zip(positions.tolist(), img.tolist())], img)
+            else:
+                part = getattr(self, "_" + name)(upsets.take(positions), img)
+            parts.append((positions, part))
+        if len(parts) == 1 and parts[0][0].size == len(sites):
+            return parts[0][1]
+        if not parts:
+            empty = np.zeros(0, np.int64)
+            return Patches(np.zeros(0, bool), empty, empty, empty, empty, empty)
+        return Patches.join(parts)
+
+    def _targets(self, u: Upsets) -> tuple[np.ndarray, ...]:
+        """:meth:`ConvFaults._target` of many CMAC data, weight and partial-sum upsets (and
+        CACC sum upsets): (live, stripe operation, first pixel in its stripe, first cell,
+        cells, kind), each an array over the sites."""
+        f = self.f
+        sched, ops = f.schedule, f.schedule.ops
+        start, length = ops["start"], ops["length"]
+        reg, cycle, cell = u.register, u.cycle, u.instance
+        offset = np.zeros(reg.size, np.int64)
+        for name, at in (*CMAC_TARGETS.items(), ("cacc.sum", CACC_SUM)):
+            offset[reg == CORE[name]] = at or 0
+        dat_in = reg == CORE["cmac.dat_in"]
+        active, shadow = reg == CORE["cmac.wt_actv"], reg == CORE["cmac.wt_sd"]
+        kind = np.where(dat_in | (reg == CORE["cmac.dat_actv"]), DATA,
+                        np.where(active | shadow, WEIGHT, PSUM))
+        ncells = np.ones(reg.size, np.int64)
+        half = f.cells // 2
+        ncells[dat_in] = half
+        first_cell = np.where(dat_in, cell * half, cell)
+        last = start.size - 1
+        # atomic_at / weight_holder: the latest operation started by (cycle - offset)
+        behind = np.where(active, DAT_ACTV, np.where(shadow, DAT_ACTV + cell, offset))
+        op = np.searchsorted(start, cycle - behind, side="right") - 1
+        op = np.where(shadow, op + 1, op)  # shadow_holder: the next operation to load
+        safe = np.clip(op, 0, last)
+        j = cycle - offset - start[safe]
+        live = (op >= 0) & (op <= last)
+        first = np.where(active, np.maximum(0, cycle - start[safe] - DAT_ACTV), 0)
+        weights = active | shadow
+        live &= np.where(weights, first < length[safe], j < length[safe])
+        live &= ~active | (cycle <= start[safe] + length[safe] - 1 + DAT_ACTV)
+        live &= ~shadow | ((cycle >= cell) & (cycle < start[safe] + DAT_ACTV))
+        return live, safe, np.where(weights, first, j), first_cell, ncells, kind
+
+    def _flips(self, u: Upsets, image: np.ndarray) -> Patches:
+        """Golden accumulator + change for data, weight and partial-sum flips, together.
+        A data flip changes one lane vector for some cells (kernels) at one pixel; a
+        weight flip one cell's lane vector for the pixels from ``first`` to the stripe's
+        end; a partial-sum flip one cell's sum at one pixel."""
+        f = self.f
+        ops, ak, lw = f.schedule.ops, f.cells, f.lane_bits
+        live, op, start, first_cell, cells_per, kinds = self._targets(u)
+        who = np.flatnonzero(live)
+        if who.size == 0:
+            empty = np.zeros(0, np.int64)
+            return Patches(live, empty, empty, empty, empty, empty)
+        op, start, first_cell, cells_per, kinds = (a[who] for a in (
+            op, start, first_cell, cells_per, kinds))
+        # elements (kernel, pixel) of each flip, flattened
+        pixels_per = np.where(kinds == WEIGHT, ops["length"][op] - start, 1)
+        count = pixels_per * cells_per
+        owner = np.repeat(np.arange(who.size), count)
+        offset = np.arange(owner.size) - np.repeat(np.cumsum(count) - count, count)
+        cell = first_cell[owner] + offset % cells_per[owner]
+        kernel = ops["group"][op][owner] * ak + cell
+        pixel = ops["first"][op][owner] + start[owner] + offset // cells_per[owner]
+        block, tap = ops["block"][op][owner], ops["tap"][op][owner]
+        img = image[who][owner]
+        data = self.lanes(img, block, tap, pixel)  # [E, lane]
+        weights = f.weights[kernel, block, tap].astype(np.int64)  # [E, lane]
+        # the flipped register's bits per lane (transient upsets are flips)
+        bit, bits = u.bit[who], u.bits[who]
+        masks = _lane_masks(bit, bits, data.shape[1], lw)[owner]
+        change = np.zeros(owner.size, np.int64)
+        gated = (data != 0) & (weights != 0)  # zero lanes are gated off
+        for kind, values in ((DATA, data), (WEIGHT, weights)):
+            sel = kinds[owner] == kind
+            if sel.any():
+                new = sx((values[sel] & ((1 << lw) - 1)) ^ masks[sel], lw)
+                other = weights[sel] if kind == DATA else data[sel]
+                change[sel] = np.where(gated[sel], (new - values[sel]) * other, 0).sum(axis=1)
+        sel = kinds[owner] == PSUM
+        if sel.any():
+            psum = (data[sel] * weights[sel]).sum(axis=1)
+            width = f.psum_bits
+            mask = (((np.int64(1) << bits) - 1) << bit)[owner[sel]] & ((1 << width) - 1)
+            change[sel] = sx((psum & ((1 << width) - 1)) ^ mask, width) - psum
+        acc = self.golden_acc(img, kernel, pixel) + change
+        return Patches(live, who[owner], img, kernel, pixel, acc)
+
+    def _abuf(self, u: Upsets, image: np.ndarray) -> Patches:
+        """Assembly-buffer upsets (the most numerous convolution-core faults): entry ``e``
+        holds pixel ``first + e`` of a stripe between the write of step n and the read for
+        step n + 1 (:meth:`ConvFaults._abuf_flip`); the running sum flips."""
+        f = self.f
+        sched, ak = f.schedule, f.cells
+        ops, steps = sched.ops, sched.blocks * sched.taps
+        entry, cell = np.divmod(u.instance, ak)
+        cycle = u.cycle
+        op = np.searchsorted(ops["start"], cycle - entry - CACC_WRITE, side="right") - 1
+        safe = np.maximum(op, 0)
+        step = safe % steps
+        live = (op >= 0) & (entry < ops["length"][safe]) & (step != steps - 1)
+        nxt = np.minimum(safe + 1, ops["start"].size - 1)
+        live &= cycle <= ops["start"][nxt] + entry + CACC_SUM - 1
+        return self._resumed(u, image, live, safe, entry, cell, False)
+
+    def _sum(self, u: Upsets, image: np.ndarray) -> Patches:
+        """CACC adder-output upsets: running + psum of one step flips, then saturates."""
+        live, op, j, cell, _, _ = self._targets(u)
+        return self._resumed(u, image, live, op, j, cell, True)
+
+    def _resumed(self, u: Upsets, image: np.ndarray, live: np.ndarray,
+                 op: np.ndarray, j: np.ndarray, cell: np.ndarray, adder: bool) -> Patches:
+        """Upsets of one running sum (one cell, one pixel) at stripe operation ``op``'s
+        step: the assembly-buffer value written at that step flips, or with ``adder`` the
+        adder's output (running + psum) flips and then saturates.  From there the golden
+        running sums move by the change, exactly whenever no running sum reaches the
+        assembly buffer's bound; those that may are re-accumulated in hardware order,
+        step by step for all of them at once."""
+        f = self.f
+        ops, steps = f.schedule.ops, f.schedule.blocks * f.schedule.taps
+        rows = np.flatnonzero(live)
+        if rows.size == 0:
+            empty = np.zeros(0, np.int64)
+            return Patches(live, empty, empty, empty, empty, empty)
+        op = op[rows]
+        kernels = ops["group"][op] * f.cells + cell[rows]
+        pixels = ops["first"][op] + j[rows]
+        img = image[rows]
+        step = op % steps
+        bit, bits = u.bit[rows], u.bits[rows]
+        width = f.sum_bits if adder else f.acc_bits
+
+        def upset(value: np.ndarray, sel=slice(None)) -> np.ndarray:
+            flipped = flip_bits(value, bit[sel], bits[sel], width)
+            return sat(flipped, f.acc_bits) if adder else flipped
+        psums = self.psums(img, kernels, pixels)
+        sums = np.cumsum(psums, axis=1)  # golden running sums
+        at = sums[np.arange(rows.size), step]
+        later = np.arange(steps)[None, :] >= step[:, None] + (0 if adder else 1)
+        faulty = np.where(later, sums - at[:, None] + upset(at)[:, None], sums)
+        acc = faulty[:, -1]
+        slow = np.flatnonzero(~(np.abs(faulty) < f.acc_limit).all(axis=1))
+        if slow.size:
+            acc[slow] = self._saturating(psums[slow], step[slow], adder,
+                                         lambda value, rows: upset(value, slow[rows]))
+        return Patches(live, rows, img, kernels, pixels, acc)
+
+    def _saturating(self, psums: np.ndarray, step: np.ndarray, adder: bool,
+                    upset) -> np.ndarray:
+        """Final accumulators in hardware order (saturating after every step), the
+        running sum (or with ``adder`` the adder's output) of row ``n`` replaced by
+        ``upset`` of it at step ``step[n]``: :meth:`ConvFaults._abuf_flip` and
+        :meth:`ConvFaults._psum_flip` for many upsets at once."""
+        acc = np.zeros(psums.shape[0], np.int64)
+        low, high = -self.f.acc_limit, self.f.acc_limit - 1
+        at = {n: np.flatnonzero(step == n) for n in np.unique(step).tolist()}
+        for n in range(psums.shape[1]):
+            acc += psums[:, n]
+            rows = at.get(n)
+            if rows is not None and adder:
+                flipped = upset(acc[rows], rows)  # the adder's output, saturated by upset
+            np.maximum(acc, low, out=acc)
+            np.minimum(acc, high, out=acc)
+            if rows is not None:
+                acc[rows] = flipped if adder else upset(acc[rows], rows)
+        return acc
+
+    def _out(self, u: Upsets, image: np.ndarray) -> Patches:
+        """Result-register upsets: the rounded final value of one element flips (the
+        register holds finals only after a channel operation's last step)."""
+        f = self.f
+        sched = f.schedule
+        ops, steps = sched.ops, sched.blocks * sched.taps
+        cycle = u.cycle
+        op = np.searchsorted(ops["start"], cycle - CACC_WRITE, side="right") - 1
+        safe = np.maximum(op, 0)
+        j = cycle - CACC_WRITE - ops["start"][safe]
+        live = (op >= 0) & (j < ops["length"][safe]) & (safe % steps == steps - 1)
+        rows = np.flatnonzero(live)
+        op = safe[rows]
+        kernels = ops["group"][op] * f.cells + u.instance[rows]
+        pixels = ops["first"][op] + j[rows]
+        img = image[rows]
+        acc = self.golden_acc(img, kernels, pixels)
+        final = flip_bits(deliver(f.conv, acc), u.bit[rows], u.bits[rows], f.out_bits)
+        return Patches(live, rows, img, kernels, pixels, acc, final,
+                       np.ones(rows.size, bool))
+
+
+def _lane_masks(bit: np.ndarray, bits: np.ndarray, lanes: int, lane_width: int) -> np.ndarray:
+    """[upset, lane] the flipped bits of each ``lane_width``-bit lane of upsets of bits
+    ``bit .. bit + bits - 1`` of a register of ``lanes`` lanes (lane 0 in the low bits):
+    :meth:`FaultSite.lane_masks`, vectorized."""
+    low = np.arange(lanes, dtype=np.int64)[None, :] * lane_width
+    lo = np.clip(bit[:, None] - low, 0, lane_width)
+    hi = np.clip((bit + bits)[:, None] - low, 0, lane_width)
+    return ((np.int64(1) << hi) - (np.int64(1) << lo)) & ((1 << lane_width) - 1)
 
 
 class ConvStuck:

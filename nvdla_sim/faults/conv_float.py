@@ -31,6 +31,8 @@ def _mask(width: int) -> int:
 class FloatConvFaults(ConvFaults):
     """:class:`ConvFaults` with float arithmetic on bit patterns (int64)."""
 
+    integer = False  # every upset re-accumulates on its own
+
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
         prec = self.conv.precision
@@ -93,12 +95,6 @@ class FloatConvFaults(ConvFaults):
         if patch is None or patch.final is None:
             return patch
         return patch._replace(final=patch.final & _mask(self.out_bits))  # a pattern
-
-    def transients(self, sites: list[FaultSite]) -> list[AccPatch | None]:
-        return [self.transient(site) for site in sites]
-
-    def abuf_flips(self, sites: list[FaultSite]) -> list[AccPatch | None]:
-        return [self._abuf_flip(site) for site in sites]
 
     def _data_flip(self, site: FaultSite, s: int, j: int, cells: np.ndarray) -> AccPatch:
         k, p = self.elements(s, j, cells)

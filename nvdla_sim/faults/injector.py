@@ -17,17 +17,17 @@ with the faulty layer's output written in its place.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import NamedTuple
+from typing import Callable, NamedTuple
 
 import numpy as np
 
 from nvdla_sim.executor import LayerTrace
-from nvdla_sim.faults.conv import AccPatch, ConvFaults, deliver, lane_weights
+from nvdla_sim.faults.conv import (
+    AccPatch, ConvFaults, LayerFaults, Patches, by_input, deliver, lane_weights)
 from nvdla_sim.faults.conv_float import FloatConvFaults
 from nvdla_sim.faults.golden import GoldenRun
 from nvdla_sim.faults.propagate import GoldenTensors, Propagator
-from nvdla_sim.faults.site import FaultSite
+from nvdla_sim.faults.site import FaultSite, flip_bits
 from nvdla_sim.layers import HardwareLayer
 from nvdla_sim.precision import INT8
 from nvdla_sim.program import Program
@@ -54,8 +54,9 @@ class LayerEffect(NamedTuple):
     detail: str
 
 
-@dataclass(frozen=True)
-class InjectionResult:
+class InjectionResult(NamedTuple):
+    """One injection's outcome (a tuple: made for every injection)."""
+
     site: FaultSite
     outputs: list[np.ndarray]  # the network's outputs under the fault
     effect: LayerEffect | None  # None: the register held nothing live (masked at once)
@@ -83,17 +84,18 @@ def _differs(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return a != b
 
 
-def _gather(operands: Operands, flat: np.ndarray, shape: tuple[int, ...]) -> Operands:
-    """The operand values of cube elements ``flat`` (indexing the broadcast dimensions of
-    a per-kernel operand at 0, never materializing it at the cube's size)."""
+def _pick(a: np.ndarray, flat: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
+    """The values of one operand at cube elements ``flat`` (indexing the broadcast
+    dimensions of a per-kernel operand at 0, never materializing it at the cube's size)."""
     index = np.unravel_index(flat, shape)
+    lead = len(shape) - a.ndim
+    return a[tuple(0 if n == 1 else i for n, i in zip(a.shape, index[lead:]))]
 
-    def pick(a):
-        if a is None:
-            return None
-        lead = len(shape) - a.ndim
-        return a[tuple(0 if n == 1 else i for n, i in zip(a.shape, index[lead:]))]
-    return Operands(pick(operands.alu), pick(operands.mul))
+
+def _gather(operands: Operands, flat: np.ndarray, shape: tuple[int, ...]) -> Operands:
+    """The operand values of cube elements ``flat``."""
+    return Operands(*(None if a is None else _pick(a, flat, shape)
+                      for a in (operands.alu, operands.mul)))
 
 
 def _in_layer(patch: AccPatch | None, trace: LayerTrace) -> AccPatch | None:
@@ -119,6 +121,10 @@ class FaultInjector:
         self.propagator = Propagator(program, self.runner.executor)
         self.incremental = self.config.precision in INCREMENTAL
         self._lane_weights: dict[int, np.ndarray] = {}  # per convolution layer, all inputs
+        # per convolution layer: (golden runs, their LayerFaults) of the last chunk
+        self._layer_cache: dict[int, tuple[list[GoldenRun], LayerFaults]] = {}
+        self._sdp_batched = {i for i, layer in enumerate(program.layers)  # integer SDP
+                             if layer.sdp is not None and not layer.sdp.proc_prec.is_float}
 
     def golden(self, x_q: np.ndarray) -> GoldenRun:
         """The fault-free run of one quantized input, with everything injection reuses."""
@@ -219,7 +225,8 @@ class FaultInjector:
     def _conv_effect(self, site: FaultSite, index: int, trace: LayerTrace,
                      golden: GoldenRun | None) -> LayerEffect | None:
         patch = self.conv_patch(site, index, trace, golden)
-        return None if patch is None else self._conv_effects(index, trace, [patch])[0]
+        image = np.zeros(1, np.int64)
+        return self._conv_effects(index, [trace], image, Patches.of([patch], image))[0]
 
     def _conv_faults(self, index: int, trace: LayerTrace, golden: GoldenRun | None
                      ) -> ConvFaults:
@@ -252,41 +259,149 @@ class FaultInjector:
         return _in_layer(AccPatch(np.repeat(kernels, pixels), p, acc.ravel(),
                                   None if final is None else final.ravel()), trace)
 
-    def _conv_effects(self, index: int, trace: LayerTrace,
-                      patches: list[AccPatch]) -> list[LayerEffect]:
-        """Layer outputs for many accumulator patches of one layer and input: CACC's
-        rounding and SDP run once for all of them."""
+    def _conv_effects(self, index: int, traces: list[LayerTrace], image: np.ndarray,
+                      patches: Patches) -> list[LayerEffect | None]:
+        """Layer outputs for the accumulator patches of many upsets of one layer (upset
+        ``u`` on input ``traces[image[u]]``), one per upset (None: nothing live): CACC's
+        rounding, SDP and the comparison with the golden output run once for all."""
         layer = self.program.layers[index]
-        pixels = self.schedules[index].conv.pixels
-        flats = [p.kernels * pixels + p.pixels for p in patches]
-        rounded = deliver(layer.conv, np.concatenate([p.acc for p in patches]))
-        finals = [p.final for p in patches]
-        if any(f is not None for f in finals):  # a fault in the result register itself
-            start = 0
-            for p, final in zip(patches, finals):
-                if final is not None:
-                    rounded[start:start + p.acc.size] = final
-                start += p.acc.size
-        flat = np.concatenate(flats)
-        values = self._sdp_elements(index, trace, rounded, flat)
-        bounds = np.cumsum([0] + [f.size for f in flats])
-        differ = np.concatenate([[0], np.cumsum(_differs(values, trace.sdp_out.reshape(-1)[flat]))])
-        starts, changes = bounds[:-1], (differ[bounds[1:]] - differ[bounds[:-1]]).tolist()
-        golden = ((pdp_unit.output_surface(layer.pdp), trace.pdp_out) if layer.pdp
-                  else (sdp_rdma.output_surface(layer.sdp), trace.sdp_out))
-        effects = []
-        for f, start, changed in zip(flats, starts.tolist(), changes):
-            detail = f"{f.size} accumulator(s)"
-            if changed == 0:  # the layer's output (pooled or not) is golden
-                effects.append(LayerEffect([golden], 0, detail))
-                continue
-            out = trace.sdp_out.copy()
-            out.reshape(-1)[f] = values[start:start + f.size]
-            if layer.pdp is None:
-                effects.append(LayerEffect([(golden[0], out)], changed, detail))
-            else:
-                effects.append(self._finish(layer, trace, out, detail=detail))
-        return effects
+        keep = patches.kernels < traces[0].sdp_in.shape[0]  # cells beyond write nothing
+        owner, inputs = patches.owner[keep], patches.image[keep]
+        flat = (patches.kernels[keep] * self.schedules[index].conv.pixels
+                + patches.pixels[keep])
+        rounded = deliver(layer.conv, patches.acc[keep])
+        if patches.forced is not None:  # a fault in the result register itself
+            rounded = np.where(patches.forced[keep], patches.final[keep], rounded)
+        values = self._sdp_inputs(index, traces, inputs, rounded, flat)
+        sizes = np.bincount(owner, minlength=patches.live.size)
+        return self._element_effects(index, traces, image, patches.live, owner, inputs, flat,
+                                     values, sizes, lambda n: f"{n} accumulator(s)")
+
+    def _element_effects(self, index: int, traces: list[LayerTrace], image: np.ndarray,
+                         live: np.ndarray, owner: np.ndarray, inputs: np.ndarray,
+                         flat: np.ndarray, values: np.ndarray, detail: np.ndarray,
+                         label: Callable[[int], str]) -> list[LayerEffect | None]:
+        """The layer effects of upsets (upset ``u`` on input ``traces[image[u]]``, None
+        where not ``live``, described by ``label(detail[u])``) that change SDP output
+        elements ``flat`` of upset ``owner`` (sorted) on input ``inputs`` to ``values``:
+        compared with the golden output at once; the upsets that leave it golden share
+        one effect per input and description, and only the outputs that differ are built
+        (then pooled by a flying PDP)."""
+        layer = self.program.layers[index]
+        golden_out = np.stack([t.sdp_out for t in traces])  # [input, C, H, W]
+        before = golden_out.reshape(len(traces), -1)[inputs, flat]
+        upsets = live.size
+        changes = np.bincount(owner[_differs(values, before)], minlength=upsets)
+        surface = (pdp_unit.output_surface(layer.pdp) if layer.pdp
+                   else sdp_rdma.output_surface(layer.sdp))
+        effects = np.full(upsets, None, object)
+        quiet = np.flatnonzero(live & (changes == 0))  # the layer's output is golden
+        if quiet.size:
+            key = image[quiet] * (int(detail[quiet].max()) + 1) + detail[quiet]
+            _, first, which = np.unique(key, return_index=True, return_inverse=True)
+            shared = np.empty(first.size, object)
+            for j, u in enumerate(quiet[first].tolist()):
+                trace = traces[int(image[u])]
+                golden = trace.pdp_out if layer.pdp else trace.sdp_out
+                shared[j] = LayerEffect([(surface, golden)], 0, label(int(detail[u])))
+            effects[quiet] = shared[which.ravel()]
+        hit = np.flatnonzero(live & (changes > 0))
+        if hit.size:  # their SDP outputs: golden copies, patched all at once
+            outs = golden_out[image[hit]]
+            slot = np.full(upsets, -1, np.int64)
+            slot[hit] = np.arange(hit.size)
+            mine = slot[owner] >= 0
+            outs.reshape(hit.size, -1)[slot[owner[mine]], flat[mine]] = values[mine]
+            texts = {d: label(d) for d in np.unique(detail[hit]).tolist()}
+            for out, n, changed, d, i in zip(outs, hit.tolist(), changes[hit].tolist(),
+                                             detail[hit].tolist(), image[hit].tolist()):
+                effects[n] = (LayerEffect([(surface, out)], changed, texts[d])
+                              if layer.pdp is None else
+                              self._finish(layer, traces[i], out, detail=texts[d]))
+        return effects.tolist()
+
+    def _sdp_effects(self, index: int, items: list[tuple[FaultSite, GoldenRun]],
+                     ks: list[int]) -> list[LayerEffect | None]:
+        """The layer effects of transient SDP register upsets ``ks`` (positions in
+        ``items``) of layer ``index``: each corrupts one element as it passes one pipeline
+        register; SDP runs once on all those elements, each register flipped where its
+        upsets are."""
+        layer, sched = self.program.layers[index], self.schedules[index]
+        runs, image = self._inputs(items, ks)
+        traces = [g.traces[index] for g in runs]
+        live = np.zeros(len(ks), bool)
+        element = np.zeros(len(ks), np.int64)
+        names: list[str] = []
+        for n, k in enumerate(ks):
+            site = items[k][0]
+            name = site.register.split(".", 1)[1]
+            names.append(name)
+            stage = {"bs": layer.sdp.bs, "bn": layer.sdp.bn}.get(name.split("_")[0])
+            if stage is not None and not sdp_unit.x_register_live(stage, name.split("_")[1]):
+                continue  # a bypassed stage's (ALU's, multiplier's) registers hold nothing
+            e = sched.sdp_stream.at(site.cycle - sched.sdp_register_offset(site.register))
+            if e is not None:
+                live[n], element[n] = True, e
+        rows = np.flatnonzero(live)
+        flat, inputs = element[rows], image[rows]
+        sites = [items[ks[r]][0] for r in rows.tolist()]
+        bit = np.array([s.bit for s in sites], np.int64)
+        bits = np.array([s.bits for s in sites], np.int64)
+        where: dict[str, list[int]] = {}  # register -> its upsets among the live ones
+        for n, r in enumerate(rows.tolist()):
+            where.setdefault(names[r], []).append(n)
+        widths = {name: sched.register(f"sdp.{name}").width for name in where}
+
+        def tap(name: str, value: np.ndarray) -> np.ndarray:
+            at = where.get(name)
+            if at is None:
+                return value
+            out = np.array(value, np.int64, copy=True)
+            out[at] = flip_bits(out[at], bit[at], bits[at], widths[name])
+            return out
+        x = by_input(inputs, len(traces), lambda n, sel: traces[n].sdp_in.reshape(-1)[flat[sel]])
+        values = self._sdp_inputs(index, traces, inputs, x, flat, tap)
+        kinds = sorted(set(names))
+        code = np.array([kinds.index(name) for name in names], np.int64)
+        return self._element_effects(index, traces, image, live, rows, inputs, flat, values,
+                                     code, lambda c: f"SDP element register {kinds[c]}")
+
+    @staticmethod
+    def _inputs(items: list[tuple[FaultSite, GoldenRun]], ks: list[int]
+                ) -> tuple[list[GoldenRun], np.ndarray]:
+        """The distinct golden runs of upsets ``ks`` (in a fixed order: chunks drawing the
+        same inputs list them alike) and each upset's position among them."""
+        ids = np.array([id(items[k][1]) for k in ks], np.int64)
+        _, first, image = np.unique(ids, return_index=True, return_inverse=True)
+        return [items[ks[i]][1] for i in first.tolist()], image.ravel()
+
+    def _layer_faults(self, index: int, runs: list[GoldenRun]) -> LayerFaults:
+        """The layer's :class:`LayerFaults` over the inputs of ``runs``, kept while the
+        next chunk draws the same inputs (it holds their operands stacked)."""
+        kept = self._layer_cache.get(index)
+        if kept is not None and len(kept[0]) == len(runs) and all(
+                a is b for a, b in zip(kept[0], runs)):
+            return kept[1]
+        made = LayerFaults([self._conv_faults(index, g.traces[index], g) for g in runs])
+        self._layer_cache[index] = (runs, made)
+        return made
+
+    def _sdp_inputs(self, index: int, traces: list[LayerTrace], image: np.ndarray,
+                    x: np.ndarray, flat: np.ndarray, tap: Tap = no_tap) -> np.ndarray:
+        """SDP on elements ``flat`` of inputs ``image`` (``traces``), with the operands
+        SDP_RDMA read when each input ran: one pass for all."""
+        sdp = self.program.layers[index].sdp
+        shape = traces[0].sdp_in.shape
+
+        def pick(stage: int, name: str) -> np.ndarray | None:
+            arrays = [getattr(t.sdp_operands[stage], name) for t in traces]
+            if arrays[0] is None or all(a is arrays[0] for a in arrays):  # constant weights
+                return None if arrays[0] is None else _pick(arrays[0], flat, shape)
+            return by_input(image, len(traces), lambda n, sel: _pick(arrays[n], flat[sel],
+                                                                     shape))
+        ops = [Operands(pick(stage, "alu"), pick(stage, "mul"))
+               for stage in range(len(traces[0].sdp_operands))]
+        return sdp_unit.process(x, sdp, *ops, tap=tap).astype(sdp.out_prec.dtype)
 
     # -- whole runs --------------------------------------------------------------------------
     def run(self, site: FaultSite, golden: GoldenRun) -> InjectionResult:
@@ -294,42 +409,25 @@ class FaultInjector:
         return self.run_many([(site, golden)])[0]
 
     def run_many(self, items: list[tuple[FaultSite, GoldenRun]]) -> list[InjectionResult]:
-        """Inject many faults (any inputs, any layers).  Convolution-core faults of one layer
-        and input share one SDP pass; all downstream runs are batched."""
-        effects: dict[int, LayerEffect | None] = {}
-        conv: dict[tuple[int, int], list[tuple[int, AccPatch]]] = {}
-        abuf: dict[tuple[int, int], list[int]] = {}  # assembly-buffer upsets
-        core: dict[tuple[int, int], list[int]] = {}  # other convolution-core upsets
+        """Inject many faults (any inputs, any layers).  Convolution-core faults of one
+        layer share one mapping and SDP pass, whatever their inputs; all downstream runs
+        are batched."""
+        effects: list[LayerEffect | None] = [None] * len(items)
+        groups: dict[tuple[int, str], list[int]] = {}  # (layer, kind): upsets done together
         for k, (site, golden) in enumerate(items):
-            if site.layer < 0:
+            layer = site.layer
+            if layer < 0:
                 continue
-            trace = golden.traces[site.layer]
-            if site.unit in ("cmac", "cacc") and site.transient:
-                group = abuf if site.register == "cacc.abuf" else core
-                group.setdefault((site.layer, id(golden)), []).append(k)
-            elif site.unit in ("cmac", "cacc"):
-                patch = self.conv_patch(site, site.layer, trace, golden)
-                if patch is None:
-                    effects[k] = None
-                else:
-                    conv.setdefault((site.layer, id(golden)), []).append((k, patch))
+            unit, transient = site.unit, site.model == "flip"
+            if unit == "cmac" or unit == "cacc":
+                groups.setdefault((layer, "core" if transient else "stuck"), []).append(k)
+            elif unit == "sdp" and transient and layer in self._sdp_batched:
+                groups.setdefault((layer, "sdp"), []).append(k)
             else:
-                effects[k] = self.layer_effect(site, site.layer, trace, golden)
-        for group, batched in ((abuf, ConvFaults.abuf_flips), (core, ConvFaults.transients)):
-            for key, ks in group.items():
-                golden = items[ks[0]][1]
-                trace = golden.traces[key[0]]
-                faults = self._conv_faults(key[0], trace, golden)
-                for k, patch in zip(ks, batched(faults, [items[k][0] for k in ks])):
-                    patch = _in_layer(patch, trace)
-                    if patch is None:
-                        effects[k] = None
-                    else:
-                        conv.setdefault(key, []).append((k, patch))
-        for (index, _), members in conv.items():
-            golden = items[members[0][0]][1]
-            for (k, _), effect in zip(members, self._conv_effects(
-                    index, golden.traces[index], [patch for _, patch in members])):
+                effects[k] = self.layer_effect(site, layer, golden.traces[layer], golden)
+        for (index, kind), ks in groups.items():
+            for k, effect in zip(ks, self._sdp_effects(index, items, ks) if kind == "sdp"
+                                 else self._core_effects(index, items, ks, kind == "core")):
                 effects[k] = effect
         results: list[InjectionResult | None] = [None] * len(items)
         pending = []
@@ -351,6 +449,20 @@ class FaultInjector:
         for (k, site, golden, effect), out in zip(pending, outputs):
             results[k] = InjectionResult(site, golden.outputs if out is None else out, effect)
         return results
+
+    def _core_effects(self, index: int, items: list[tuple[FaultSite, GoldenRun]],
+                      ks: list[int], transient: bool) -> list[LayerEffect | None]:
+        """The layer effects of convolution-core upsets ``ks`` (positions in ``items``,
+        transient or stuck-at) of layer ``index``, over all their inputs."""
+        runs, image = self._inputs(items, ks)
+        traces = [g.traces[index] for g in runs]
+        if transient:
+            patches = self._layer_faults(index, runs).transients([items[k][0] for k in ks],
+                                                                 image)
+        else:
+            patches = Patches.of([self.conv_patch(items[k][0], index, traces[i], runs[i])
+                                  for k, i in zip(ks, image.tolist())], image)
+        return self._conv_effects(index, traces, image, patches)
 
     def _rerun(self, site: FaultSite, golden: GoldenRun, effect: LayerEffect | None = None
                ) -> InjectionResult:

@@ -86,3 +86,10 @@ class FaultSite:
         where = "every layer" if self.layer < 0 else f"layer {self.layer}"
         when = f" at cycle {self.cycle}" if self.transient else ""
         return f"{what} of {self.register}[{self.instance}] {bits}, {where}{when}"
+
+
+def flip_bits(value: np.ndarray, bit: np.ndarray, bits: np.ndarray, width: int) -> np.ndarray:
+    """``value`` as ``width``-bit registers with bits ``bit .. bit + bits - 1`` flipped,
+    read back as signed: :meth:`FaultSite.apply` of many flips at once (width < 63)."""
+    mask = (((np.int64(1) << bits) - 1) << bit) & ((1 << width) - 1)
+    return sx((np.asarray(value, np.int64) & ((1 << width) - 1)) ^ mask, width)

@@ -429,7 +429,7 @@ def test_sdp_operands_follow_the_input(small):
 
 
 def test_batched_abuf_flips_equal_one_at_a_time(small):
-    """``ConvFaults.abuf_flips`` (all assembly-buffer upsets of a layer at once) gives what
+    """``ConvFaults.transients`` (all assembly-buffer upsets of a layer at once) gives what
     ``transient`` gives per site, including sign-bit upsets whose later sums saturate."""
     for layer in (0, 1):
         ref = small.refs[layer].conv
@@ -437,7 +437,7 @@ def test_batched_abuf_flips_equal_one_at_a_time(small):
         faults += [Fault("cacc.abuf", f.instance, 33, 1, "flip", f.cycle) for f in faults]
         sites = [_site(layer, f) for f in faults]
         conv = small.inj._conv_faults(layer, small.golden.traces[layer], None)
-        batched = conv.abuf_flips(sites)
+        batched = conv.transients(sites)
         live = 0
         for site, got in zip(sites, batched):
             want = conv.transient(site)
