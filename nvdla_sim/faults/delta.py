@@ -8,8 +8,11 @@ accumulators are the golden ones plus the convolution of the change:
 per kernel tap, the changed pixels some output window holds there meet that
 tap's weights in one GEMM for a whole batch of faults (a strided convolution
 or a fully-connected layer computes no product it does not use); CACC rounding
-and SDP then run only on the output pixels that received a change.  All exact:
-the GEMM is float32 within its proven bound (|x_f - x_g| <= 255).
+and SDP then run only on the output pixels that received a change, SDP folded
+into one affine map where the golden executor folds it (the faulty
+accumulators are those of some int8 input, so the weights' bounds hold; see
+:mod:`nvdla_sim.units.sdp_affine`).  All exact: the GEMM is float32 within its
+proven bound (|x_f - x_g| <= 255).
 """
 
 from __future__ import annotations
@@ -19,7 +22,7 @@ import numpy as np
 from nvdla_sim.config import HardwareConfig
 from nvdla_sim.layers import HardwareLayer
 from nvdla_sim.precision import INT8
-from nvdla_sim.units import cacc, cmac, sdp as sdp_unit, sdp_rdma
+from nvdla_sim.units import cacc, cmac, convcore, sdp as sdp_unit, sdp_affine, sdp_rdma
 
 DELTA_MAX = 255  # |x_f - x_g| for int8 values
 
@@ -50,6 +53,27 @@ class ConvDelta:
         taps = weights.transpose(2, 3, 0, 1).reshape(r * s * k, c)  # rows (tap y, tap x, k)
         self.matrix = taps.astype(np.float32)
         self.splits = cmac.exact_splits(taps, DELTA_MAX)
+        self.bounds = convcore.accumulator_bounds(self.conv, weights)
+        self._plan: tuple[sdp_affine.AffinePlan | None] | None = None  # made on first use
+
+    def sdp(self, acc: np.ndarray, operands: list[sdp_rdma.Operands]) -> np.ndarray:
+        """The layer's SDP output [E, K] of exact accumulators [E, K] (before CACC's
+        rounding): one affine map where the fold is proven exact, else stage by stage.
+        ``operands`` are per kernel (see :func:`applies`): the plan is made once."""
+        k = self.conv.kernels
+        if self._plan is None:
+            plan = None
+            if not self.conv.clip_truncate:
+                plan = sdp_affine.plan(self.layer.sdp, operands, self.bounds,
+                                       lambda: np.empty(0, self.layer.sdp.out_prec.dtype))
+            self._plan = (plan,)
+        plan, = self._plan
+        if plan is not None:
+            return sdp_affine.apply(plan, acc.T).T
+        per_kernel = [sdp_rdma.Operands(*(None if a is None else a[:k, 0, 0][None, :]
+                                          for a in (o.alu, o.mul))) for o in operands]
+        return sdp_unit.process(cacc.truncate(acc, self.conv.clip_truncate), self.layer.sdp,
+                                *per_kernel)
 
     def changed(self, fault: np.ndarray, ys: np.ndarray, xs: np.ndarray, change: np.ndarray,
                 accumulators: np.ndarray, image: np.ndarray, operands: list[sdp_rdma.Operands]
@@ -89,8 +113,4 @@ class ConvDelta:
         f, pixel = np.divmod(at, ho * wo)
         oy, ox = np.divmod(pixel, wo)
         total = grid + accumulators[image[f], :, oy, ox]
-        per_kernel = [sdp_rdma.Operands(*(None if a is None else a[:k, 0, 0][None, :]
-                                          for a in (o.alu, o.mul))) for o in operands]
-        values = sdp_unit.process(cacc.truncate(total, conv.clip_truncate), self.layer.sdp,
-                                  *per_kernel)
-        return f, oy, ox, values
+        return f, oy, ox, self.sdp(total, operands)
