@@ -51,8 +51,12 @@ class ConvDelta:
         self.layer, self.conv, self.config = layer, layer.conv, config
         k, c, r, s = weights.shape
         taps = weights.transpose(2, 3, 0, 1).reshape(r * s * k, c)  # rows (tap y, tap x, k)
-        self.matrix = taps.astype(np.float32)
+        self.matrix = np.ascontiguousarray(taps.T.astype(np.float32))  # [C, R*S*K]
         self.splits = cmac.exact_splits(taps, DELTA_MAX)
+        # the sum of a pixel's changes over taps is exact in float32 when every kernel's
+        # whole change is bounded below 2**24; else it is summed in float64
+        whole = DELTA_MAX * np.abs(weights.astype(np.int64)).reshape(k, -1).sum(axis=1).max()
+        self.grid_dtype = np.float32 if whole < cmac.FLOAT32_EXACT else np.float64
         self.bounds = convcore.accumulator_bounds(self.conv, weights)
         self._plan: tuple[sdp_affine.AffinePlan | None] | None = None  # made on first use
 
@@ -88,7 +92,7 @@ class ConvDelta:
         ``operands``: the layer's decoded SDP operands."""
         conv = self.conv
         k = conv.kernels
-        change = change.astype(self.matrix.dtype)  # exact: |change| <= DELTA_MAX
+        change = change.astype(np.float32)  # exact: |change| <= DELTA_MAX
         ho, wo = conv.out_height, conv.out_width
         taps = []  # (matrix rows, changed pixels, their output pixel) per kernel tap
         for r in range(conv.kernel_height):
@@ -104,13 +108,14 @@ class ConvDelta:
             empty = np.empty(0, np.int64)
             return empty, empty, empty, np.empty((0, k), np.int8)
         at, slot = np.unique(np.concatenate([t[2] for t in taps]), return_inverse=True)
-        grid = np.zeros((at.size, k), np.int64)  # the accumulators' change, per output pixel
+        grid = np.zeros((at.size, k), self.grid_dtype)  # the accumulators' change per pixel
         start = 0
         for tap, hit, _ in taps:  # a tap's pixels reach distinct output pixels
-            grid[slot[start:start + hit.size]] += cmac.exact_matmul(
-                self.matrix[tap:tap + k], change[hit].T, self.splits).T
+            grid[slot[start:start + hit.size]] += cmac.exact_product(
+                change[hit], self.matrix[:, tap:tap + k], self.splits)
             start += hit.size
         f, pixel = np.divmod(at, ho * wo)
         oy, ox = np.divmod(pixel, wo)
-        total = grid + accumulators[image[f], :, oy, ox]
+        total = accumulators[image[f], :, oy, ox]
+        total += grid.astype(np.int64)
         return f, oy, ox, self.sdp(total, operands)

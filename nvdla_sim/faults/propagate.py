@@ -296,13 +296,15 @@ class FaultBatch:
                         oy, oy + 1, ox, ox + 1], axis=1)
         box += np.array([where.c0, where.c0, where.y0, where.y0, where.x0, where.x0])
         box[~hit] = NO_BOX  # pixels rewritten with their golden values
-        merged = np.tile(NO_BOX, (self.size, 1))  # a fault's pixels may repeat in ``fault``
-        for lo, hi in ((0, 1), (2, 3), (4, 5)):
-            np.minimum.at(merged[:, lo], fault, box[:, lo])
-            np.maximum.at(merged[:, hi], fault, box[:, hi])
-        touched = np.unique(fault)
-        rt = self.row[where.root][touched]
-        self.boxes[where.root][rt] = _union(self.boxes[where.root][rt], merged[touched])
+        if fault.size > 1 and (fault[1:] < fault[:-1]).any():  # a fault's pixels together
+            order = np.argsort(fault, kind="stable")
+            fault, box = fault[order], box[order]
+        first = np.flatnonzero(np.concatenate([[True], fault[1:] != fault[:-1]]))
+        merged = np.empty((first.size, 6), np.int64)
+        merged[:, 0::2] = np.minimum.reduceat(box[:, 0::2], first, axis=0)
+        merged[:, 1::2] = np.maximum.reduceat(box[:, 1::2], first, axis=0)
+        rt = self.row[where.root][fault[first]]
+        self.boxes[where.root][rt] = _union(self.boxes[where.root][rt], merged)
 
     def drop(self, root: int) -> None:
         """Forget a root tensor no later layer reads."""
