@@ -238,7 +238,7 @@ class FaultBatch:
             self.ids[root] = np.empty(0, np.int64)
             self.data[root] = self.golden(root)[:0]
             self.boxes[root] = np.empty((0, 6), np.int64)
-        new = ids[row[ids] < 0]
+        new = np.unique(ids[row[ids] < 0])  # ``ids`` may repeat a fault (one per pixel)
         if new.size:
             count = self.ids[root].size
             if count + new.size > self.data[root].shape[0]:
