@@ -94,20 +94,24 @@ class ConvDelta:
         k = conv.kernels
         change = change.astype(np.float32)  # exact: |change| <= DELTA_MAX
         ho, wo = conv.out_height, conv.out_width
-        taps = []  # (matrix rows, changed pixels, their output pixel) per kernel tap
+        rows = []  # per kernel row: whether the pixel meets it, its output row's first pixel
         for r in range(conv.kernel_height):
             oy, ry = np.divmod(ys + conv.pad_top - r * conv.dilation_y, conv.stride_y)
-            for s in range(conv.kernel_width):
-                ox, rx = np.divmod(xs + conv.pad_left - s * conv.dilation_x, conv.stride_x)
-                hit = np.flatnonzero((ry == 0) & (rx == 0) & (oy >= 0) & (oy < ho)
-                                     & (ox >= 0) & (ox < wo))
+            rows.append(((ry == 0) & (oy >= 0) & (oy < ho), (fault * ho + oy) * wo))
+        cols = []  # per kernel column: whether the pixel meets it, its output column
+        for s in range(conv.kernel_width):
+            ox, rx = np.divmod(xs + conv.pad_left - s * conv.dilation_x, conv.stride_x)
+            cols.append(((rx == 0) & (ox >= 0) & (ox < wo), ox))
+        taps = []  # (matrix columns, changed pixels, their output pixel) per kernel tap
+        for r, (on_row, first) in enumerate(rows):
+            for s, (on_col, ox) in enumerate(cols):
+                hit = np.flatnonzero(on_row & on_col)
                 if hit.size:
-                    tap = (r * conv.kernel_width + s) * k
-                    taps.append((tap, hit, (fault[hit] * ho + oy[hit]) * wo + ox[hit]))
+                    taps.append(((r * conv.kernel_width + s) * k, hit, first[hit] + ox[hit]))
         if not taps:  # no output window reads a changed pixel
             empty = np.empty(0, np.int64)
             return empty, empty, empty, np.empty((0, k), np.int8)
-        at, slot = np.unique(np.concatenate([t[2] for t in taps]), return_inverse=True)
+        at, slot = _slots(np.concatenate([t[2] for t in taps]), image.size * ho * wo)
         grid = np.zeros((at.size, k), self.grid_dtype)  # the accumulators' change per pixel
         start = 0
         for tap, hit, _ in taps:  # a tap's pixels reach distinct output pixels
@@ -119,3 +123,17 @@ class ConvDelta:
         total = accumulators[image[f], :, oy, ox]
         total += grid.astype(np.int64)
         return f, oy, ox, self.sdp(total, operands)
+
+
+def _slots(targets: np.ndarray, size: int) -> tuple[np.ndarray, np.ndarray]:
+    """``np.unique(targets, return_inverse=True)`` for values in [0, size): by a table of
+    every value when it is not much larger than ``targets`` (no sort)."""
+    if size > 4 * targets.size + (1 << 16):
+        at, slot = np.unique(targets, return_inverse=True)
+        return at, slot.ravel()
+    seen = np.zeros(size, bool)
+    seen[targets] = True
+    at = np.flatnonzero(seen)
+    index = np.empty(size, np.int64)
+    index[at] = np.arange(at.size)
+    return at, index[targets]
