@@ -268,7 +268,9 @@ class FaultBatch:
         keep = hit if row is None else hit | (row[ids] >= 0)
         if not keep.any():
             return
-        ids, cubes, bounds, hit, ys, xs = (a[keep] for a in (ids, cubes, bounds, hit, ys, xs))
+        if not keep.all():
+            ids, cubes, bounds, hit, ys, xs = (a[keep] for a in (ids, cubes, bounds, hit, ys,
+                                                                 xs))
         r = self.rows(where.root, ids)
         self.data[where.root][_windows(r, where.c0, c, ys, xs, h, w)] = cubes
         moved = bounds + np.stack([np.full(ys.size, where.c0), ys, xs], axis=1).repeat(2, 1)
@@ -288,8 +290,9 @@ class FaultBatch:
         keep = hit if row is None else hit | (row[fault] >= 0)
         if not keep.any():
             return
-        fault, oy, ox, values, differ, hit = (
-            a[keep] for a in (fault, oy, ox, values, differ, hit))
+        if not keep.all():
+            fault, oy, ox, values, differ, hit = (
+                a[keep] for a in (fault, oy, ox, values, differ, hit))
         r = self.rows(where.root, fault)
         self.data[where.root][r, where.c0:where.c0 + k, where.y0 + oy, where.x0 + ox] = values
         box = np.stack([differ.argmax(axis=1), k - differ[:, ::-1].argmax(axis=1),
