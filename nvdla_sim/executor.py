@@ -261,8 +261,7 @@ class Executor:
         streams = (sdp.bs, sdp.bn, sdp.ew)
         per_kernel = any(not s.dma.disable and i != stage for i, s in enumerate(streams))
         keep = self.operand_cache is not None or not per_kernel
-        # the LUT's tables take no part in the descriptor's equality: part of the key
-        key = (sdp, sdp.lut.le_table.tobytes(), sdp.lut.lo_table.tobytes())
+        key = sdp_table.key(sdp, stage)
         table = self.table_cache.get(key) if keep else None
         if table is None:
             if not keep and cube.size < self.config.channels_padded(

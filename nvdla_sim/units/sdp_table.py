@@ -12,6 +12,8 @@ decoding of the operand stream).
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 
 from nvdla_sim.layers import Sdp
@@ -36,6 +38,22 @@ def element_stage(sdp: Sdp) -> tuple[bool, int | None]:
             return False, None
         stage = i
     return True, stage
+
+
+def key(sdp: Sdp, stage: int | None) -> tuple:
+    """What a table depends on: the descriptor without its geometry (the cube's size
+    and addresses, the per-element stream's place), so a layer restricted to part of
+    its output (the fault propagator's cones) shares the whole layer's table; the
+    LUT's tables take no part in the descriptor's equality, so they are part of it."""
+    flat = dataclasses.replace(sdp, width=0, height=0, src_address=0, src_line_stride=0,
+                               src_surface_stride=0, dst_address=0, dst_line_stride=0,
+                               dst_surface_stride=0)
+    if stage is not None:
+        name = ("bs", "bn", "ew")[stage]
+        x = getattr(sdp, name)
+        flat = dataclasses.replace(flat, **{name: dataclasses.replace(x, dma=dataclasses.replace(
+            x.dma, address=0, line_stride=0, surface_stride=0))})
+    return flat, sdp.lut.le_table.tobytes(), sdp.lut.lo_table.tobytes()
 
 
 def build(sdp: Sdp, operands: list[Operands], stage: int | None) -> np.ndarray:

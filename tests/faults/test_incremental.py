@@ -12,11 +12,15 @@ from nvdla_sim.faults.naive import NaiveInjector
 from compiler.examples import lrn_net, toy_net, wide_net
 
 
-@pytest.mark.parametrize("delta", ["always", "never"])
+@pytest.mark.parametrize("delta,cones", [("always", "cost"), ("never", "cut"),
+                                         ("never", "whole")])
 @pytest.mark.parametrize("make", [toy_net, wide_net, lrn_net])
-def test_incremental_equals_full_reinference(make, delta, monkeypatch):
+def test_incremental_equals_full_reinference(make, delta, cones, monkeypatch):
     if delta == "never":  # convolutions recompute the cone, as those golden + change cannot
         monkeypatch.setattr("nvdla_sim.faults.propagate.DELTA_SHARE", -1.0)
+    if cones != "cost":  # every layer cut to its cones / run whole for every fault
+        monkeypatch.setattr("nvdla_sim.faults.propagate.GROUP_ELEMENTS",
+                            0 if cones == "cut" else 1 << 60)
     program = lower(make())
     fast, naive = FaultInjector(program), NaiveInjector(program)
     rng = np.random.default_rng(7)
@@ -67,10 +71,14 @@ def test_changed_bounds_bound_every_difference():
     assert boxes[5].tolist() == [0, 5, 0, 7, 0, 9]
 
 
-def test_golden_plus_change_equals_the_convolution_it_replaces():
+@pytest.mark.parametrize("float32_exact", [None, 1 << 14])
+def test_golden_plus_change_equals_the_convolution_it_replaces(float32_exact, monkeypatch):
     """ConvDelta against the executor, on layers with padding, stride 2 and a 1x1 kernel,
-    for changes from one value to a fifth of the input."""
+    for changes from one value to a fifth of the input; with a low float32 limit, the
+    products go in chunks and the per-pixel sums in float64."""
     from nvdla_sim.faults.delta import ConvDelta, applies
+    if float32_exact is not None:
+        monkeypatch.setattr("nvdla_sim.units.cmac.FLOAT32_EXACT", float32_exact)
     from nvdla_sim.runner import ProgramRunner
     from tests.faults.networks import small_net
     program = small_net()  # conv 3x3 pad 1; conv 3x3 stride 2, top/left pads, pad value 7
@@ -85,6 +93,7 @@ def test_golden_plus_change_equals_the_convolution_it_replaces():
         trace = traces[index]
         data = trace.conv_operands.data
         delta = ConvDelta(layer, trace.conv_operands.weights, program.config)
+        assert (delta.grid_dtype == np.float64) == (float32_exact is not None)
         for density in (0.0, 0.001, 0.2):
             faulty = data.copy()
             hit = rng.random(faulty.shape) < density
@@ -121,3 +130,33 @@ class _Cube:
 
     def weights(self, conv):
         return self.memory.weights(conv)
+
+
+def test_stored_pixels_copy_each_fault_once_and_bound_its_changes():
+    """store_pixels gets a fault once per output pixel, in any order: each fault gets one
+    copy of the tensor, its pixels written, its box the bound of the pixels that differ
+    from golden (a pixel rewritten with its golden value adds nothing)."""
+    from types import SimpleNamespace
+    from nvdla_sim.faults.propagate import FaultBatch, Placement
+    rng = np.random.default_rng(5)
+    golden = rng.integers(-128, 128, (2, 6, 5, 7), dtype=np.int8)
+    runs = [SimpleNamespace(cubes=[golden[0]]), SimpleNamespace(cubes=[golden[1]])]
+    batch = FaultBatch(runs, np.array([0, 1, 1, 0]), np.zeros(4, np.int64))
+    where = Placement(0, 1, 1, 2)  # the layer's output sits at channel 1, row 1, column 2
+    fault = np.array([3, 1, 3, 1, 3])
+    oy, ox = np.array([0, 2, 3, 0, 1]), np.array([4, 1, 0, 2, 2])
+    values = golden[batch.image[fault], 1:5, 1 + oy, 2 + ox].copy()  # [5, 4]
+    values[0, 2] += 1  # fault 3: channel 3 at (1, 6)
+    values[4, 0] -= 1  # fault 3: channel 1 at (2, 4)
+    values[3, 1] ^= 8  # fault 1: channel 2 at (1, 4); its pixel (3, 3) stays golden
+    batch.store_pixels(where, fault, oy, ox, values)
+    assert sorted(batch.ids[0].tolist()) == [1, 3]
+    assert len(set(batch.row[0][[1, 3]].tolist())) == 2
+    assert batch.boxes[0][batch.row[0][3]].tolist() == [1, 4, 1, 3, 4, 7]
+    assert batch.boxes[0][batch.row[0][1]].tolist() == [2, 3, 1, 2, 4, 5]
+    for f in (1, 3):
+        want = golden[batch.image[f]].copy()
+        mine = fault == f
+        want[1:5, 1 + oy[mine], 2 + ox[mine]] = values[mine].T
+        assert np.array_equal(batch.data[0][batch.row[0][f]], want)
+    assert batch.changed().tolist() == [False, True, False, True]

@@ -170,3 +170,26 @@ def test_tables_tell_layers_apart_by_their_lut_contents():
     program = dataclasses.replace(program, layers=[*program.layers[:4], first, second],
                                   info=[*program.info[:4], program.info[4], program.info[4]])
     _both_ways(program, sample_input(4), constant_weights=True)
+
+
+def test_a_layer_cut_to_part_of_its_output_shares_the_whole_layers_table():
+    """The table depends on SDP's stages and operands, not on the cube's size or place: the
+    fault propagator's cones of a residual add reuse the whole layer's table (and get
+    the same values), while a layer with another operand gets its own."""
+    from nvdla_sim.faults.region import Box, restrict
+    from nvdla_sim.units import sdp_table
+    program = small_net()
+    add = program.layers[4]  # BN adds a per-element operand from memory
+    runner = ProgramRunner(program, constant_weights=True)
+    runner.run(sample_input(5))
+    cut = restrict(add, Box(0, 11, 1, 4, 2, 6), program.config)
+    stage = sdp_table.element_stage(add.sdp)[1]
+    assert stage is not None and cut.sdp != add.sdp
+    assert sdp_table.key(cut.sdp, stage) == sdp_table.key(add.sdp, stage)
+    whole, = _layer_outputs(runner, add, keep=False)
+    part, = _layer_outputs(runner, cut, keep=False)
+    assert len(runner.executor.table_cache) == 1
+    assert np.array_equal(part, whole[:, 1:4, 2:6])
+    other = dataclasses.replace(add.sdp, bs=dataclasses.replace(
+        add.sdp.bs, alu_operand=add.sdp.bs.alu_operand + 1))
+    assert sdp_table.key(other, stage) != sdp_table.key(add.sdp, stage)
