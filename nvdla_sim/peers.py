@@ -94,7 +94,10 @@ class PytorchfiPeer:
             self.golden_top1 = net(self.x).argmax(1)
         for hook in hooks:
             hook.remove()
-        self.ranges = peaks  # PyTorchFI quantizes each layer's outputs to its range
+        # PyTorchFI quantizes each layer's outputs to its range: a value equal to the range
+        # would quantize to 2**7, outside 8 bits (its _flip_bit_signed raises), so the range
+        # sits 1/256 above the peak
+        self.ranges = [p * (1 + 1 / 256) for p in peaks]
         random.seed(seed)  # PyTorchFI draws with the random module
         self.pfi = single_bit_flip_func(net, batch, input_shape=list(images.shape[1:]),
                                         layer_types=[nn.Conv2d], bits=8)
