@@ -132,6 +132,29 @@ def test_batched_slices_match_stage_by_stage(monkeypatch):
     assert np.array_equal(runner.run_batch(x), expected)
 
 
+def test_fold_arithmetic_is_the_integer_formula():
+    """A plan runs as its formula in Python integers: negative ties, values beyond
+    float64's exact range, accumulators as float32 (GEMM) and as int64 (fault deltas)."""
+    rng = np.random.default_rng(11)
+    for _ in range(200):
+        k, shift, ties = int(rng.integers(1, 5)), int(rng.integers(0, 30)), bool(rng.random() < 0.5)
+        acc = rng.integers(-(1 << 24), 1 << 24, (k, 300))
+        acc[:, :4] = [-(1 << 24), (1 << 24) - 1, 0, -1]
+        mul = rng.integers(-(1 << 34), 1 << 34, (k, 1))  # products up to 2**58
+        base = ((1 << (shift - 1)) if shift else 0) + (int(rng.integers(-99, 99)) << shift)
+        add = rng.integers(-(1 << 40), 1 << 40, (k, 1))
+        add[0, 0] = -3 << (shift - 1) if shift else 0  # acc 0: a negative halfway value
+        lo, hi = sorted(int(v) for v in rng.integers(-40000, 40000, 2))
+        plan = sdp_affine.AffinePlan(mul, add, base if ties else 0, shift, ties, lo, hi,
+                                     np.zeros(1, np.int32), np.dtype(np.int32))
+        expected = [[min(max((v + (base if ties else 0) - (ties and v < 0)) >> shift, lo), hi)
+                     for v in (int(a) * int(m) + int(c) for a in row)]
+                    for row, m, c in zip(acc.tolist(), mul[:, 0], add[:, 0])]
+        for dtype in (np.float32, np.int64):
+            out = sdp_affine.apply(plan, acc.astype(dtype))
+            assert out[:k].tolist() == expected and out[k:].tolist() == [[0] * 300]
+
+
 def test_negative_tie_search_matches_brute_force():
     """The modular search finds exactly the ranges holding a negative v halfway between
     multiples of 2**shift (where the fold must round away from zero)."""
