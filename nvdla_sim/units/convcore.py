@@ -76,8 +76,12 @@ def accumulate(conv: ConvCore, ops: ConvOperands, cfg: HardwareConfig) -> np.nda
 def gemm(conv: ConvCore, ops: ConvOperands) -> np.ndarray:
     """The accumulators as floats holding exact integers, [K, (B*)Ho*Wo] (samples side by
     side), where :func:`cacc.accumulation_is_safe` holds."""
-    return cmac.exact_product(ops.matrix, csc.im2col(conv, ops.data, ops.matrix.dtype.type),
-                              ops.splits)
+    patches, row = csc.im2col(conv, ops.data, ops.matrix.dtype.type)
+    acc = cmac.exact_product(ops.matrix, patches, ops.splits)
+    if row == conv.out_width:
+        return acc
+    k = len(acc)  # wide patches: keep each row's outputs
+    return acc.reshape(k, -1, conv.out_height, row)[..., :conv.out_width].reshape(k, -1)
 
 
 def accumulator_bounds(conv: ConvCore, weights: np.ndarray) -> list[tuple[int, int]]:
