@@ -52,7 +52,8 @@ class Setup:
 
 
 # Sizes give every side's timed slice of a repetition 1-4 s on the 2-core development
-# machine (shorter slices moved PyTorchFI's rate by 40% between runs).
+# machine.  PyTorchFI's LeNet-5 rate still moves by up to 35% from one process to the next
+# while steady within one (docs/campaigns.md): longer slices do not remove that.
 SETUPS = {
     "lenet5": Setup(20, 200000, 1000, 1000, 150, 20000),
     "resnet18": Setup(8, 40000, 250, 64, 150, 2000),
