@@ -18,7 +18,9 @@ by batch.
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import importlib.util
+import platform
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass
@@ -52,11 +54,12 @@ class Setup:
 
 
 # Sizes give every side's timed slice of a repetition 1-4 s on the 2-core development
-# machine.  PyTorchFI's LeNet-5 rate still moves by up to 35% from one process to the next
-# while steady within one (docs/campaigns.md): longer slices do not remove that.
+# machine.  PyTorchFI's batches are its fastest measured here (steady allocator):
+# LeNet-5 12,900 / 14,300 / 15,200 / 14,600 injections/s at 128 / 256 / 1,000 / 2,000,
+# ResNet-18 1,560 / 1,840 / 2,000 / 2,070 / 2,080 at 32 / 64 / 128 / 256 / 512.
 SETUPS = {
     "lenet5": Setup(20, 200000, 1000, 1000, 150, 20000),
-    "resnet18": Setup(8, 40000, 250, 64, 150, 2000),
+    "resnet18": Setup(8, 40000, 250, 256, 60, 2000),
 }
 
 
@@ -293,10 +296,36 @@ def threads(n: int | None) -> Iterator[str]:
                 torch.set_num_threads(before)
 
 
+# glibc's malloc options (malloc.h) and the values the bench sets
+_M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD = -1, -3
+_MMAP_THRESHOLD = 1 << 30
+_TRIM_THRESHOLD = 1 << 30
+
+
+def steady_allocator() -> str:
+    """Keep freed memory in the process (glibc: fixed mmap and trim thresholds), for every
+    tool alike; returns a note for the report.  By default glibc maps a large block afresh
+    and returns it on free once its adaptive thresholds say so, so each batch of a tool
+    pays page faults and zeroing that depend on the process's allocation history: measured
+    here, PyTorchFI's LeNet-5 batch of 1,000 took 21,000 page faults and a third of its
+    time in the kernel, and its rate moved between 6,900 and 9,700 injections/s from one
+    process to the next; with the thresholds fixed, 0 faults and 15,200-16,000 in every
+    process."""
+    if platform.libc_ver()[0] != "glibc":
+        return "the C library's default allocator (not glibc)"
+    libc = ctypes.CDLL(None)
+    if not (libc.mallopt(_M_MMAP_THRESHOLD, _MMAP_THRESHOLD)
+            and libc.mallopt(_M_TRIM_THRESHOLD, _TRIM_THRESHOLD)):
+        return "glibc's default allocator (mallopt refused the thresholds)"
+    return (f"glibc malloc keeps freed memory (mmap threshold {_MMAP_THRESHOLD >> 20} MiB, "
+            f"trim threshold {_TRIM_THRESHOLD >> 20} MiB)")
+
+
 def run(models: list[str], repetitions: int = REPETITIONS, peer: bool = True,
         threads_per_tool: int | None = THREADS) -> dict:
     out: dict = {"campaign": [], "golden": [], "load": _load(),
-                 "pytorchfi": pytorchfi_missing() if peer else "not asked for (--no-peer)"}
+                 "pytorchfi": pytorchfi_missing() if peer else "not asked for (--no-peer)",
+                 "allocator": steady_allocator()}
     with threads(threads_per_tool) as note:
         out["threads"] = note
         for model in models:
@@ -357,5 +386,5 @@ def format_report(result: dict) -> str:
     lines.append("(ORT optimized uses fused int8 kernels that saturate on CPUs without VNNI; "
                  "ORT exact disables graph optimizations)")
     lines.append(f"machine load (1/5/15 min): before {result['load']}, after "
-                 f"{result['load_after']}; {result['threads']}")
+                 f"{result['load_after']}; {result['threads']}; {result['allocator']}")
     return "\n".join(lines)

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import platform
+import subprocess
+import sys
+
 import pytest
 
 from nvdla_sim import bench
@@ -83,3 +87,31 @@ def test_golden_speed_repeats_the_test_set_past_its_size():
 def test_golden_repetitions_need_images():
     with pytest.raises(ValueError, match="3 repetitions need at least as many images"):
         bench.golden_speed("lenet5", 2, repetitions=3)
+
+
+STEADY = """
+import resource, sys
+import numpy as np
+from nvdla_sim import bench
+note = bench.steady_allocator() if sys.argv[1] == "steady" else ""
+faults = []
+for _ in range(3):  # a 96 MiB block, written then freed, as a framework's batch buffer
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+    np.ones(12 << 20)
+    faults.append(resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before)
+print(faults[-1], note)
+"""
+
+
+@pytest.mark.skipif(platform.libc_ver()[0] != "glibc", reason="glibc's mallopt")
+def test_steady_allocator_keeps_freed_memory():
+    """Without it each large block is mapped afresh: every page faulted again (at least
+    one fault per 2 MiB where the kernel gives transparent huge pages)."""
+    def faults(mode: str) -> tuple[int, str]:
+        out = subprocess.run([sys.executable, "-c", STEADY, mode], capture_output=True,
+                             text=True, check=True).stdout.split(maxsplit=1)
+        return int(out[0]), out[1].strip() if len(out) > 1 else ""
+    default, _ = faults("default")
+    steady, note = faults("steady")
+    assert steady < 10 and default >= 48, (default, steady)
+    assert note.startswith("glibc malloc keeps freed memory")
