@@ -50,7 +50,7 @@ class Scale:
     stored: int | None
     images: int
     margin: float  # target margin of error, for the Leveugle size reported
-    chunk: int = 1000
+    chunk: int = 0  # 0: the campaign's automatic chunk
 
 
 QUICK = Scale(registers=15_000, stored=5_000, images=20, margin=0.01)

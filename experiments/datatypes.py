@@ -58,7 +58,7 @@ class Scale:
     images: int  # inputs the injections are spread over
     accuracy_images: int  # held-out images for the fault-free accuracy
     margin: float
-    chunk: int = 1000
+    chunk: int = 0  # 0: the campaign's automatic chunk
     # (precision, share): precisions whose datapath model is slow run this share of the
     # injections (FP16: CMAC's atomic operation reproduced bit by bit, several times the
     # time of the other datapaths per fault); the tables give every rate's n

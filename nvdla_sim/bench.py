@@ -36,7 +36,6 @@ from nvdla_sim.peers import PytorchfiPeer, pytorchfi_missing
 from nvdla_sim.batched import BATCH_IMAGES
 from nvdla_sim.runner import ProgramRunner
 
-CHUNK = CampaignConfig.chunk  # injections batched together: a campaign's default chunk
 REPETITIONS = 5
 THREADS = 1  # per tool: see threads()
 
@@ -51,6 +50,7 @@ class Setup:
     peer_batch: int  # PyTorchFI's batch (one injection per element)
     peer_batches: int
     golden_images: int
+    chunk: int = 0  # injections batched together; 0: a campaign's default (auto_chunk)
 
 
 # Sizes give every side's timed slice of a repetition 1-4 s on the 2-core development
@@ -122,16 +122,18 @@ def campaign_speed(model: str, setup: Setup, repetitions: int = REPETITIONS, see
     if not 0 < setup.naive <= setup.injections:
         raise ValueError("the naive way re-runs some of the campaign's injections: "
                          f"0 < {setup.naive} <= {setup.injections} needed")
-    chunks = list(range(0, setup.injections, CHUNK))
-    if repetitions > min(len(chunks), setup.naive):
-        raise ValueError(f"{repetitions} repetitions need at least as many chunks of "
-                         f"{CHUNK} injections and naive injections")
     m = bench_model(model, setup.images)
     work = m.workload()
-    config = CampaignConfig(model=work.name, injections=setup.injections, seed=seed, chunk=CHUNK)
+    config = CampaignConfig(model=work.name, injections=setup.injections, seed=seed,
+                            chunk=setup.chunk)
     naive = NaiveInjector(work.program)
     start = time.perf_counter()
     campaign = TransientCampaign(config, work)
+    chunk = campaign.config.chunk
+    chunks = list(range(0, setup.injections, chunk))
+    if repetitions > min(len(chunks), setup.naive):
+        raise ValueError(f"{repetitions} repetitions need at least as many chunks of "
+                         f"{chunk} injections and naive injections")
     for image in range(setup.images):  # the optimized way pays its golden runs
         campaign.golden(image)
         campaign.image_logits(image)
@@ -148,19 +150,19 @@ def campaign_speed(model: str, setup: Setup, repetitions: int = REPETITIONS, see
             np.array_split(np.array(chunks), repetitions),
             map(len, np.array_split(np.arange(setup.naive), repetitions)),
             np.array_split(np.arange(setup.peer_batches), repetitions)):
-        stop = min(part[-1] + CHUNK, setup.injections)  # naive ids spread over this part
+        stop = min(part[-1] + chunk, setup.injections)  # naive ids spread over this part
         naive_ids = np.linspace(part[0], stop - 1, naive_count).astype(np.int64)
         start = time.perf_counter()
         done = 0
         for a in part.tolist():
-            rows_by_chunk[a] = campaign.rows(a, min(a + CHUNK, setup.injections))
+            rows_by_chunk[a] = campaign.rows(a, min(a + chunk, setup.injections))
             done += rows_by_chunk[a].size
         seconds = time.perf_counter() - start + optimized_setup / repetitions
         rates["optimized"].append(done / seconds)
         start = time.perf_counter()
         for i in naive_ids.tolist():
             identical &= _naive_agrees(campaign, naive, work, i,
-                                       rows_by_chunk[i - i % CHUNK][i % CHUNK])
+                                       rows_by_chunk[i - i % chunk][i % chunk])
         rates["naive"].append(naive_ids.size / (time.perf_counter() - start))
         if pfi is not None:
             start = time.perf_counter()

@@ -34,6 +34,7 @@ from nvdla_sim.errors import StorageError
 FORMAT = "nvdla-fi campaign"
 FORMAT_VERSION = 1
 IDENTITY = ("kind", "config", "hardware", "model_sha256")  # what a resume must match
+REGROUPING = {"chunk"}  # configuration keys that group the work but leave every row alone
 SPACE_MARGIN = 64 << 10  # bytes free beyond twice a write: HDF5 metadata and chunk slack
 
 INJECTION_DTYPE = np.dtype([
@@ -196,7 +197,8 @@ class ResultStore:
             other = theirs.get(key)
             if key == "config" and other is not None:
                 a, b = json.loads(mine), json.loads(other)
-                diff += sorted(k for k in set(a) | set(b) if a.get(k) != b.get(k))
+                diff += sorted(k for k in (set(a) | set(b)) - REGROUPING
+                               if a.get(k) != b.get(k))
             elif other != mine:
                 diff.append({"model_sha256": "model content (model_sha256)",
                              "hardware": "hardware config"}.get(key, key))

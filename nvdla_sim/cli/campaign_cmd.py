@@ -46,6 +46,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     camp.add_argument("--seed", type=int)
     camp.add_argument("--out", type=Path, metavar="FILE", help="HDF5 results file")
     camp.add_argument("--resume", action="store_true", help="continue an interrupted campaign")
+    camp.add_argument("--chunk", type=positive, metavar="N",
+                      help="injections run together and flushed together (default: "
+                           "chosen from the network's size, 1000 to 8000; results do not "
+                           "depend on it)")
     camp.add_argument("--workers", type=positive, default=1, metavar="N",
                       help="processes to run shards on (results do not depend on it)")
     camp.add_argument("--scheduler", metavar="ADDRESS",
@@ -93,7 +97,7 @@ def _config(args: argparse.Namespace) -> CampaignConfig:
                         images=args.images, injections=args.injections,
                         fault_model=args.fault_model, bits=args.bits, run_level=args.run_level,
                         sampling=args.sampling, stratify_by=args.stratify_by, ber=args.ber,
-                        trials=args.trials, seed=args.seed,
+                        trials=args.trials, seed=args.seed, chunk=args.chunk,
                         out=str(args.out) if args.out else None)
 
 

@@ -12,9 +12,9 @@ from nvdla_sim import bench
 from nvdla_sim.peers import pytorchfi_missing
 
 SMALL = bench.Setup(images=2, injections=2000, naive=10, peer_batch=40, peer_batches=2,
-                    golden_images=4)
+                    golden_images=4, chunk=1000)
 TINY = bench.Setup(images=1, injections=1000, naive=5, peer_batch=8, peer_batches=1,
-                   golden_images=3)
+                   golden_images=3, chunk=1000)
 
 
 def test_campaign_speed_checks_outcomes_of_every_way():

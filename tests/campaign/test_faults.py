@@ -210,7 +210,7 @@ def test_output_under_a_file_is_a_clean_error(workload, tmp_path):
      "[campaign] run_level must be true or false (a boolean, not a string), got 'false'"),
     ("ber = [1e-3, 2.0]",
      "[campaign] ber must be a non-empty list of bit-error rates in [0, 1], got [0.001, 2.0]"),
-    ("chunk = true", "[campaign] chunk must be an integer >= 1, got True"),
+    ("chunk = true", "[campaign] chunk must be an integer >= 0, got True"),
     ("injectons = 5", "[campaign] injectons is not a campaign key; known keys: model, "
                       "hardware, precision, dataset, images, injections, fault_model, bits, "
                       "run_level, sampling, stratify_by, seed, chunk, margin, confidence, ber, "

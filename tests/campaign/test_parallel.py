@@ -46,7 +46,7 @@ def test_peak_memory_does_not_grow_with_injections(workload, tmp_path):
     def peak(injections: int, name: str) -> int:
         config = CONFIG.replace(injections=injections)
         campaign = TransientCampaign(config, workload)
-        campaign.rows(0, config.chunk)  # goldens and caches are built before measuring
+        campaign.rows(0, campaign.config.chunk)  # goldens and caches are built before measuring
         tracemalloc.start()
         campaign.run(tmp_path / name, progress=False)
         result = tracemalloc.get_traced_memory()[1]
@@ -104,3 +104,30 @@ def test_pool_workers_share_the_cores_between_their_blas_threads():
         with worker_pool(workers) as pool:
             threads = pool.submit(_blas_threads).result()
         assert threads == max(1, cores // workers)
+
+
+def test_rows_do_not_depend_on_the_chunk(workload, tmp_path):
+    """The automatic chunk and a set one give the same rows, and a campaign resumes with
+    another chunk than it began with."""
+    from nvdla_sim.campaign.store import INJECTION_DTYPE, ResultStore
+    TransientCampaign(CONFIG, workload).run(tmp_path / "serial.h5", progress=False)
+    auto = TransientCampaign(CONFIG.replace(chunk=0), workload)
+    assert auto.config.chunk == 8000  # the toy network's tensors are tiny
+    auto.run(tmp_path / "auto.h5", progress=False)
+    assert np.array_equal(rows(tmp_path / "serial.h5"), rows(tmp_path / "auto.h5"))
+    first = TransientCampaign(CONFIG, workload)
+    store = ResultStore(tmp_path / "part.h5", "injections", INJECTION_DTYPE, first.attrs(),
+                        first.fixed_datasets(), CONFIG.chunk, False)
+    store.append(first.rows(0, CONFIG.chunk))
+    store.close()  # interrupted after its first chunk
+    TransientCampaign(CONFIG.replace(chunk=100), workload).run(
+        tmp_path / "part.h5", resume=True, progress=False)
+    assert np.array_equal(rows(tmp_path / "serial.h5"), rows(tmp_path / "part.h5"))
+
+
+def test_automatic_chunk_bounds_the_fault_copies():
+    from nvdla_sim.campaign.runner import CHUNK_BUDGET, auto_chunk
+    assert auto_chunk(42_720) == 8000  # LeNet-5: at most 8000
+    assert auto_chunk(362_720) == 2000  # ResNet-18 at width 0.125
+    assert auto_chunk(5_000_000) == 1000  # at least 1000
+    assert all(auto_chunk(b) * b <= CHUNK_BUDGET for b in (200_000, 362_720, 1_000_000))
