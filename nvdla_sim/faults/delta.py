@@ -73,7 +73,7 @@ class ConvDelta:
             self._plan = (plan,)
         plan, = self._plan
         if plan is not None:
-            return sdp_affine.apply(plan, acc.T).T
+            return sdp_affine.apply_rows(plan, acc)
         per_kernel = [sdp_rdma.Operands(*(None if a is None else a[:k, 0, 0][None, :]
                                           for a in (o.alu, o.mul))) for o in operands]
         return sdp_unit.process(cacc.truncate(acc, self.conv.clip_truncate), self.layer.sdp,

@@ -196,13 +196,31 @@ def apply(p: AffinePlan, acc: np.ndarray) -> np.ndarray:
     for a in range(0, n, step):
         # float32 -> int32 converts in SIMD, -> int64 does not (|x| < 2**31: plan checks)
         t = acc[:, a:a + step].astype(np.int32).astype(np.int64)
-        t *= p.mul
-        t += p.add
-        if p.ties:
-            t += t >> 63  # -1 where v < 0: ties then round away from zero
-            t += p.base
-        if p.shift:
-            t >>= p.shift
-        np.clip(t, p.lo, p.hi, out=t)
-        out[:k, a:a + step] = t
+        out[:k, a:a + step] = _map(p, t, p.mul, p.add)
     return out
+
+
+def apply_rows(p: AffinePlan, acc: np.ndarray) -> np.ndarray:
+    """:func:`apply` for accumulators [N, K] (int64, one row per output pixel, as a later
+    convolution's faulty pixels come): SDP output [N, Cpad]."""
+    n, k = acc.shape
+    out = np.empty((n, k + p.padded.size), p.dtype)
+    out[:, k:] = p.padded
+    step = max(1, BLOCK_ELEMENTS // max(k, 1))
+    for a in range(0, n, step):
+        out[a:a + step, :k] = _map(p, acc[a:a + step].astype(np.int64), p.mul.T, p.add.T)
+    return out
+
+
+def _map(p: AffinePlan, t: np.ndarray, mul: np.ndarray, add: np.ndarray) -> np.ndarray:
+    """The plan's map on int64 ``t`` in place (``mul``, ``add`` broadcast along its
+    kernel axis)."""
+    t *= mul
+    t += add
+    if p.ties:
+        t += t >> 63  # -1 where v < 0: ties then round away from zero
+        t += p.base
+    if p.shift:
+        t >>= p.shift
+    np.clip(t, p.lo, p.hi, out=t)
+    return t

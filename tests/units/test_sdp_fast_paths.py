@@ -134,7 +134,8 @@ def test_batched_slices_match_stage_by_stage(monkeypatch):
 
 def test_fold_arithmetic_is_the_integer_formula():
     """A plan runs as its formula in Python integers: negative ties, values beyond
-    float64's exact range, accumulators as float32 (GEMM) and as int64 (fault deltas)."""
+    float64's exact range, accumulators as float32 (GEMM) and as int64, kernels along
+    either axis (fault deltas)."""
     rng = np.random.default_rng(11)
     for _ in range(200):
         k, shift, ties = int(rng.integers(1, 5)), int(rng.integers(0, 30)), bool(rng.random() < 0.5)
@@ -153,6 +154,9 @@ def test_fold_arithmetic_is_the_integer_formula():
         for dtype in (np.float32, np.int64):
             out = sdp_affine.apply(plan, acc.astype(dtype))
             assert out[:k].tolist() == expected and out[k:].tolist() == [[0] * 300]
+        for dtype in (np.int32, np.int64):  # fault deltas: one row per output pixel
+            rows = sdp_affine.apply_rows(plan, acc.T.astype(dtype))
+            assert rows.T[:k].tolist() == expected and rows.T[k:].tolist() == [[0] * 300]
 
 
 def test_negative_tie_search_matches_brute_force():
