@@ -146,6 +146,20 @@ def changed_bounds(new: np.ndarray, old: np.ndarray) -> tuple[np.ndarray, np.nda
 NO_BOX = np.array([1 << 30, -(1 << 30)] * 3, np.int64)  # the union's identity: empty
 
 
+def _rows_any(mask: np.ndarray) -> np.ndarray:
+    """``mask.any(axis=1)`` of a bool [N, K]: where K is a multiple of 8, the OR of its
+    8-byte words column by column (numpy's row reduction costs about 20 ns a row,
+    whatever K; this about 0.2 ns per word)."""
+    n, k = mask.shape
+    if k % 8 or k > 512 or not mask.flags.c_contiguous:
+        return mask.any(axis=1)
+    words = mask.view(np.uint64)
+    out = words[:, 0].copy()
+    for j in range(1, k // 8):
+        out |= words[:, j]
+    return out != 0
+
+
 def _union(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """Bounding boxes [.., 6] of both (an empty box is NO_BOX)."""
     return np.stack([np.minimum(a[..., 0::2], b[..., 0::2]),
@@ -238,7 +252,9 @@ class FaultBatch:
             self.ids[root] = np.empty(0, np.int64)
             self.data[root] = self.golden(root)[:0]
             self.boxes[root] = np.empty((0, 6), np.int64)
-        new = np.unique(ids[row[ids] < 0])  # ``ids`` may repeat a fault (one per pixel)
+        fresh = np.zeros(self.size, bool)  # ``ids`` may repeat a fault (one per pixel)
+        fresh[ids[row[ids] < 0]] = True
+        new = np.flatnonzero(fresh)
         if new.size:
             count = self.ids[root].size
             if count + new.size > self.data[root].shape[0]:
@@ -285,7 +301,7 @@ class FaultBatch:
         old = self.golden(where.root)[self.image[fault], where.c0:where.c0 + k,
                                       where.y0 + oy, where.x0 + ox]
         differ = values != old
-        hit = differ.any(axis=1)
+        hit = _rows_any(differ)
         row = self.row.get(where.root)
         keep = hit if row is None else hit | (row[fault] >= 0)
         if not keep.any():
@@ -295,17 +311,20 @@ class FaultBatch:
                 a[keep] for a in (fault, oy, ox, values, differ, hit))
         r = self.rows(where.root, fault)
         self.data[where.root][r, where.c0:where.c0 + k, where.y0 + oy, where.x0 + ox] = values
-        box = np.stack([differ.argmax(axis=1), k - differ[:, ::-1].argmax(axis=1),
-                        oy, oy + 1, ox, ox + 1], axis=1)
-        box += np.array([where.c0, where.c0, where.y0, where.y0, where.x0, where.x0])
-        box[~hit] = NO_BOX  # pixels rewritten with their golden values
         if fault.size > 1 and (fault[1:] < fault[:-1]).any():  # a fault's pixels together
             order = np.argsort(fault, kind="stable")
-            fault, box = fault[order], box[order]
+            fault, oy, ox, differ, hit = (a[order] for a in (fault, oy, ox, differ, hit))
         first = np.flatnonzero(np.concatenate([[True], fault[1:] != fault[:-1]]))
+        chans = np.logical_or.reduceat(differ, first, axis=0)  # [faults, K]
+        far = 1 << 30  # pixels rewritten with their golden values bound nothing
         merged = np.empty((first.size, 6), np.int64)
-        merged[:, 0::2] = np.minimum.reduceat(box[:, 0::2], first, axis=0)
-        merged[:, 1::2] = np.maximum.reduceat(box[:, 1::2], first, axis=0)
+        merged[:, 0] = chans.argmax(axis=1)
+        merged[:, 1] = k - chans[:, ::-1].argmax(axis=1)
+        for lo, at in ((2, oy), (4, ox)):
+            merged[:, lo] = np.minimum.reduceat(np.where(hit, at, far), first)
+            merged[:, lo + 1] = np.maximum.reduceat(np.where(hit, at + 1, -far), first)
+        merged += np.array([where.c0, where.c0, where.y0, where.y0, where.x0, where.x0])
+        merged[~np.logical_or.reduceat(hit, first)] = NO_BOX
         rt = self.row[where.root][fault[first]]
         self.boxes[where.root][rt] = _union(self.boxes[where.root][rt], merged)
 

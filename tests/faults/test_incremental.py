@@ -160,3 +160,14 @@ def test_stored_pixels_copy_each_fault_once_and_bound_its_changes():
         want[1:5, 1 + oy[mine], 2 + ox[mine]] = values[mine].T
         assert np.array_equal(batch.data[0][batch.row[0][f]], want)
     assert batch.changed().tolist() == [False, True, False, True]
+
+
+def test_rows_any_reads_whole_words_where_it_can():
+    from nvdla_sim.faults.propagate import _rows_any
+    rng = np.random.default_rng(8)
+    for k in (1, 6, 8, 16, 40, 64, 520):
+        mask = rng.random((300, k)) < 0.02
+        mask[:3] = False
+        mask[3, -1] = mask[4, 0] = True
+        assert np.array_equal(_rows_any(mask), mask.any(axis=1))
+        assert np.array_equal(_rows_any(mask.T.copy().T), mask.any(axis=1))  # not C-order
