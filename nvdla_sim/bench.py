@@ -12,7 +12,8 @@ interleaved repetitions (a slice of each per repetition), so a machine whose
 speed drifts slows all alike; rates and ratios are medians over repetitions.
 Golden inference: the simulator's images/s against onnxruntime on the same
 INT8 model, both given the same images in the same batches, alternating batch
-by batch.
+by batch.  Every tool runs with one thread and with glibc keeping the memory it
+frees (:func:`steady_allocator`).
 """
 
 from __future__ import annotations
