@@ -299,7 +299,8 @@ def threads(n: int | None) -> Iterator[str]:
                 torch.set_num_threads(before)
 
 
-# glibc's malloc options (malloc.h) and the values the bench sets
+# glibc's malloc options (malloc.h) and the values the bench sets: above any tool's
+# buffer (32 MiB, glibc's adaptive maximum, still mapped PyTorchFI's 50 MB one per batch)
 _M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD = -1, -3
 _MMAP_THRESHOLD = 1 << 30
 _TRIM_THRESHOLD = 1 << 30
@@ -310,10 +311,10 @@ def steady_allocator() -> str:
     tool alike; returns a note for the report.  By default glibc maps a large block afresh
     and returns it on free once its adaptive thresholds say so, so each batch of a tool
     pays page faults and zeroing that depend on the process's allocation history: measured
-    here, PyTorchFI's LeNet-5 batch of 1,000 took 21,000 page faults and a third of its
-    time in the kernel, and its rate moved between 6,900 and 9,700 injections/s from one
-    process to the next; with the thresholds fixed, 0 faults and 15,200-16,000 in every
-    process."""
+    here, PyTorchFI's LeNet-5 batch of 1,000 took 10,000-21,000 page faults and a third of
+    its time in the kernel, and its rate moved between 6,900 and 9,700 injections/s from
+    one process to the next; with the thresholds fixed, 0 faults and 14,500-15,600 in
+    every process."""
     if platform.libc_ver()[0] != "glibc":
         return "the C library's default allocator (not glibc)"
     libc = ctypes.CDLL(None)
