@@ -9,9 +9,12 @@ an uninterrupted one would have.
 
 from __future__ import annotations
 
+import contextlib
+import gc
 import hashlib
 import json
 from collections import OrderedDict
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -39,6 +42,24 @@ GOLDEN_BUDGET = 1 << 30  # bytes of golden runs kept in memory (least recently u
 # CHUNK_BUDGET bytes (LeNet-5: 43 KB of tensors, chunk 8000; ResNet-18 at width 0.125
 # on 32x32: 363 KB, chunk 2000; measured: 62 MB allocated above the golden runs)
 CHUNK_STEP, CHUNK_MAX, CHUNK_BUDGET = 1000, 8000, 1 << 30
+
+
+@contextlib.contextmanager
+def _cycle_collector_paused() -> Iterator[None]:
+    """Python's cyclic garbage collector paused while a chunk runs.  A chunk makes tens of
+    thousands of small objects (sites, effects, results), and each collection they
+    trigger walks every object the campaign keeps (golden runs, restricted layer
+    descriptors): LeNet-5 ran 1.5x faster with it paused (67,600 -> 100,800 injections/s,
+    one thread; ResNet-18 unchanged).  Reference counting still frees the chunk's
+    objects; any cycle waits for the next collection after the chunk."""
+    if not gc.isenabled():
+        yield
+        return
+    gc.disable()
+    try:
+        yield
+    finally:
+        gc.enable()
 
 
 def auto_chunk(tensor_bytes: int) -> int:
@@ -181,6 +202,10 @@ class TransientCampaign:
     def rows(self, start: int, stop: int) -> np.ndarray:
         """Rows of injections [start, stop), injected together (their downstream runs are
         batched), returned by id."""
+        with _cycle_collector_paused():
+            return self._rows(start, stop)
+
+    def _rows(self, start: int, stop: int) -> np.ndarray:
         site_ids, images = self.plan_many(np.arange(start, stop))
         # every input's golden run captured once, in order (kept here even if evicted later)
         goldens = {image: self.golden(image) for image in sorted(set(images.tolist()))}

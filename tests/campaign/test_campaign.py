@@ -178,3 +178,28 @@ def test_golden_runs_are_kept_within_budget_counting_fault_state(workload, monke
     campaign.rows(200, 200)  # nothing injected; the budget is enforced after every chunk
     assert len(runs) == workload.inputs.shape[0] - 1
     assert sum(run.nbytes for run in runs.values()) <= budget
+
+
+def test_chunks_run_with_the_cycle_collector_paused(workload, monkeypatch):
+    """A chunk's many small objects must not trigger collections that walk everything the
+    campaign keeps; the collector's state is restored afterwards, also after an error."""
+    import gc
+    campaign = TransientCampaign(CampaignConfig(model="toy", injections=40, seed=2), workload)
+    seen = []
+    real = campaign.run_many
+    monkeypatch.setattr(campaign, "run_many", lambda items: seen.append(gc.isenabled())
+                        or real(items))
+    assert gc.isenabled()
+    campaign.rows(0, 20)
+    assert seen == [False] and gc.isenabled()
+    monkeypatch.setattr(campaign, "run_many", lambda items: 1 / 0)
+    with pytest.raises(ZeroDivisionError):
+        campaign.rows(20, 40)
+    assert gc.isenabled()
+    gc.disable()
+    try:
+        monkeypatch.setattr(campaign, "run_many", real)
+        campaign.rows(20, 40)
+        assert not gc.isenabled()  # the caller's choice stays
+    finally:
+        gc.enable()
