@@ -228,11 +228,8 @@ class TransientCampaign:
         top1 = {image: int(self.image_logits(image).argmax()) for image in goldens}
         rows["golden_top1"] = [top1[image] for image in images.tolist()]
         rows["faulty_top1"] = rows["golden_top1"]  # masked unless corrupted below
-        corrupted = [n for n, (result, image) in enumerate(zip(results, images.tolist()))
-                     if result.outputs is not goldens[image].outputs and not all(
-                         np.array_equal(a, b)
-                         for a, b in zip(result.outputs, goldens[image].outputs))]
-        if corrupted:
+        corrupted = self._corrupted(results, [goldens[image] for image in images.tolist()])
+        if corrupted.size:
             out = classify_corrupted(
                 np.stack([self.image_logits(int(images[n])) for n in corrupted]),
                 self.injector.runner.dequantize_output(  # elementwise: all at once
@@ -244,6 +241,19 @@ class TransientCampaign:
                                  ("deviation", out.deviation)):
                 rows[name][corrupted] = values
         return rows
+
+    @staticmethod
+    def _corrupted(results: list[InjectionResult], goldens: list[GoldenRun]) -> np.ndarray:
+        """Positions of the results whose outputs differ from their golden run's: those
+        that ran past their layer compared at once, output by output."""
+        ran = [n for n, (result, golden) in enumerate(zip(results, goldens))
+               if result.outputs is not golden.outputs]
+        differ = np.zeros(len(ran), bool)
+        for j in range(len(results[ran[0]].outputs) if ran else 0):
+            faulty = np.stack([results[n].outputs[j] for n in ran])
+            golden = np.stack([goldens[n].outputs[j] for n in ran])
+            differ |= (faulty != golden).reshape(len(ran), -1).any(axis=1)
+        return np.array(ran, np.int64)[differ]
 
     # -- files ---------------------------------------------------------------------------
     def attrs(self) -> dict:
