@@ -98,10 +98,8 @@ class TransientCampaign:
     def __init__(self, config: CampaignConfig, workload: Workload) -> None:
         self.workload = workload
         self.injector = FaultInjector(workload.program)
-        if config.chunk == 0:
-            flow = self.injector.propagator.flow
-            config = config.replace(chunk=auto_chunk(
-                sum(root.span(flow.config) for root in flow.roots)))
+        flow = self.injector.propagator.flow
+        self._auto_chunk = auto_chunk(sum(root.span(flow.config) for root in flow.roots))
         self.config = config
         self.space = self._space()
         self.register_names = [b.register.name for b in self.space.blocks]
@@ -112,6 +110,15 @@ class TransientCampaign:
         self.strata = self._strata()
         self._golden: OrderedDict[int, GoldenRun] = OrderedDict()
         self._logits: dict[int, np.ndarray] = {}  # golden logits per image, kept for good
+
+    @property
+    def config(self) -> CampaignConfig:
+        """The configuration, its chunk resolved (0 set: the network's automatic chunk)."""
+        return self._config
+
+    @config.setter
+    def config(self, config: CampaignConfig) -> None:
+        self._config = config if config.chunk else config.replace(chunk=self._auto_chunk)
 
     def _space(self) -> SiteSpace:
         cfg = self.config

@@ -113,6 +113,8 @@ def test_rows_do_not_depend_on_the_chunk(workload, tmp_path):
     TransientCampaign(CONFIG, workload).run(tmp_path / "serial.h5", progress=False)
     auto = TransientCampaign(CONFIG.replace(chunk=0), workload)
     assert auto.config.chunk == 8000  # the toy network's tensors are tiny
+    auto.config = CONFIG.replace(chunk=0, injections=240)  # as the studies set their counts
+    assert auto.config.chunk == 8000
     auto.run(tmp_path / "auto.h5", progress=False)
     assert np.array_equal(rows(tmp_path / "serial.h5"), rows(tmp_path / "auto.h5"))
     first = TransientCampaign(CONFIG, workload)
