@@ -23,7 +23,7 @@ import numpy as np
 from tqdm import tqdm
 
 from nvdla_sim import __version__
-from nvdla_sim.campaign.config import CampaignConfig
+from nvdla_sim.campaign.config import CampaignConfig, auto_chunk
 from nvdla_sim.campaign import draws, parallel
 from nvdla_sim.campaign.outcomes import classify_corrupted
 from nvdla_sim.campaign.space import SiteSpace
@@ -37,13 +37,6 @@ from nvdla_sim.program import Program
 
 KINDS = {"flip": "transient", "stored-flip": "stored"}  # result file kind per fault model
 GOLDEN_BUDGET = 1 << 30  # bytes of golden runs kept in memory (least recently used go)
-# the automatic chunk: a multiple of CHUNK_STEP in [CHUNK_STEP, CHUNK_MAX] whose faults'
-# copies of the network's tensors, were every fault to change every tensor, fit in
-# CHUNK_BUDGET bytes (LeNet-5: 43 KB of tensors, chunk 8000; ResNet-18 at width 0.125
-# on 32x32: 363 KB, chunk 2000; measured: 62 MB allocated above the golden runs)
-CHUNK_STEP, CHUNK_MAX, CHUNK_BUDGET = 1000, 8000, 1 << 30
-
-
 @contextlib.contextmanager
 def _cycle_collector_paused() -> Iterator[None]:
     """Python's cyclic garbage collector paused while a chunk runs.  A chunk makes tens of
@@ -60,15 +53,6 @@ def _cycle_collector_paused() -> Iterator[None]:
         yield
     finally:
         gc.enable()
-
-
-def auto_chunk(tensor_bytes: int) -> int:
-    """The chunk of a campaign whose network's tensors (one inference) take
-    ``tensor_bytes``: larger chunks share more fixed per-layer work (one thread: LeNet-5
-    runs 1.5x faster at 8000 than at 1000, ResNet-18 1.1x at 2000) while a fault holds a
-    copy of each tensor it changed."""
-    fits = CHUNK_BUDGET // (max(1, tensor_bytes) * CHUNK_STEP) * CHUNK_STEP
-    return int(min(CHUNK_MAX, max(CHUNK_STEP, fits)))
 
 
 @dataclass

@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 
 from nvdla_sim.campaign.config import (
-    FAULT_MODELS, SAMPLINGS, STRATA, CampaignConfig, load_campaign_toml)
+    CHUNK_MAX, CHUNK_STEP, FAULT_MODELS, SAMPLINGS, STRATA, CampaignConfig, load_campaign_toml)
 from nvdla_sim.cli.common import add_precision_argument, positive
 from nvdla_sim.errors import ConfigError
 
@@ -48,8 +48,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     camp.add_argument("--resume", action="store_true", help="continue an interrupted campaign")
     camp.add_argument("--chunk", type=positive, metavar="N",
                       help="injections run together and flushed together (default: "
-                           "chosen from the network's size, 1000 to 8000; results do not "
-                           "depend on it)")
+                           f"chosen from the network's size, {CHUNK_STEP} to {CHUNK_MAX}; "
+                           "results do not depend on it)")
     camp.add_argument("--workers", type=positive, default=1, metavar="N",
                       help="processes to run shards on (results do not depend on it)")
     camp.add_argument("--scheduler", metavar="ADDRESS",

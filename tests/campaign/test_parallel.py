@@ -128,7 +128,7 @@ def test_rows_do_not_depend_on_the_chunk(workload, tmp_path):
 
 
 def test_automatic_chunk_bounds_the_fault_copies():
-    from nvdla_sim.campaign.runner import CHUNK_BUDGET, auto_chunk
+    from nvdla_sim.campaign.config import CHUNK_BUDGET, auto_chunk
     assert auto_chunk(42_720) == 8000  # LeNet-5: at most 8000
     assert auto_chunk(362_720) == 2000  # ResNet-18 at width 0.125
     assert auto_chunk(5_000_000) == 1000  # at least 1000
