@@ -324,7 +324,7 @@ class FaultBatch:
             merged[:, lo] = np.minimum.reduceat(np.where(hit, at, far), first)
             merged[:, lo + 1] = np.maximum.reduceat(np.where(hit, at + 1, -far), first)
         merged += np.array([where.c0, where.c0, where.y0, where.y0, where.x0, where.x0])
-        merged[~np.logical_or.reduceat(hit, first)] = NO_BOX
+        merged[~chans.any(axis=1)] = NO_BOX  # every pixel of the fault rewritten golden
         rt = self.row[where.root][fault[first]]
         self.boxes[where.root][rt] = _union(self.boxes[where.root][rt], merged)
 
